@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Count the reads of one work unit with samtools and record every item's count and status.
+
+Each item of the unit (see plan_units.py) is counted by samtools:
+- whole: ``samtools view -c`` over the region (records overlapping it; a whole contig as ``{name}``);
+- chunk: the same with a filter expression keeping records whose leftmost position lies in the chunk,
+  so that the chunks of a contig add up to exactly the whole contig's count;
+- batch: one ``samtools view -M -L <bed>`` pass over all batch items (one index load); records are
+  assigned to the items they overlap with htslib's own overlap rule (bam_endpos).
+
+Samtools is called with an argument list, never through a shell: contig names may hold ``$ ; & | * : ,``.
+``samtools view -c`` exits 0 and prints 0 for some region errors, so any output on samtools' stderr
+marks the items of that call as failed; the reducer reports them. A samtools killed by a signal or out
+of memory makes this script exit with that status, so that Nextflow can retry the task.
+"""
+
+import argparse
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+
+log = logging.getLogger("count_unit")
+
+RESULT_COLUMNS = ["region_id", "contig", "start", "end", "mode", "count", "status", "message"]
+# Exit statuses that mean "killed or out of memory": retried by Nextflow (conf/base.config).
+RETRYABLE_EXIT_CODES = set(range(130, 146)) | {104, 175}
+CIGAR_OP = re.compile(r"(\d+)([MIDNSHP=X])")
+REFERENCE_CONSUMING = frozenset("MDN=X")
+MESSAGE_MAX_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Item:
+    region_id: str
+    contig: str
+    start: int  # 0-based, half-open
+    end: int
+    whole_contig: bool
+    mode: str
+
+
+@dataclass
+class Outcome:
+    count: int = 0
+    status: str = "ok"
+    message: str = ""
+
+
+class RetryableFailure(Exception):
+    def __init__(self, exit_code, message):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def read_unit(lines):
+    """Items of a unit file (TSV with the header written by plan_units.py)."""
+    rows = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
+    header, body = rows[0], rows[1:]
+    col = {name: header.index(name) for name in ("region_id", "contig", "start", "end", "whole", "mode")}
+    return [
+        Item(r[col["region_id"]], r[col["contig"]], int(r[col["start"]]), int(r[col["end"]]), r[col["whole"]] == "1", r[col["mode"]])
+        for r in body
+    ]
+
+
+def region_string(item):
+    """A samtools region that never parses a name as a range: `{name}` or `{name}:beg-end` (1-based)."""
+    if item.whole_contig:
+        return f"{{{item.contig}}}"
+    return f"{{{item.contig}}}:{item.start + 1}-{item.end}"
+
+
+def split_user_args(samtools_args):
+    """Split the user's samtools options; pull out -e/--expr (combined with ours) and drop -c/--count."""
+    tokens = shlex.split(samtools_args or "")
+    kept, expressions = [], []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token in ("-e", "--expr") and i + 1 < len(tokens):
+            expressions.append(tokens[i + 1])
+            i += 2
+            continue
+        if token.startswith("--expr="):
+            expressions.append(token[len("--expr="):])
+        elif token not in ("-c", "--count"):
+            kept.append(token)
+        i += 1
+    return kept, expressions
+
+
+def filter_expression(user_expressions, item=None):
+    """The -e expression for a call: the user's expressions and, for a chunk, 'starts in the chunk'."""
+    parts = [f"({expr})" for expr in user_expressions]
+    if item is not None and item.mode == "chunk":
+        parts.append(f"pos >= {item.start + 1} && pos <= {item.end}")
+    return " && ".join(parts)
+
+
+def view_command(samtools, common, expression, extra):
+    command = [samtools, "view", *common]
+    if expression:
+        command += ["-e", expression]
+    return command + extra
+
+
+def reference_end(pos0, flag, cigar):
+    """End (exclusive, 0-based) of a record on the reference, as htslib's bam_endpos computes it."""
+    if flag & 0x4 or cigar == "*":
+        return pos0 + 1
+    length = sum(int(n) for n, op in CIGAR_OP.findall(cigar) if op in REFERENCE_CONSUMING)
+    return pos0 + (length if length > 0 else 1)
+
+
+def assign_batch_counts(sam_lines, items):
+    """Count, for each batch item, the SAM records that overlap it (records come once each, -M)."""
+    counts = [0] * len(items)
+    by_contig = {}
+    for index, item in enumerate(items):
+        by_contig.setdefault(item.contig, []).append(index)
+    for line in sam_lines:
+        if line.startswith("@"):
+            continue
+        fields = line.split("\t", 6)
+        candidates = by_contig.get(fields[2])
+        if not candidates:
+            continue
+        pos0 = int(fields[3]) - 1
+        end0 = reference_end(pos0, int(fields[1]), fields[5])
+        for index in candidates:
+            item = items[index]
+            if item.whole_contig or (pos0 < item.end and end0 > item.start):
+                counts[index] += 1
+    return counts
+
+
+def check_exit(result, what):
+    """Raise RetryableFailure for a killed samtools; return an error message for any other failure."""
+    code = result.returncode if result.returncode >= 0 else 128 - result.returncode
+    stderr = result.stderr.strip()
+    if code in RETRYABLE_EXIT_CODES:
+        raise RetryableFailure(code, f"samtools was killed or ran out of memory (exit {code}) counting {what}: {stderr}")
+    if code != 0:
+        return f"samtools exited with status {code}: {stderr or '(no error output)'}"
+    if stderr:
+        return f"samtools reported an error: {stderr}"
+    return ""
+
+
+def shorten(message):
+    message = " | ".join(line.strip() for line in message.splitlines() if line.strip())
+    return message if len(message) <= MESSAGE_MAX_CHARS else message[:MESSAGE_MAX_CHARS] + " ..."
+
+
+def count_single(item, samtools, common, user_expressions, target):
+    command = view_command(samtools, ["-c", *common], filter_expression(user_expressions, item), [*target, region_string(item)])
+    log.debug("running %s", shlex.join(command))
+    result = subprocess.run(command, capture_output=True, text=True)
+    error = check_exit(result, region_string(item))
+    if error:
+        return Outcome(0, "error", shorten(error))
+    try:
+        return Outcome(int(result.stdout.strip()))
+    except ValueError:
+        return Outcome(0, "error", shorten(f"samtools printed no count: {result.stdout!r}"))
+
+
+def count_batch(items, samtools, common, user_expressions, target, workdir):
+    bed_path = os.path.join(workdir, "batch.bed")
+    with open(bed_path, "w") as bed:
+        for item in items:
+            bed.write(f"{item.contig}\t{item.start}\t{item.end}\n")
+    command = view_command(samtools, common, filter_expression(user_expressions), ["-M", "-L", bed_path, *target])
+    log.debug("running %s", shlex.join(command))
+    with tempfile.TemporaryFile("w+", dir=workdir) as stderr_file:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
+        counts = assign_batch_counts(process.stdout, items)
+        process.wait()
+        stderr_file.seek(0)
+        result = subprocess.CompletedProcess(command, process.returncode, "", stderr_file.read())
+    error = check_exit(result, f"{len(items)} batched regions")
+    if error:
+        return [Outcome(0, "error", shorten(error)) for _ in items]
+    return [Outcome(count) for count in counts]
+
+
+def count_unit(items, samtools, alignments, index, reference, threads, samtools_args, workdir):
+    """Outcome of every item, in unit order."""
+    user_options, user_expressions = split_user_args(samtools_args)
+    common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user_options]
+    # htslib's "file##idx##index" form: -X would want region arguments, which a -L batch call has none of.
+    target = [f"{alignments}##idx##{index}" if index else alignments]
+    outcomes = {}
+    batch = [item for item in items if item.mode == "batch"]
+    if batch:
+        outcomes.update(zip(batch, count_batch(batch, samtools, common, user_expressions, target, workdir)))
+    for item in items:
+        if item.mode != "batch":
+            outcomes[item] = count_single(item, samtools, common, user_expressions, target)
+    return [outcomes[item] for item in items]
+
+
+def write_results(path, items, outcomes):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        handle.write("\t".join(RESULT_COLUMNS) + "\n")
+        for item, outcome in zip(items, outcomes):
+            row = [item.region_id, item.contig, item.start, item.end, item.mode, outcome.count, outcome.status, outcome.message]
+            handle.write("\t".join(str(field).replace("\t", " ") for field in row) + "\n")
+    os.replace(tmp, path)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alignments", required=True, help="BAM or CRAM file")
+    parser.add_argument("--index", help="its index (.bai/.crai)")
+    parser.add_argument("--reference", help="FASTA reference (CRAM)")
+    parser.add_argument("--unit", required=True, help="work unit file written by plan_units.py")
+    parser.add_argument("--threads", type=int, default=0, help="additional samtools threads (-@)")
+    parser.add_argument("--samtools-args", default="", help="extra samtools view options, e.g. '-F 0x904 -q 20'")
+    parser.add_argument("--samtools", default="samtools", help="samtools executable")
+    parser.add_argument("--out", required=True, help="result TSV")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    with open(args.unit) as handle:
+        items = read_unit(handle)
+    try:
+        outcomes = count_unit(items, args.samtools, args.alignments, args.index, args.reference, args.threads,
+                              args.samtools_args, os.path.dirname(os.path.abspath(args.out)))
+    except RetryableFailure as failure:
+        log.error("%s", failure)
+        return failure.exit_code
+    write_results(args.out, items, outcomes)
+    failed = sum(outcome.status != "ok" for outcome in outcomes)
+    log.info("%d items counted, %d failed", len(items), failed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

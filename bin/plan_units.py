@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Read a sample's regions and plan the counting work units.
+
+Regions come from the BAM/CRAM header (@SQ lines, header order) or from a BED file. Each region
+becomes one or more items; items are packed into a bounded number of work units balanced by the
+expected number of reads (the index statistics give records per contig at no cost):
+
+- a region longer than --split-size is split into chunks; a chunk counts the records whose leftmost
+  position lies in it, so the chunks of a region add up to exactly the count of the whole region;
+- a region expected to hold many reads is counted by its own ``samtools view -c``;
+- small regions are batched: one samtools pass over all of them (one index load).
+
+Outputs: ``<sample>.regions.tsv`` (one row per region, in order) and ``units/unit_NNNN.tsv``
+(one file per work unit). The plan depends only on the inputs and parameters, so ``-resume`` caches.
+"""
+
+import argparse
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+log = logging.getLogger("plan_units")
+
+REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
+UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode"]
+# How an item is counted (see count_unit.py):
+#   single - samtools view -c over the interval (records overlapping it)
+#   chunk  - samtools view -c over the interval, keeping records whose leftmost position lies in it
+#   batch  - one multi-region samtools pass shared by every batch item of the unit
+MODES = ("single", "chunk", "batch")
+# samtools skips BED lines starting with these, so such contigs must never go into a batch BED.
+BED_SKIPPED_PREFIXES = ("#", "track", "browser")
+
+
+class InputError(Exception):
+    """Bad input: the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Region:
+    region_id: int
+    name: str
+    contig: str
+    start: int  # 0-based, half-open
+    end: int
+
+
+@dataclass(frozen=True)
+class Item:
+    region_id: int
+    contig: str
+    start: int
+    end: int
+    mode: str
+    expected_reads: float
+    whole_contig: bool
+
+
+def header_regions(contigs):
+    """Whole-contig regions, in header order, from (name, length) pairs."""
+    return [Region(i, name, name, 0, length) for i, (name, length) in enumerate(contigs, start=1)]
+
+
+def bed_regions(lines, contig_lengths, path):
+    """Regions from BED lines (0-based, half-open). All problems are collected and raised together."""
+    regions, problems = [], []
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.startswith(BED_SKIPPED_PREFIXES):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 3:
+            problems.append(f"line {lineno}: expected at least 3 tab-separated columns, got {len(fields)}")
+            continue
+        contig, start_text, end_text = fields[0], fields[1].strip(), fields[2].strip()
+        if not (start_text.isdigit() and end_text.isdigit()):
+            problems.append(f"line {lineno}: start and end must be non-negative integers, got '{start_text}', '{end_text}'")
+            continue
+        start, end = int(start_text), int(end_text)
+        if contig not in contig_lengths:
+            problems.append(f"line {lineno}: contig '{contig}' is not in the BAM header")
+            continue
+        if start >= end:
+            problems.append(f"line {lineno}: start {start} is not less than end {end}")
+            continue
+        if end > contig_lengths[contig]:
+            problems.append(f"line {lineno}: end {end} is past the end of '{contig}' (length {contig_lengths[contig]})")
+            continue
+        name = fields[3].strip() if len(fields) > 3 and fields[3].strip() else f"{contig}:{start + 1}-{end}"
+        regions.append(Region(len(regions) + 1, name, contig, start, end))
+    if problems:
+        raise InputError(f"{path}: invalid BED: " + "; ".join(problems))
+    if not regions:
+        raise InputError(f"{path}: BED file has no regions")
+    return regions
+
+
+def expected_reads(region, contig_reads, contig_lengths):
+    """Reads expected in a region: the contig's indexed record count, prorated by length."""
+    length = contig_lengths[region.contig]
+    if length <= 0:
+        return 0.0
+    return contig_reads.get(region.contig, 0) * (region.end - region.start) / length
+
+
+def split_region(region, split_size, reads):
+    """Chunks of at most split_size bp (only when the region is longer than split_size)."""
+    length = region.end - region.start
+    if split_size <= 0 or length <= split_size:
+        return [(region.start, region.end, reads)]
+    n_chunks = math.ceil(length / split_size)
+    bounds = [region.start + length * i // n_chunks for i in range(n_chunks + 1)]
+    return [(bounds[i], bounds[i + 1], reads / n_chunks) for i in range(n_chunks)]
+
+
+def plan_items(regions, contig_reads, contig_lengths, split_size, batch_max_reads):
+    """Turn regions into items with a counting mode and an expected read count."""
+    items = []
+    for region in regions:
+        reads = expected_reads(region, contig_reads, contig_lengths)
+        pieces = split_region(region, split_size, reads)
+        for start, end, piece_reads in pieces:
+            if len(pieces) > 1:
+                mode = "chunk"
+            elif piece_reads <= batch_max_reads and not region.contig.startswith(BED_SKIPPED_PREFIXES):
+                mode = "batch"
+            else:
+                mode = "single"
+            whole = len(pieces) == 1 and start == 0 and end == contig_lengths[region.contig]
+            items.append(Item(region.region_id, region.contig, start, end, mode, piece_reads, whole))
+    return items
+
+
+def item_cost(item, fixed_cost_reads):
+    """Cost of an item in read units; every samtools call also pays a fixed cost (index load, start)."""
+    return item.expected_reads + (0 if item.mode == "batch" else fixed_cost_reads)
+
+
+def pack_units(items, max_units, fixed_cost_reads):
+    """Greedy longest-first packing into at most max_units units, balanced by cost. Deterministic.
+
+    Units are returned with their items in plan (region) order and numbered by first item.
+    """
+    if max_units < 1:
+        raise ValueError("max_units must be at least 1")
+    n_units = min(max_units, len(items))
+    order = sorted(range(len(items)), key=lambda i: (-item_cost(items[i], fixed_cost_reads), i))
+    loads = [0.0] * n_units
+    members = [[] for _ in range(n_units)]
+    for i in order:
+        target = min(range(n_units), key=lambda u: (loads[u], u))
+        loads[target] += item_cost(items[i], fixed_cost_reads)
+        members[target].append(i)
+    units = [[items[i] for i in sorted(m)] for m in members if m]
+    return sorted(units, key=lambda unit: items.index(unit[0]))
+
+
+def region_rows(regions, items):
+    """Rows of the regions table: each region with the number of items that count it."""
+    n_items = {}
+    for item in items:
+        n_items[item.region_id] = n_items.get(item.region_id, 0) + 1
+    return [
+        [r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions
+    ]
+
+
+def write_tsv(path, header, rows):
+    """Write a TSV through a temporary name so that no half-written file is ever seen."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        for row in [header, *rows]:
+            handle.write("\t".join(str(field) for field in row) + "\n")
+    os.replace(tmp, path)
+
+
+def read_alignment_header(path, index, reference, shown_name):
+    """(contigs as (name, length) in header order, records per contig from the index)."""
+    try:
+        import pysam
+    except ImportError:
+        raise InputError("pysam is not installed: run `make setup` and activate .venv, or use -profile conda/docker")
+    mode = "rc" if path.endswith(".cram") or _looks_like_cram(path) else "rb"
+    try:
+        with pysam.AlignmentFile(path, mode, index_filename=index, reference_filename=reference) as aln:
+            contigs = list(zip(aln.references, aln.lengths))
+            try:
+                reads = {s.contig: s.total for s in aln.get_index_statistics()}
+            except (ValueError, AttributeError):
+                reads = {}  # CRAM indexes have no per-contig counts: fall back to length only
+    except (ValueError, OSError) as err:
+        raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}")
+    return contigs, reads
+
+
+def _looks_like_cram(path):
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"CRAM"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alignments", required=True, help="BAM or CRAM file")
+    parser.add_argument("--index", help="its index (.bai/.crai)")
+    parser.add_argument("--reference", help="FASTA reference (CRAM)")
+    parser.add_argument("--bed", help="BED file of regions (default: every @SQ contig)")
+    parser.add_argument("--bed-name", help="BED file name to use in messages (default: --bed)")
+    parser.add_argument("--input-name", help="file name to use in messages (default: --alignments)")
+    parser.add_argument("--sample", required=True)
+    parser.add_argument("--split-size", type=int, default=0, help="split regions longer than this many bp (0: never)")
+    parser.add_argument("--max-units", type=int, default=16, help="upper bound on work units for this sample")
+    parser.add_argument("--batch-max-reads", type=float, default=20000, help="regions expected to hold at most this many reads are batched")
+    parser.add_argument("--fixed-cost-reads", type=float, default=20000, help="cost of one samtools call, in reads")
+    parser.add_argument("--outdir", default=".")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    shown_name = args.input_name or args.alignments
+    try:
+        contigs, contig_reads = read_alignment_header(args.alignments, args.index, args.reference, shown_name)
+        if not contigs:
+            raise InputError(f"{shown_name}: the header has no @SQ lines (no reference sequences to count on)")
+        contig_lengths = dict(contigs)
+        if args.bed:
+            with open(args.bed) as handle:
+                regions = bed_regions(handle, contig_lengths, args.bed_name or args.bed)
+        else:
+            regions = header_regions(contigs)
+    except InputError as err:
+        log.error("%s", err)
+        return 2
+    items = plan_items(regions, contig_reads, contig_lengths, args.split_size, args.batch_max_reads)
+    units = pack_units(items, args.max_units, args.fixed_cost_reads)
+    os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
+    write_tsv(os.path.join(args.outdir, f"{args.sample}.regions.tsv"), REGION_COLUMNS, region_rows(regions, items))
+    for number, unit in enumerate(units, start=1):
+        rows = [[i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode] for i in unit]
+        write_tsv(os.path.join(args.outdir, "units", f"unit_{number:04d}.tsv"), UNIT_COLUMNS, rows)
+    log.info("%s: %d regions, %d items, %d work units", args.sample, len(regions), len(items), len(units))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

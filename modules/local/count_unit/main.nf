@@ -1,0 +1,47 @@
+// Count the reads of one work unit (one or more regions of one sample) with samtools view -c.
+process COUNT_UNIT {
+    tag "${meta.id}:${unit.baseName}"
+    label 'process_count'
+
+    conda "${moduleDir}/environment.yml"
+
+    input:
+    tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index'), path(unit)
+    tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai')
+
+    output:
+    tuple val(meta), path("${unit.baseName}.result.tsv"), emit: results
+    path 'versions.yml'                                 , emit: versions
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    // ext.args: extra samtools view options (e.g. '-F 0x904 -q 20'), handed over as one quoted argument
+    // and split by count_unit.py without a shell.
+    def args = task.ext.args ?: ''
+    def quoted_args = "'" + args.replace("'", "'\\''") + "'"
+    def fasta = reference ? '--reference reference.fa' : ''
+    """
+    count_unit.py \\
+        --alignments alignments \\
+        --index alignments.index \\
+        ${fasta} \\
+        --unit '${unit}' \\
+        --threads ${task.cpus - 1} \\
+        --samtools-args ${quoted_args} \\
+        --out '${unit.baseName}.result.tsv'
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        samtools: \$(samtools --version | sed -n '1s/^samtools //p')
+        python: \$(python3 --version | sed 's/Python //')
+    END_VERSIONS
+    """
+
+    stub:
+    """
+    printf 'region_id\\tcontig\\tstart\\tend\\tmode\\tcount\\tstatus\\tmessage\\n' > '${unit.baseName}.result.tsv'
+    touch versions.yml
+    """
+}

@@ -1,0 +1,51 @@
+// Read a sample's regions (BAM header or BED) and plan its counting work units.
+process PLAN_UNITS {
+    tag "${meta.id}"
+    label 'process_single'
+
+    conda "${moduleDir}/environment.yml"
+
+    input:
+    tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index')
+    tuple path(regions_bed, stageAs: 'regions.bed'), val(regions_name)
+    tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai')
+
+    output:
+    tuple val(meta), path("${meta.id}.regions.tsv"), emit: regions
+    tuple val(meta), path('units/unit_*.tsv')      , emit: units
+    path 'versions.yml'                            , emit: versions
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    // User file names appear in messages only, single-quoted for the shell.
+    def quote = { String s -> "'" + s.replace("'", "'\\''") + "'" }
+    def bed = regions_bed ? "--bed regions.bed --bed-name ${quote(regions_name)}" : ''
+    def fasta = reference ? '--reference reference.fa' : ''
+    """
+    plan_units.py \\
+        --alignments alignments \\
+        --index alignments.index \\
+        ${fasta} \\
+        ${bed} \\
+        --sample '${meta.id}' \\
+        --input-name ${quote(meta.file_name)} \\
+        ${args}
+
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        python: \$(python3 --version | sed 's/Python //')
+        pysam: \$(python3 -c 'import pysam; print(pysam.__version__)')
+    END_VERSIONS
+    """
+
+    stub:
+    """
+    mkdir units
+    printf 'region_id\\tname\\tcontig\\tstart\\tend\\tlength\\titems\\n' > '${meta.id}.regions.tsv'
+    printf 'region_id\\tcontig\\tstart\\tend\\twhole\\tmode\\n' > units/unit_0001.tsv
+    touch versions.yml
+    """
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Assemble the real Nextflow engine (version pinned in pom.xml) from Maven Central into .tools/ and
+# write the launcher .tools/bin/nextflow. Idempotent: does nothing when the launcher already works.
+# Needs Java 17 and Maven; installs them from Debian's packages when missing and we are root.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+version="$(sed -n 's:.*<nextflow.version>\(.*\)</nextflow.version>.*:\1:p' "$here/pom.xml")"
+dest="$root/.tools/nextflow-$version"
+launcher="$root/.tools/bin/nextflow"
+
+if [[ -x "$launcher" && -f "$dest/.complete" ]]; then
+    exit 0
+fi
+
+need_packages=()
+command -v java >/dev/null || need_packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_packages+=(maven)
+if ((${#need_packages[@]})); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "[setup] installing ${need_packages[*]} (Debian packages)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+    else
+        echo "[setup] error: ${need_packages[*]} missing; install Java 17+ and Maven, or install Nextflow the usual way (see README)" >&2
+        exit 1
+    fi
+fi
+
+echo "[setup] assembling Nextflow $version from Maven Central into $dest"
+rm -rf "$dest.partial"
+mkdir -p "$dest.partial/lib" "$root/.tools/bin"
+mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$dest.partial/lib"
+# Maven resolves nearest-wins: refuse a lib/ with two versions of one artifact or Groovy 3 jars.
+dupes="$(ls "$dest.partial/lib" | sed -E 's/-[0-9][^-]*(-[a-z0-9.]+)?\.jar$//' | sort | uniq -d)"
+if [[ -n "$dupes" ]] || ls "$dest.partial/lib" | grep -q '^groovy-3'; then
+    echo "[setup] error: conflicting jars in the resolved Nextflow classpath: $dupes" >&2
+    exit 1
+fi
+rm -rf "$dest"
+mv "$dest.partial" "$dest"
+touch "$dest/.complete"
+sed "s:@NXF_LIB@:$dest/lib:; s:@NXF_VERSION@:$version:" "$here/launcher.sh" > "$launcher.tmp"
+chmod +x "$launcher.tmp"
+mv "$launcher.tmp" "$launcher"
+"$launcher" -version | grep -q "$version"
+echo "[setup] Nextflow $version ready: $launcher"
