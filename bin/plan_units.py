@@ -184,7 +184,7 @@ def read_alignment_header(path, index, reference, shown_name):
         raise InputError("pysam is not installed: run `make setup` and activate .venv, or use -profile conda/docker")
     mode = "rc" if path.endswith(".cram") or _looks_like_cram(path) else "rb"
     try:
-        with pysam.AlignmentFile(path, mode, index_filename=index, reference_filename=reference) as aln:
+        with pysam.AlignmentFile(path, mode, index_filename=index, reference_filename=reference, check_sq=False) as aln:
             contigs = list(zip(aln.references, aln.lengths))
             try:
                 reads = {s.contig: s.total for s in aln.get_index_statistics()}

@@ -1,0 +1,83 @@
+"""Shared test helpers: import paths for bin/ and assets/, real samtools and real Nextflow runs."""
+
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOT, "bin"), os.path.join(ROOT, "assets")]
+
+NEXTFLOW_TIMEOUT_S = 600
+
+
+def samtools_count(bam, region, samtools_args=""):
+    """`samtools view -c` of one region (use '{name}' for whole contigs with ':' in the name)."""
+    command = ["samtools", "view", "-c", *shlex.split(samtools_args), bam, region]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert result.stderr == "", result.stderr
+    return int(result.stdout)
+
+
+def contig_names(bam):
+    import pysam
+
+    with pysam.AlignmentFile(bam) as aln:
+        return list(aln.references)
+
+
+def expected_count_text(bam, samtools_args=""):
+    """The count file that samtools itself implies: one line per contig in header order, then the total."""
+    counts = [(name, samtools_count(bam, f"{{{name}}}", samtools_args)) for name in contig_names(bam)]
+    lines = [f"Region {name}: {count}" for name, count in counts]
+    return "\n".join(lines + [f"Total reads: {sum(c for _, c in counts)}"]) + "\n"
+
+
+class NextflowRun:
+    def __init__(self, result, outdir, launch_dir):
+        self.result = result
+        self.outdir = outdir
+        self.launch_dir = launch_dir
+
+    @property
+    def log(self):
+        return self.result.stdout + self.result.stderr
+
+    def trace_rows(self):
+        """Rows of the newest execution trace, as dicts."""
+        traces = sorted(glob.glob(os.path.join(self.outdir, "pipeline_info", "execution_trace_*.txt")))
+        assert traces, f"no execution trace under {self.outdir}"
+        with open(traces[-1]) as handle:
+            lines = handle.read().splitlines()
+        header = lines[0].split("\t")
+        return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+
+
+@pytest.fixture(scope="session")
+def nextflow_bin():
+    path = shutil.which("nextflow")
+    if path is None:
+        pytest.fail("nextflow is not on PATH: run the tests with `make test`, which sets it up")
+    return path
+
+
+@pytest.fixture
+def run_pipeline(nextflow_bin, tmp_path):
+    """Run the real pipeline from a launch folder under tmp_path; returns a NextflowRun."""
+
+    def run(*args, outdir=None, launch_dir=None, env=None, profile=None, timeout=NEXTFLOW_TIMEOUT_S):
+        launch_dir = str(launch_dir or tmp_path / "launch")
+        os.makedirs(launch_dir, exist_ok=True)
+        outdir = str(outdir or tmp_path / "results")
+        command = [nextflow_bin, "run", ROOT, "-ansi-log", "false", "--outdir", outdir, *args]
+        if profile:
+            command += ["-profile", profile]
+        result = subprocess.run(command, cwd=launch_dir, capture_output=True, text=True, timeout=timeout,
+                                env={**os.environ, **(env or {})})
+        return NextflowRun(result, outdir, launch_dir)
+
+    return run

@@ -1,0 +1,123 @@
+"""Unit tests for bin/count_unit.py, counting with the real samtools on BAMs written here."""
+
+import os
+import random
+import stat
+
+import pysam
+import pytest
+from conftest import samtools_count
+from make_test_data import Read, write_bam
+
+import count_unit as cu
+
+CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
+
+
+def varied_reads(rng, n=3000):
+    """Reads of 20 bp to 5 kb on the reference (deletions, skips, clips), unmapped ones placed at a mate."""
+    reads = []
+    for i in range(n):
+        contig, length = rng.choice(CONTIGS[:3])
+        pos = rng.randrange(0, length - 10)
+        if rng.random() < 0.1:
+            reads.append(Read(f"u{i}", 0x1 | 0x4, contig, pos, None, 0, contig, pos))
+            continue
+        match = rng.randint(10, 100)
+        cigar = rng.choice([f"{match}M", f"5S{match}M", f"{match}M{rng.randint(1, 50)}D10M",
+                            f"10M{rng.randint(100, 4000)}N{match}M", f"{match}M3I10M2S"])
+        reads.append(Read(f"r{i}", rng.choice([0, 0x10, 0x100, 0x400, 0x800]), contig, pos, cigar, rng.randint(0, 60),
+                          length=sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar) if op in "MIS=X")))
+    return reads
+
+
+@pytest.fixture(scope="module")
+def bam(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("bam") / "varied.bam")
+    return write_bam(path, CONTIGS, varied_reads(random.Random(7)))
+
+
+def item(contig, start, end, mode, whole=False, region_id="1"):
+    return cu.Item(region_id, contig, start, end, whole, mode)
+
+
+def run(items, bam, tmp_path, samtools_args="", samtools="samtools"):
+    return cu.count_unit(items, samtools, bam, bam + ".bai", None, 0, samtools_args, str(tmp_path))
+
+
+def test_reference_end_matches_htslib(bam):
+    with pysam.AlignmentFile(bam) as aln:
+        for segment in aln.fetch(until_eof=True):
+            expected = segment.reference_end if not segment.is_unmapped else segment.reference_start + 1
+            assert cu.reference_end(segment.reference_start, segment.flag, segment.cigarstring or "*") == expected
+
+
+def test_region_strings_never_parse_names_as_ranges():
+    assert cu.region_string(item("chr1:100-200", 0, 5000, "single", whole=True)) == "{chr1:100-200}"
+    assert cu.region_string(item("chr1:100-200", 9, 20, "single")) == "{chr1:100-200}:10-20"
+
+
+def test_split_user_args_extracts_expressions_and_drops_count():
+    assert cu.split_user_args("-F 0x904 -c -q 20 -e 'mapq > 5' --expr=flag.paired") == (
+        ["-F", "0x904", "-q", "20"], ["mapq > 5", "flag.paired"])
+    assert cu.filter_expression(["mapq > 5"], item("c", 10, 20, "chunk")) == "(mapq > 5) && pos >= 11 && pos <= 20"
+    assert cu.filter_expression([], item("c", 10, 20, "single")) == ""
+
+
+@pytest.mark.parametrize("samtools_args", ["", "-F 0x904 -q 20", "-e 'mapq >= 30'"])
+def test_every_mode_equals_samtools_view_c(bam, tmp_path, samtools_args):
+    intervals = [("chr1", 0, 50_000, True), ("chr1", 999, 2000, False), ("chr1", 1500, 1501, False),
+                 ("chr1:100-200", 0, 5000, True), ("chr1:100-200", 10, 400, False),
+                 ("x$y;z&w|v'q", 0, 3000, True), ("x$y;z&w|v'q", 2999, 3000, False), ("empty", 0, 1000, True)]
+    for mode in ("single", "batch"):
+        items = [item(c, s, e, mode, whole) for c, s, e, whole in intervals]
+        outcomes = run(items, bam, tmp_path, samtools_args)
+        for it, outcome in zip(items, outcomes):
+            region = cu.region_string(it)
+            assert (outcome.status, outcome.count) == ("ok", samtools_count(bam, region, samtools_args)), (mode, region)
+
+
+def test_chunks_add_up_to_the_whole_contig(bam, tmp_path):
+    bounds = list(range(0, 50_001, 997)) + [50_000]
+    chunks = [item("chr1", a, b, "chunk") for a, b in zip(bounds, bounds[1:]) if a < b]
+    outcomes = run(chunks, bam, tmp_path, "-F 0x4")
+    assert all(o.status == "ok" for o in outcomes)
+    assert sum(o.count for o in outcomes) == samtools_count(bam, "chr1", "-F 0x4")
+    # Overlap counting of the same ranges counts reads that span a boundary more than once.
+    overlap = [item("chr1", c.start, c.end, "single") for c in chunks]
+    assert sum(o.count for o in run(overlap, bam, tmp_path)) > samtools_count(bam, "chr1")
+
+
+def test_samtools_error_output_fails_the_item_with_its_message(bam, tmp_path):
+    outcomes = run([item("chr1", 0, 50_000, "single", True), item("nope", 0, 10, "single", True)], bam, tmp_path)
+    assert outcomes[0].status == "ok"
+    assert outcomes[1].status == "error"
+    assert 'region "{nope}" specifies an invalid region or unknown reference' in outcomes[1].message
+
+
+def fake_samtools(tmp_path, body):
+    path = tmp_path / "samtools"
+    path.write_text("#!/bin/bash\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def test_killed_samtools_is_retryable(bam, tmp_path):
+    samtools = fake_samtools(tmp_path, "echo Killed >&2; exit 137")
+    with pytest.raises(cu.RetryableFailure) as failure:
+        run([item("chr1", 0, 10, "single")], bam, tmp_path, samtools=samtools)
+    assert failure.value.exit_code == 137
+
+
+def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
+    unit = tmp_path / "unit_0001.tsv"
+    unit.write_text("region_id\tcontig\tstart\tend\twhole\tmode\n1\tchr1\t0\t50000\t1\tbatch\n2\tempty\t0\t1000\t1\tsingle\n")
+    out = tmp_path / "unit_0001.result.tsv"
+    assert cu.main(["--alignments", bam, "--index", bam + ".bai", "--unit", str(unit), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].split("\t") == cu.RESULT_COLUMNS
+    assert lines[1:] == [f"1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, 'chr1')}\tok\t", "2\tempty\t0\t1000\tsingle\t0\tok\t"]
+    os.remove(out)
+    samtools = fake_samtools(tmp_path, "exit 140")
+    assert cu.main(["--alignments", bam, "--unit", str(unit), "--out", str(out), "--samtools", samtools]) == 140
+    assert not out.exists()
