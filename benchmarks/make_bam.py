@@ -27,24 +27,32 @@ Example::
 from __future__ import annotations
 
 import argparse
+import bisect
+import functools
 import heapq
 import itertools
 import math
+import multiprocessing
+import os
 import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 READ_LEN = 150
 MIN_CONTIG_LEN = 1_000
+MIN_PROPER_INSERT = 160  # > the longest reference span of a read, so mates never start left of pos
 MAX_PROPER_INSERT = 800
 POOL_LEN = 1 << 22
 READ_GROUP = "bench1"
 NAME_PREFIX = "SIM:1:HBNCHDSXX:1:"
 CHUNK_LINES = 20_000
+N_PARTS = 8  # BAM parts generated independently and joined with samtools cat (fixed: output bytes stay the same)
 
 # Fractions of the generated data (all deterministic given the seed).
 UNPLACED_PAIR_FRACTION = 0.002  # fully unmapped pairs at the end of the file (RNAME '*')
@@ -53,6 +61,7 @@ SECONDARY_SHARE = 0.5  # share of the extra records that are secondary (rest are
 DUP_RATE = 0.04  # pairs marked as PCR/optical duplicates
 MATE_UNMAPPED_RATE = 0.006  # pairs whose second read is unmapped and placed at its mate
 DISCORDANT_RATE = 0.01  # pairs without the proper-pair flag
+INTERCONTIG_RATE = 0.008  # pairs whose mates lie on different contigs
 CHRM_SHARE = 0.003  # chrM gets far more reads than its length suggests
 SMALL_CONTIG_SHARE = 0.03  # share of pairs on the non-primary GRCh38 contigs
 SMALL_CONTIG_EMPTY = 0.12  # share of non-primary contigs that get no reads at all
@@ -120,13 +129,12 @@ PROPER_FLAGS = ((99, 147), (163, 83))
 DISCORDANT_FLAGS = ((97, 145), (161, 81), (65, 129), (113, 177))
 
 
-@dataclass(frozen=True)
-class CigarChoice:
-    """A CIGAR string with its reference span and edit distance."""
+class CigarChoice(NamedTuple):
+    """A CIGAR string, its reference span and its pre-formatted ``NM``/``AS`` tags."""
 
     cigar: str
     ref_span: int
-    nm: int
+    score_tags: str
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,11 @@ class Pools:
 
 @dataclass(frozen=True)
 class ContigPlan:
-    """How many pairs and extra (secondary/supplementary) records go on one contig."""
+    """What goes on one contig: pairs, extra (secondary/supplementary) records and inter-contig mates.
+
+    ``foreign`` holds the ends of pairs whose mate lies on another contig, as
+    (pos, name, flag, cigar, mapq, mate contig, mate pos, mate cigar, mate mapq) tuples.
+    """
 
     index: int
     name: str
@@ -150,6 +162,12 @@ class ContigPlan:
     pairs: int
     extras: int
     first_pair_id: int
+    foreign: tuple[tuple[int, str, int, CigarChoice, int, str, int, str, int], ...] = ()
+
+    @property
+    def records(self) -> int:
+        """Number of records this contig holds."""
+        return 2 * self.pairs + self.extras + len(self.foreign)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -298,23 +316,52 @@ def pair_weights(layout: str, contigs: Sequence[tuple[str, int]], rng: random.Ra
     return [w + SMALL_CONTIG_SHARE * s / small_total for w, s in zip(weights, small, strict=True)]
 
 
+def intercontig_ends(
+    rng: random.Random, contigs: Sequence[tuple[str, int]], weights: Sequence[float], n_pairs: int
+) -> list[list[tuple[int, str, int, CigarChoice, int, str, int, str, int]]]:
+    """Draw ``n_pairs`` pairs whose two reads lie on different contigs; return the ends per contig."""
+    ends: list[list[tuple[int, str, int, CigarChoice, int, str, int, str, int]]] = [[] for _ in contigs]
+    if n_pairs == 0 or sum(1 for w in weights if w > 0) < 2:
+        return ends
+    cum = list(itertools.accumulate(weights))
+    cigars, mapqs = cigar_choices(), mapq_table()
+    for k in range(n_pairs):
+        x, y = rng.choices(range(len(contigs)), cum_weights=cum, k=2)
+        while x == y:
+            y = rng.choices(range(len(contigs)), cum_weights=cum)[0]
+        (x_name, x_len), (y_name, y_len) = contigs[x], contigs[y]
+        x_pos, y_pos = rng.randint(1, x_len - READ_LEN + 1), rng.randint(1, y_len - READ_LEN + 1)
+        x_rev, y_rev = rng.random() < 0.5, rng.random() < 0.5
+        x_cig, y_cig = rng.choice(cigars), rng.choice(cigars)
+        x_q, y_q = rng.choice(mapqs), rng.choice(mapqs)
+        x_flag = 1 | 64 | (16 if x_rev else 0) | (32 if y_rev else 0)
+        y_flag = 1 | 128 | (16 if y_rev else 0) | (32 if x_rev else 0)
+        name = f"{NAME_PREFIX}c{k}"
+        ends[x].append((x_pos, name, x_flag, x_cig, x_q, y_name, y_pos, y_cig.cigar, y_q))
+        ends[y].append((y_pos, name, y_flag, y_cig, y_q, x_name, x_pos, x_cig.cigar, x_q))
+    return ends
+
+
 def plan_contigs(layout: str, contigs: Sequence[tuple[str, int]], n_records: int, seed: int) -> list[ContigPlan]:
     """Decide deterministically how many pairs and extra records each contig receives."""
     rng = random.Random(f"{seed}:plan")
     n_pairs, n_extras, _ = split_records(n_records)
     weights = pair_weights(layout, contigs, rng)
+    n_inter = int(n_pairs * INTERCONTIG_RATE)
+    n_local = n_pairs - n_inter
     if layout == "grch38":
         n_primary = len(GRCH38_PRIMARY)
-        main_pairs = round(n_pairs * sum(weights[:n_primary]))
+        main_pairs = round(n_local * sum(weights[:n_primary]))
         pairs = apportion(main_pairs, weights[:n_primary])
-        pairs += weighted_counts(rng, n_pairs - main_pairs, weights[n_primary:])
+        pairs += weighted_counts(rng, n_local - main_pairs, weights[n_primary:])
     else:
-        pairs = apportion(n_pairs, weights)
+        pairs = apportion(n_local, weights)
     extras = weighted_counts(rng, n_extras, pairs)
+    foreign = intercontig_ends(rng, contigs, weights, n_inter)
     plans = []
     first = 0
     for index, ((name, length), n_p, n_x) in enumerate(zip(contigs, pairs, extras, strict=True)):
-        plans.append(ContigPlan(index, name, length, n_p, n_x, first))
+        plans.append(ContigPlan(index, name, length, n_p, n_x, first, tuple(sorted(foreign[index]))))
         first += n_p + n_x
     return plans
 
@@ -349,16 +396,23 @@ def quality_pool(rng: random.Random, n: int) -> str:
     return out.decode()
 
 
+def cigar_choice(cigar: str, ref_span: int, nm: int) -> CigarChoice:
+    """Return a CigarChoice with NM and a bwa-like alignment score (AS) pre-formatted."""
+    return CigarChoice(cigar, ref_span, f"NM:i:{nm}\tAS:i:{ref_span - 5 * nm}")
+
+
 def cigar_choices() -> tuple[CigarChoice, ...]:
-    """Return a weighted table of 150-query-base CIGARs (mostly 150M, some clips and indels)."""
-    table: list[CigarChoice] = [CigarChoice(f"{READ_LEN}M", READ_LEN, 0)] * 88
+    """Return a weighted 128-entry table of 150-query-base CIGARs (mostly 150M, some clips and indels)."""
+    table = [cigar_choice(f"{READ_LEN}M", READ_LEN, 0)] * 108
+    table += [cigar_choice(f"{READ_LEN}M", READ_LEN, nm) for nm in (1, 1, 1, 2, 2, 3, 4, 5)]
     for clip in (3, 12, 27, 45):
-        table.append(CigarChoice(f"{clip}S{READ_LEN - clip}M", READ_LEN - clip, 0))
-        table.append(CigarChoice(f"{READ_LEN - clip}M{clip}S", READ_LEN - clip, 0))
-    table.append(CigarChoice(f"71M2D{READ_LEN - 71}M", READ_LEN + 2, 2))
-    table.append(CigarChoice(f"40M1D{READ_LEN - 40}M", READ_LEN + 1, 1))
-    table.append(CigarChoice(f"95M3I{READ_LEN - 98}M", READ_LEN - 3, 3))
-    table.append(CigarChoice(f"120M1I{READ_LEN - 121}M", READ_LEN - 1, 1))
+        table.append(cigar_choice(f"{clip}S{READ_LEN - clip}M", READ_LEN - clip, 0))
+        table.append(cigar_choice(f"{READ_LEN - clip}M{clip}S", READ_LEN - clip, 1))
+    table.append(cigar_choice(f"71M2D{READ_LEN - 71}M", READ_LEN + 2, 2))
+    table.append(cigar_choice(f"40M1D{READ_LEN - 40}M", READ_LEN + 1, 1))
+    table.append(cigar_choice(f"95M3I{READ_LEN - 98}M", READ_LEN - 3, 3))
+    table.append(cigar_choice(f"120M1I{READ_LEN - 121}M", READ_LEN - 1, 2))
+    assert len(table) == 128
     return tuple(table)
 
 
@@ -370,16 +424,63 @@ def mapq_table() -> tuple[int, ...]:
 
 
 def insert_table(rng: random.Random) -> tuple[int, ...]:
-    """Return 4096 fragment lengths ~ N(350, 60) clamped to [READ_LEN, MAX_PROPER_INSERT]."""
-    return tuple(min(MAX_PROPER_INSERT, max(READ_LEN, int(rng.gauss(350, 60)))) for _ in range(4096))
+    """Return 4096 fragment lengths ~ N(350, 60) clamped to [MIN_PROPER_INSERT, MAX_PROPER_INSERT]."""
+    return tuple(min(MAX_PROPER_INSERT, max(MIN_PROPER_INSERT, int(rng.gauss(350, 60)))) for _ in range(4096))
 
 
+@functools.lru_cache(maxsize=2)
 def make_pools(seed: int) -> Pools:
     """Build the random sequence/quality pools and lookup tables for a seed."""
     rng = random.Random(f"{seed}:pools")
     seq = rng.randbytes(POOL_LEN).translate(bytes(b"ACGT"[i & 3] for i in range(256))).decode()
     qual = quality_pool(rng, POOL_LEN)
     return Pools(seq, qual, cigar_choices(), mapq_table(), insert_table(rng))
+
+
+def extra_record(
+    rng: random.Random, pools: Pools, rname: str, length: int, name: str, read: tuple[int, int, int, int, str, int]
+) -> tuple[int, str, str]:
+    """Return (position, SAM line, SA tag for the primary or '') for a secondary/supplementary hit.
+
+    ``read`` is (flag, position, MAPQ, pool offset, CIGAR, mate position) of the primary read the
+    extra record belongs to; the hit is placed up to 20 kb to its right on the same contig.
+    """
+    flag, at, mapq, offset, cigar, mate_at = read
+    rnd = rng.random
+    xpos = min(at + int(rnd() * 20_000), length - READ_LEN + 1)
+    mate_flags = flag & 0xE1  # paired, mate reverse, first/second in pair
+    rg = f"RG:Z:{READ_GROUP}"
+    if rnd() < SECONDARY_SHARE:
+        line = (
+            f"{name}\t{256 | mate_flags}\t{rname}\t{xpos}\t0\t{READ_LEN}M\t=\t{mate_at}\t0\t*\t*\t"
+            f"NM:i:3\tAS:i:135\t{rg}\n"
+        )
+        return xpos, line, ""
+    clip = 30 + int(rnd() * 70)
+    strand = "-" if flag & 16 else "+"
+    xq = pools.mapqs[int(rnd() * len(pools.mapqs))]
+    seq = pools.seq[offset + clip : offset + READ_LEN]
+    qual = pools.qual[offset + clip : offset + READ_LEN]
+    line = (
+        f"{name}\t{2048 | mate_flags | (flag & 16)}\t{rname}\t{xpos}\t{xq}\t{clip}H{READ_LEN - clip}M\t"
+        f"=\t{mate_at}\t0\t{seq}\t{qual}\tNM:i:0\tAS:i:{READ_LEN - clip}\t"
+        f"SA:Z:{rname},{at},{strand},{cigar},{mapq},0;\t{rg}\n"
+    )
+    return xpos, line, f"\tSA:Z:{rname},{xpos},{strand},{clip}S{READ_LEN - clip}M,{xq},0;"
+
+
+def orphan_secondaries(plan: ContigPlan, rng: random.Random, count: int, after: int) -> list[tuple[int, str]]:
+    """Return ``count`` (position, line) secondary hits at or after ``after`` for reads placed elsewhere."""
+    top = plan.length - READ_LEN + 1
+    positions = sorted(min(top, after + int(rng.random() * (top - after + 1))) for _ in range(count))
+    return [
+        (
+            pos,
+            f"{NAME_PREFIX}x{plan.index}_{k}\t{256 | 1 | 64}\t{plan.name}\t{pos}\t0\t{READ_LEN}M\t*\t0\t0\t*\t*\t"
+            f"AS:i:140\tRG:Z:{READ_GROUP}\n",
+        )
+        for k, pos in enumerate(positions)
+    ]
 
 
 def contig_records(plan: ContigPlan, pools: Pools, seed: int) -> Iterator[str]:
@@ -389,122 +490,95 @@ def contig_records(plan: ContigPlan, pools: Pools, seed: int) -> Iterator[str]:
     position (right mates, secondary and supplementary alignments) wait in a heap until the
     sweep passes them, so the output is sorted without sorting the whole contig.
     """
-    if plan.pairs == 0 and plan.extras == 0:
+    if plan.records == 0:
         return
     rng = random.Random(f"{seed}:contig:{plan.index}")
     rnd = rng.random
     push = heapq.heappush
     pop = heapq.heappop
-    rname = plan.name
-    length = plan.length
+    rname, length, pairs = plan.name, plan.length, plan.pairs
     seq_pool, qual_pool = pools.seq, pools.qual
     cigars, mapqs, inserts = pools.cigars, pools.mapqs, pools.inserts
     n_cig, n_mapq, n_ins = len(cigars), len(mapqs), len(inserts)
     pool_span = len(seq_pool) - READ_LEN
-    span = max(1, length - MAX_PROPER_INSERT - 1)
-    rg = f"RG:Z:{READ_GROUP}"
+    rg = f"\tRG:Z:{READ_GROUP}\n"
     heap: list[tuple[int, int, str]] = []
     tick = itertools.count()
     out: list[str] = []
     extras_left = plan.extras
-    pairs = plan.pairs
-    if pairs == 0:  # secondary hits of reads whose primary alignment lies on another contig
-        for k, pos in enumerate(sorted(int(rnd() * span) + 1 for _ in range(extras_left))):
-            name = f"{NAME_PREFIX}{plan.first_pair_id + k}"
-            out.append(f"{name}\t{256 | 1 | 64}\t{rname}\t{pos}\t0\t{READ_LEN}M\t*\t0\t0\t*\t*\tAS:i:140\t{rg}\n")
-        yield "".join(out)
-        return
-    positions = sorted(int(rnd() * span) + 1 for _ in range(pairs))
-    prev_pos = prev_ins = 0
-    for i, pos in enumerate(positions):
+    for xpos, xname, flag, (cig, _, tags), mapq, mate_rname, mate_pos, mate_cig, mate_q in plan.foreign:
+        off = int(rnd() * pool_span)
+        line = (
+            f"{xname}\t{flag}\t{rname}\t{xpos}\t{mapq}\t{cig}\t{mate_rname}\t{mate_pos}\t0\t"
+            f"{seq_pool[off : off + READ_LEN]}\t{qual_pool[off : off + READ_LEN]}\t{tags}\tMC:Z:{mate_cig}\t"
+            f"MQ:i:{mate_q}{rg}"
+        )
+        push(heap, (xpos, next(tick), line))
+    positions = sorted(int(rnd() * (length - MAX_PROPER_INSERT - 1)) + 1 for _ in range(pairs))
+    pos = ins = 1
+    for i, next_pos in enumerate(positions):
         dup = 0
         if i and rnd() < DUP_RATE:
-            pos, ins, dup = prev_pos, prev_ins, 1024
+            dup = 1024  # same fragment as the previous pair
         else:
+            pos = next_pos
             ins = inserts[int(rnd() * n_ins)]
-        prev_pos, prev_ins = pos, ins
         while heap and heap[0][0] <= pos:
             out.append(pop(heap)[2])
         if len(out) >= CHUNK_LINES:
             yield "".join(out)
             out = []
         name = f"{NAME_PREFIX}{plan.first_pair_id + i}"
-        c1 = cigars[int(rnd() * n_cig)]
-        c2 = cigars[int(rnd() * n_cig)]
+        cig1, span1, tags1 = cigars[int(rnd() * n_cig)]
+        cig2, span2, tags2 = cigars[int(rnd() * n_cig)]
         q1 = mapqs[int(rnd() * n_mapq)]
         q2 = mapqs[int(rnd() * n_mapq)]
         o1 = int(rnd() * pool_span)
         o2 = int(rnd() * pool_span)
+        seq1 = seq_pool[o1 : o1 + READ_LEN]
+        qual1 = qual_pool[o1 : o1 + READ_LEN]
+        seq2 = seq_pool[o2 : o2 + READ_LEN]
+        qual2 = qual_pool[o2 : o2 + READ_LEN]
         kind = rnd()
         if kind < MATE_UNMAPPED_RATE:
-            flag1 = (73, 137, 89, 153)[int(rnd() * 4)] | dup  # mapped read, mate unmapped
+            flag1 = (73, 137, 89, 153)[int(rnd() * 4)] | dup  # mapped read whose mate is unmapped
             flag2 = ((flag1 & 0xC0) ^ 0xC0) | 5 | ((flag1 & 16) << 1) | dup
-            seq1, qual1 = seq_pool[o1 : o1 + READ_LEN], qual_pool[o1 : o1 + READ_LEN]
-            seq2, qual2 = seq_pool[o2 : o2 + READ_LEN], qual_pool[o2 : o2 + READ_LEN]
-            out.append(
-                f"{name}\t{flag1}\t{rname}\t{pos}\t{q1}\t{c1.cigar}\t=\t{pos}\t0\t{seq1}\t{qual1}\t"
-                f"NM:i:{c1.nm}\tAS:i:{READ_LEN - 5 * c1.nm}\t{rg}\n"
-            )
-            out.append(f"{name}\t{flag2}\t{rname}\t{pos}\t0\t*\t=\t{pos}\t0\t{seq2}\t{qual2}\tMC:Z:{c1.cigar}\t{rg}\n")
+            out.append(f"{name}\t{flag1}\t{rname}\t{pos}\t{q1}\t{cig1}\t=\t{pos}\t0\t{seq1}\t{qual1}\t{tags1}{rg}")
+            out.append(f"{name}\t{flag2}\t{rname}\t{pos}\t0\t*\t=\t{pos}\t0\t{seq2}\t{qual2}\tMC:Z:{cig1}{rg}")
             continue
         if kind < MATE_UNMAPPED_RATE + DISCORDANT_RATE:
             flag1, flag2 = DISCORDANT_FLAGS[int(rnd() * 4)]
-            ins = min(1_000 + int(rnd() * 40_000), length - pos)
+            mpos = min(pos + 1_000 + int(rnd() * 40_000), length - span2 + 1)
         else:
             flag1, flag2 = PROPER_FLAGS[int(rnd() * 2)]
+            mpos = pos + ins - span2
         flag1 |= dup
         flag2 |= dup
-        mpos = min(max(pos, pos + ins - c2.ref_span), length - c2.ref_span + 1)
-        tlen = mpos + c2.ref_span - pos
+        tlen = mpos + span2 - pos
         sa1 = sa2 = ""
         while extras_left and rnd() * (pairs - i) < extras_left:
             extras_left -= 1
-            first = rnd() < 0.5
-            at, flag, cig = (pos, flag1, c1) if first else (mpos, flag2, c2)
-            xpos = min(at + int(rnd() * 20_000), length - READ_LEN + 1)
-            mate_at = mpos if first else pos
-            mate_flags = (flag & 0xC1) | (flag & 0x20)
-            if rnd() < SECONDARY_SHARE:
-                line = (
-                    f"{name}\t{256 | mate_flags}\t{rname}\t{xpos}\t0\t{READ_LEN}M\t=\t{mate_at}\t0\t*\t*\t"
-                    f"NM:i:3\tAS:i:135\t{rg}\n"
-                )
+            if rnd() < 0.5:
+                xpos, line, sa1 = extra_record(rng, pools, rname, length, name, (flag1, pos, q1, o1, cig1, mpos))
             else:
-                clip = 30 + int(rnd() * 70)
-                strand = "-" if flag & 16 else "+"
-                xq = mapqs[int(rnd() * n_mapq)]
-                off = o1 if first else o2
-                line = (
-                    f"{name}\t{2048 | mate_flags | (flag & 16)}\t{rname}\t{xpos}\t{xq}\t{clip}H{READ_LEN - clip}M\t=\t"
-                    f"{mate_at}\t0\t{seq_pool[off + clip : off + READ_LEN]}\t{qual_pool[off + clip : off + READ_LEN]}\t"
-                    f"NM:i:0\tAS:i:{READ_LEN - clip}\tSA:Z:{rname},{at},{strand},{cig.cigar},{q1 if first else q2},"
-                    f"{cig.nm};\t{rg}\n"
-                )
-                sa = f"\tSA:Z:{rname},{xpos},{strand},{clip}S{READ_LEN - clip}M,{xq},0;"
-                if first:
-                    sa1 = sa
-                else:
-                    sa2 = sa
+                xpos, line, sa2 = extra_record(rng, pools, rname, length, name, (flag2, mpos, q2, o2, cig2, pos))
             push(heap, (xpos, next(tick), line))
         out.append(
-            f"{name}\t{flag1}\t{rname}\t{pos}\t{q1}\t{c1.cigar}\t=\t{mpos}\t{tlen}\t{seq_pool[o1 : o1 + READ_LEN]}\t"
-            f"{qual_pool[o1 : o1 + READ_LEN]}\tNM:i:{c1.nm}\tAS:i:{READ_LEN - 5 * c1.nm}\tMC:Z:{c2.cigar}\tMQ:i:{q2}"
-            f"{sa1}\t{rg}\n"
+            f"{name}\t{flag1}\t{rname}\t{pos}\t{q1}\t{cig1}\t=\t{mpos}\t{tlen}\t{seq1}\t{qual1}\t{tags1}\t"
+            f"MC:Z:{cig2}\tMQ:i:{q2}{sa1}{rg}"
         )
         push(
             heap,
             (
                 mpos,
                 next(tick),
-                f"{name}\t{flag2}\t{rname}\t{mpos}\t{q2}\t{c2.cigar}\t=\t{pos}\t{-tlen}\t"
-                f"{seq_pool[o2 : o2 + READ_LEN]}\t{qual_pool[o2 : o2 + READ_LEN]}\tNM:i:{c2.nm}\t"
-                f"AS:i:{READ_LEN - 5 * c2.nm}\tMC:Z:{c1.cigar}\tMQ:i:{q1}{sa2}\t{rg}\n",
+                f"{name}\t{flag2}\t{rname}\t{mpos}\t{q2}\t{cig2}\t=\t{pos}\t{-tlen}\t{seq2}\t{qual2}\t{tags2}\t"
+                f"MC:Z:{cig1}\tMQ:i:{q1}{sa2}{rg}",
             ),
         )
-    for _ in range(extras_left):  # only left when the last pairs had an unmapped mate
-        xpos = min(prev_pos + int(rnd() * 20_000), length - READ_LEN + 1)
-        line = f"{name}\t{256 | 1 | 64}\t{rname}\t{xpos}\t0\t{READ_LEN}M\t*\t0\t0\t*\t*\tAS:i:140\t{rg}\n"
-        push(heap, (xpos, next(tick), line))
+    # Extras not attached to a pair (contig without pairs, or last pairs had unmapped mates).
+    for item in orphan_secondaries(plan, rng, extras_left, pos):
+        push(heap, (item[0], next(tick), item[1]))
     while heap:
         out.append(pop(heap)[2])
     yield "".join(out)
@@ -530,23 +604,47 @@ def unplaced_records(n_pairs: int, first_pair_id: int, pools: Pools, seed: int) 
         yield "".join(out)
 
 
-def sam_stream(layout: str, n_records: int, seed: int) -> Iterator[str]:
-    """Yield the complete SAM text (header first) for a layout, record count and seed."""
+@functools.lru_cache(maxsize=4)
+def build_plan(layout: str, n_records: int, seed: int) -> tuple[str, tuple[ContigPlan, ...], int, int]:
+    """Return (SAM header, per-contig plans, unplaced pair count, first unplaced pair id); cached."""
     contigs = layout_contigs(layout)
-    yield sam_header(contigs)
-    plans = plan_contigs(layout, contigs, n_records, seed)
+    plans = tuple(plan_contigs(layout, contigs, n_records, seed))
+    unplaced_pairs = split_records(n_records)[2]
+    first_unplaced = plans[-1].first_pair_id + plans[-1].pairs + plans[-1].extras if plans else 0
+    return sam_header(contigs), plans, unplaced_pairs, first_unplaced
+
+
+def part_bounds(plans: Sequence[ContigPlan], n_parts: int) -> list[tuple[int, int]]:
+    """Split the contig list into ``n_parts`` contiguous (start, stop) ranges of similar record counts."""
+    sizes = [p.records for p in plans]
+    total = sum(sizes)
+    cum = list(itertools.accumulate(sizes))
+    cuts = [0]
+    for k in range(1, n_parts):
+        cuts.append(max(cuts[-1], min(len(plans), bisect.bisect_left(cum, total * k / n_parts) + 1)))
+    cuts.append(len(plans))
+    return list(itertools.pairwise(cuts))
+
+
+def sam_stream(layout: str, n_records: int, seed: int, part: int = 0, n_parts: int = 1) -> Iterator[str]:
+    """Yield SAM text (header first) for one part of the output; part 0 of 1 is the whole file.
+
+    Parts are contiguous runs of contigs; the fully unmapped pairs belong to the last part.
+    """
+    header, plans, unplaced_pairs, first_unplaced = build_plan(layout, n_records, seed)
     pools = make_pools(seed)
-    for plan in plans:
+    yield header
+    start, stop = part_bounds(plans, n_parts)[part]
+    for plan in plans[start:stop]:
         yield from contig_records(plan, pools, seed)
-    _, _, unplaced_pairs = split_records(n_records)
-    first = plans[-1].first_pair_id + plans[-1].pairs + plans[-1].extras if plans else 0
-    yield from unplaced_records(unplaced_pairs, first, pools, seed)
+    if part == n_parts - 1:
+        yield from unplaced_records(unplaced_pairs, first_unplaced, pools, seed)
 
 
 def expected_counts(layout: str, n_records: int, seed: int) -> dict[str, int]:
     """Return the number of records each contig will hold (plus '*' for unplaced ones)."""
     contigs = layout_contigs(layout)
-    counts = {p.name: 2 * p.pairs + p.extras for p in plan_contigs(layout, contigs, n_records, seed)}
+    counts = {p.name: p.records for p in plan_contigs(layout, contigs, n_records, seed)}
     counts["*"] = 2 * split_records(n_records)[2]
     return counts
 
@@ -564,20 +662,64 @@ def samtools_view_cmd(samtools: str, out: str, threads: int, level: int | None) 
     return cmd + ["-"]
 
 
-def write_bam(chunks: Iterator[str], out: str, samtools: str, threads: int, level: int | None) -> None:
-    """Stream SAM text chunks through samtools into ``out`` and index the result."""
-    proc = subprocess.Popen(samtools_view_cmd(samtools, out, threads, level), stdin=subprocess.PIPE)
+@dataclass(frozen=True)
+class PartTask:
+    """Everything a worker process needs to write one part BAM."""
+
+    layout: str
+    records: int
+    seed: int
+    part: int
+    path: str
+    samtools: str
+    threads: int
+    level: int | None
+
+
+def write_part(task: PartTask) -> str:
+    """Stream one part's SAM text through ``samtools view`` into ``task.path``; return the path."""
+    cmd = samtools_view_cmd(task.samtools, task.path, task.threads, task.level)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     assert proc.stdin is not None
     try:
-        for chunk in chunks:
+        for chunk in sam_stream(task.layout, task.records, task.seed, task.part, N_PARTS):
             proc.stdin.write(chunk.encode())
     except BrokenPipeError:
         pass
     finally:
         proc.stdin.close()
     if proc.wait() != 0:
-        raise RuntimeError(f"samtools view exited with {proc.returncode}")
-    subprocess.run([samtools, "index", "-@", str(threads), out], check=True)
+        raise RuntimeError(f"samtools view exited with {proc.returncode} for {task.path}")
+    return task.path
+
+
+def write_bam(args: argparse.Namespace) -> None:
+    """Write the parts (in ``--jobs`` processes), concatenate them into ``args.out`` and index it."""
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    tmp_dir = tempfile.mkdtemp(prefix=".make_bam.", dir=out_dir)
+    try:
+        tasks = [
+            PartTask(
+                args.layout,
+                args.records,
+                args.seed,
+                part,
+                os.path.join(tmp_dir, f"part{part:02d}.bam"),
+                args.samtools,
+                args.threads,
+                args.level,
+            )
+            for part in range(N_PARTS)
+        ]
+        if args.jobs == 1:
+            paths = [write_part(task) for task in tasks]
+        else:
+            with multiprocessing.Pool(args.jobs) as pool:
+                paths = pool.map(write_part, tasks, chunksize=1)
+        subprocess.run([args.samtools, "cat", "--no-PG", "-o", args.out, *paths], check=True)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    subprocess.run([args.samtools, "index", "-@", str(args.jobs), args.out], check=True)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -587,12 +729,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, required=True, help="total number of records to write")
     parser.add_argument("--seed", type=int, default=1, help="random seed (output is deterministic given it)")
     parser.add_argument("--out", required=True, help="output BAM path ('-' writes SAM text to stdout)")
-    parser.add_argument("--threads", type=int, default=2, help="samtools compression/index threads")
-    parser.add_argument("--level", type=int, choices=range(10), default=None, help="BGZF compression level")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="generator processes [all CPUs]")
+    parser.add_argument("--threads", type=int, default=1, help="extra compression threads per part writer")
+    parser.add_argument("--level", type=int, choices=range(10), default=1, help="BGZF compression level [1]")
     parser.add_argument("--samtools", default="samtools", help="samtools executable")
     args = parser.parse_args(argv)
     if args.records < 0:
         parser.error("--records must be >= 0")
+    if args.jobs < 1 or args.threads < 0:
+        parser.error("--jobs must be >= 1 and --threads >= 0")
     return args
 
 
@@ -600,10 +745,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Generate the requested BAM and report its generation speed on stderr."""
     args = parse_args(argv)
     start = time.perf_counter()
-    chunks = sam_stream(args.layout, args.records, args.seed)
     if args.out == "-":
         try:
-            for chunk in chunks:
+            for chunk in sam_stream(args.layout, args.records, args.seed):
                 sys.stdout.write(chunk)
         except BrokenPipeError:
             return 0
@@ -611,7 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if shutil.which(args.samtools) is None:
             print(f"error: samtools not found: {args.samtools}", file=sys.stderr)
             return 2
-        write_bam(chunks, args.out, args.samtools, args.threads, args.level)
+        write_bam(args)
     elapsed = time.perf_counter() - start
     rate = args.records / elapsed if elapsed > 0 else float("inf")
     print(
