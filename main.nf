@@ -7,58 +7,98 @@
  */
 nextflow.enable.dsl = 2
 
+include { SAMTOOLS_FAIDX } from './modules/local/samtools_faidx'
 include { SAMTOOLS_INDEX } from './modules/local/samtools_index'
 include { PLAN_UNITS     } from './modules/local/plan_units'
 include { COUNT_UNIT     } from './modules/local/count_unit'
 include { REDUCE_COUNTS  } from './modules/local/reduce_counts'
+include { COUNTS_MATRIX  } from './modules/local/counts_matrix'
+include { MULTIQC        } from './modules/local/multiqc'
+include { paramsHelp; parameterProblems; alignmentFormat; alignmentProblem; findIndex; sampleNameProblem; samplesheetRows } from './subworkflows/local/utils_regioncount'
 
-// Sample names become file and folder names: keep them safe.
-SAMPLE_NAME_PATTERN = ~/^[A-Za-z0-9][A-Za-z0-9._-]*$/
-
-// The index beside an alignment file (x.bam.bai or x.bai; x.cram.crai or x.crai), or null.
-def findIndex(alignments) {
-    def suffix = alignments.name.endsWith('.cram') ? 'crai' : 'bai'
-    def candidates = [
-        alignments.resolveSibling("${alignments.name}.${suffix}"),
-        alignments.resolveSibling("${alignments.baseName}.${suffix}"),
-    ]
-    return candidates.find { it.exists() }
+// [sample, alignments, index or null] for every input: a samplesheet (.csv) or a file or glob.
+def inputRows(input) {
+    if (input.endsWith('.csv')) {
+        def sheet = file(input)
+        if (!sheet.exists()) {
+            error "${input}: samplesheet not found"
+        }
+        return samplesheetRows(sheet)
+    }
+    def found = file(input)
+    def files = (found instanceof List ? found : [found]).findAll { it.exists() }
+    if (!files) {
+        error "${input}: ${input =~ /[*?\[{]/ ? 'no file matches this pattern' : 'file not found'}"
+    }
+    return files.sort { it.name }.collect { [it.name.replaceFirst(/\.(bam|cram)$/, ''), it, null] }
 }
 
-// [meta, alignments, index or null] for one input file.
-def describeInput(alignments) {
-    def format = alignments.name.endsWith('.cram') ? 'cram' : 'bam'
-    def id = alignments.name.replaceFirst(/\.(bam|cram)$/, '')
-    if (!(id ==~ SAMPLE_NAME_PATTERN)) {
-        error "Input ${alignments}: sample name '${id}' (the file name without .bam) may only hold letters, digits, '.', '_' and '-' and must start with a letter or digit"
+// [meta, alignments, index or null] for every sample, after checking everything that can be checked
+// before work starts; all problems are reported together, one line each.
+def describeInputs(rows, fasta) {
+    def problems = []
+    def seen = [] as Set
+    def inputs = rows.collect { id, alignments, index ->
+        def problem = sampleNameProblem(id, alignments.toString()) ?: alignmentProblem(alignments)
+        if (!problem && !seen.add(id)) {
+            problem = "${alignments}: sample name '${id}' is used by another input too (sample names must be unique)"
+        }
+        def format = problem ? null : alignmentFormat(alignments)
+        if (!problem && format == 'cram' && !fasta) {
+            problem = "${alignments}: CRAM input needs --fasta, the reference it was compressed against"
+        }
+        if (problem) {
+            problems << problem
+            return null
+        }
+        index = index ?: findIndex(alignments)
+        if (index && index.lastModified() < alignments.lastModified()) {
+            log.warn "${index} is older than ${alignments}: re-indexing"
+            index = null
+        }
+        return [[id: id, file_name: alignments.name, format: format], alignments, index]
     }
-    def index = findIndex(alignments)
-    if (index && index.lastModified() < alignments.lastModified()) {
-        log.warn "Index ${index} is older than ${alignments.name}: re-indexing"
-        index = null
+    if (problems) {
+        error "Input problems:\n  " + problems.join('\n  ')
     }
-    return [[id: id, file_name: alignments.name, format: format], alignments, index]
+    return inputs
+}
+
+// -profile awsbatch: refuse before any work when the run cannot work on AWS Batch. conf/awsbatch.config
+// refuses a missing --awsqueue earlier when it can (a run with --outdir on S3 touches S3 before this).
+def checkAwsBatchSetup() {
+    if (!workflow.profile.tokenize(',').contains('awsbatch')) {
+        return
+    }
+    if (!params.awsqueue) {
+        error "-profile awsbatch needs --awsqueue: the AWS Batch job queue that runs the tasks"
+    }
+    if (workflow.workDir.toUri().scheme != 's3') {
+        error "-profile awsbatch needs a work directory on S3, e.g. -work-dir s3://my-bucket/work (AWS Batch jobs cannot see ${workflow.workDir})"
+    }
 }
 
 workflow {
-    if (!params.input) {
-        error "Missing --input: give a BAM/CRAM file or a glob of them, e.g. --input 'data/*.bam'"
+    def schema = "${projectDir}/nextflow_schema.json"
+    if (params.help) {
+        println paramsHelp(schema)
+        System.exit(0)
     }
-    if (!params.outdir) {
-        error "Missing --outdir: the folder where results are written"
+    checkAwsBatchSetup()
+    def problems = parameterProblems(params, schema)
+    if (problems) {
+        error "Invalid parameters (see --help):\n  " + problems.join('\n  ')
+    }
+    if (params.fasta && !file(params.fasta).exists()) {
+        error "--fasta ${params.fasta}: file not found"
+    }
+    if (params.regions && !file(params.regions).exists()) {
+        error "--regions ${params.regions}: file not found"
     }
 
+    def inputs = describeInputs(inputRows(params.input.toString()), params.fasta)
     ch_inputs = Channel
-        .fromPath(params.input, checkIfExists: true)
-        .map { describeInput(it) }
-        .toSortedList { a, b -> a[0].id <=> b[0].id }
-        .flatMap { inputs ->
-            def duplicated = inputs.countBy { it[0].id }.findAll { it.value > 1 }.keySet()
-            if (duplicated) {
-                error "Input ${params.input}: sample names must be unique, found more than one file for: ${duplicated.join(', ')}"
-            }
-            inputs
-        }
+        .fromList(inputs)
         .branch { meta, alignments, index ->
             indexed: index != null
             unindexed: true
@@ -68,8 +108,19 @@ workflow {
     SAMTOOLS_INDEX(ch_inputs.unindexed)
     ch_indexed = ch_inputs.indexed.mix(ch_inputs.unindexed.join(SAMTOOLS_INDEX.out.index))
 
-    ch_regions_bed = Channel.value(params.regions ? [file(params.regions, checkIfExists: true), file(params.regions).name] : [[], ''])
-    ch_reference = Channel.value(params.fasta ? [file(params.fasta, checkIfExists: true), file("${params.fasta}.fai")] : [[], []])
+    ch_regions_bed = Channel.value(params.regions ? [file(params.regions), file(params.regions).name] : [[], ''])
+    // The reference (CRAM), with its .fai made when missing.
+    ch_fasta = Channel.fromList(params.fasta ? [[file(params.fasta), file(params.fasta).name]] : [])
+    ch_fasta_indexed = ch_fasta.branch { fasta, name ->
+        indexed: file("${fasta}.fai").exists()
+            return [fasta, file("${fasta}.fai")]
+        unindexed: true
+    }
+    SAMTOOLS_FAIDX(ch_fasta_indexed.unindexed)
+    ch_reference = ch_fasta_indexed.indexed
+        .mix(ch_fasta_indexed.unindexed.map { it[0] }.combine(SAMTOOLS_FAIDX.out.fai))
+        .ifEmpty([[], []])
+        .first()
 
     PLAN_UNITS(ch_indexed, ch_regions_bed, ch_reference)
 
@@ -95,10 +146,54 @@ workflow {
 
     REDUCE_COUNTS(ch_reduce_inputs)
 
-    SAMTOOLS_INDEX.out.versions
-        .mix(PLAN_UNITS.out.versions, COUNT_UNIT.out.versions, REDUCE_COUNTS.out.versions)
+    // All samples' tables in one task, sorted by sample so that -resume caches it.
+    ch_tables = REDUCE_COUNTS.out.counts
+        .map { meta, count_file, table -> [meta.id, table] }
+        .toSortedList { a, b -> a[0] <=> b[0] }
+        .filter { it }
+        .map { rows -> rows.collect { it[1] } }
+    COUNTS_MATRIX(ch_tables)
+
+    ch_software_versions = SAMTOOLS_INDEX.out.versions
+        .mix(SAMTOOLS_FAIDX.out.versions, PLAN_UNITS.out.versions, COUNT_UNIT.out.versions, REDUCE_COUNTS.out.versions,
+             COUNTS_MATRIX.out.versions)
         .map { it.text }
         .unique()
         .mix(Channel.of("Workflow:\n    Nextflow: ${workflow.nextflow.version}\n    ${workflow.manifest.name}: ${workflow.manifest.version}\n".toString()))
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
+
+    if (!params.skip_multiqc) {
+        MULTIQC(COUNTS_MATRIX.out.mqc, ch_software_versions, file("${projectDir}/assets/multiqc_config.yml", checkIfExists: true))
+    }
+
+    // Where each sample's count file went, as REDUCE_COUNTS finishes (cached tasks too), for the summary.
+    def counted = Collections.synchronizedMap([:])
+    REDUCE_COUNTS.out.counts.subscribe { meta, count_file, table -> counted[meta.id] = count_file }
+    workflow.onComplete {
+        log.info runSummary(inputs.collect { it[0].id }, counted)
+    }
+}
+
+// The end-of-run summary: each sample's regions and reads (from its published count file), failures, outputs.
+def runSummary(samples, counted) {
+    def lines = ["regioncount ${workflow.success ? 'finished' : 'FAILED'}: ${samples.size()} sample(s)"]
+    samples.each { id ->
+        if (!counted.containsKey(id)) {
+            lines << "  ${id}: no counts (failed or not run)"
+            return
+        }
+        def published = file("${params.outdir}/${id}/${id}_count.txt")
+        def text = (published.exists() ? published : counted[id]).text.readLines()
+        def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length())
+        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads"
+    }
+    if (!workflow.success) {
+        lines << "  Failed tasks: ${workflow.stats.failedCount} (see the errors above and .nextflow.log)"
+    }
+    lines << "Results: ${params.outdir} (per sample: <sample>/; all samples: counts_matrix.tsv)"
+    if (!params.skip_multiqc) {
+        lines << "Report:  ${params.outdir}/multiqc/multiqc_report.html"
+    }
+    lines << "Run info and tool versions: ${params.outdir}/pipeline_info/"
+    return lines.join('\n')
 }

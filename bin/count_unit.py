@@ -10,7 +10,7 @@ Each item of the unit (see plan_units.py) is counted by samtools:
 
 Samtools is called with an argument list, never through a shell: contig names may hold ``$ ; & | * : ,``.
 ``samtools view -c`` exits 0 and prints 0 for some region errors, so any output on samtools' stderr
-marks the items of that call as failed; the reducer reports them. A samtools killed by a signal or out
+(but a known harmless warning) marks the items of that call as failed; the reducer reports them. A samtools killed by a signal or out
 of memory makes this script exit with that status, so that Nextflow can retry the task.
 """
 
@@ -32,6 +32,8 @@ RETRYABLE_EXIT_CODES = set(range(130, 146)) | {104, 175}
 CIGAR_OP = re.compile(r"(\d+)([MIDNSHP=X])")
 REFERENCE_CONSUMING = frozenset("MDN=X")
 MESSAGE_MAX_CHARS = 2000
+# Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
+HARMLESS_STDERR = (re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ def assign_batch_counts(sam_lines, items):
 def check_exit(result, what):
     """Raise RetryableFailure for a killed samtools; return an error message for any other failure."""
     code = result.returncode if result.returncode >= 0 else 128 - result.returncode
-    stderr = result.stderr.strip()
+    stderr = "\n".join(line for line in result.stderr.strip().splitlines()
+                       if not any(pattern.match(line) for pattern in HARMLESS_STDERR))
     if code in RETRYABLE_EXIT_CODES:
         raise RetryableFailure(code, f"samtools was killed or ran out of memory (exit {code}) counting {what}: {stderr}")
     if code != 0:

@@ -121,3 +121,10 @@ def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     samtools = fake_samtools(tmp_path, "exit 140")
     assert cu.main(["--alignments", bam, "--unit", str(unit), "--out", str(out), "--samtools", samtools]) == 140
     assert not out.exists()
+
+
+def test_harmless_cram_warning_is_not_a_failure():
+    result = __import__("subprocess").CompletedProcess([], 0, "", "[W::hts_itr_multi_cram] No index entry for region 5:0-10000\n")
+    assert cu.check_exit(result, "x") == ""
+    result.stderr += "[main_samview] region \"x\" specifies an invalid region or unknown reference. Continue anyway.\n"
+    assert cu.check_exit(result, "x").startswith("samtools reported an error: [main_samview] region")

@@ -4,6 +4,10 @@ process SAMTOOLS_INDEX {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
+    // samtools 1.16.1 (htslib 1.16), the version environment.yml pins. Tag from nf-core/viralrecon
+    // modules/nf-core/samtools/index/main.nf (commit 0fd940bc, nf-core/modules' samtools 1.16.1 modules),
+    // which also uses its Singularity copy https://depot.galaxyproject.org/singularity/samtools:1.16.1--h6899075_1.
+    container 'quay.io/biocontainers/samtools:1.16.1--h6899075_1'
 
     input:
     // Fixed staged names: file names never reach the shell.
@@ -18,9 +22,20 @@ process SAMTOOLS_INDEX {
 
     script:
     def args = task.ext.args ?: ''
+    // The user's file name appears in the message only, single-quoted for the shell.
+    def shown_name = "'" + meta.file_name.replace("'", "'\\''") + "'"
     // samtools index writes a BAI for BAM and a CRAI for CRAM, detecting the format from the content.
     """
-    samtools index ${args} -@ ${task.cpus - 1} -o alignments.index alignments
+    if ! samtools index ${args} -@ ${task.cpus - 1} -o alignments.index alignments 2> index.log; then
+        cat index.log >&2
+        if grep -q 'Unsorted positions\\|NO_COOR\\|not sorted' index.log; then
+            problem='not sorted by coordinate (sort it with samtools sort, then index it)'
+        else
+            problem="samtools index failed: \$(tail -n 1 index.log)"
+        fi
+        printf '[ERROR] %s: cannot index: %s\\n' ${shown_name} "\$problem" >&2
+        exit 1
+    fi
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

@@ -1,0 +1,201 @@
+"""Samplesheets, BED regions, CRAM, parameter validation and every kind of bad input, on the real pipeline.
+
+Bad input: a one-line message naming the file and the problem, a non-zero exit, no count file.
+"""
+
+import os
+import random
+import shutil
+import subprocess
+
+import pysam
+import pytest
+from conftest import ROOT, expected_count_text, samtools_count
+from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(scope="module")
+def bam(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bam")
+    return write_bam(str(folder / "sample.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 1500, random.Random(21)))
+
+
+def assert_refused(run, *messages):
+    assert run.result.returncode != 0, run.log
+    for message in messages:
+        assert message in run.log, run.log
+    assert not any(name.endswith("_count.txt") for _, _, files in os.walk(run.outdir) for name in files)
+
+
+def read_text(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+# --- parameters ---------------------------------------------------------------------------------
+
+def test_unknown_wrong_type_and_missing_parameters(run_pipeline, bam):
+    run = run_pipeline("--input", bam, "--ouptdir", "x", "--max_units", "many", "--split_size", "-1")
+    assert_refused(run, "--ouptdir: unknown parameter (did you mean --outdir?)",
+                   "--max_units: expected an integer, got 'many'", "--split_size: must be at least 0, got -1")
+    run = run_pipeline()  # no --input
+    assert_refused(run, "--input: missing, required")
+
+
+def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
+    import json
+
+    result = subprocess.run([nextflow_bin, "run", ROOT, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    with open(os.path.join(ROOT, "nextflow_schema.json")) as handle:
+        schema = json.load(handle)
+    for group in schema["$defs"].values():
+        for name, spec in group["properties"].items():
+            assert f"--{name}" in result.stdout and spec["description"] in result.stdout
+
+
+def test_schema_defaults_equal_config_defaults(nextflow_bin, tmp_path):
+    import json
+
+    result = subprocess.run([nextflow_bin, "config", "-flat", ROOT], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    config = {}
+    for line in result.stdout.splitlines():
+        if line.startswith("params."):
+            key, _, value = line.partition(" = ")
+            config[key.removeprefix("params.")] = value
+    with open(os.path.join(ROOT, "nextflow_schema.json")) as handle:
+        schema = json.load(handle)
+    properties = {name: spec for group in schema["$defs"].values() for name, spec in group["properties"].items()}
+    assert set(properties) == set(config)
+    for name, spec in properties.items():
+        expected = spec.get("default")
+        shown = "null" if expected is None else (f"'{expected}'" if isinstance(expected, str) else str(expected).lower())
+        assert config[name] == shown, name
+
+
+# --- inputs that work -----------------------------------------------------------------------------
+
+def test_samplesheet_with_relative_paths_and_explicit_index(run_pipeline, bam, tmp_path):
+    launch = tmp_path / "launch"
+    (launch / "data").mkdir(parents=True)
+    shutil.copy(bam, launch / "data" / "a.bam")
+    shutil.copy(bam + ".bai", launch / "data" / "a.index.bai")
+    shutil.copy(bam, launch / "data" / "b.bam")
+    (launch / "samples.csv").write_text("sample,bam,bai\nalpha,data/a.bam,data/a.index.bai\nbeta,data/b.bam,\n")
+    run = run_pipeline("--input", "samples.csv", launch_dir=launch)
+    assert run.result.returncode == 0, run.log
+    expected = expected_count_text(bam)
+    assert read_text(os.path.join(run.outdir, "alpha", "alpha_count.txt")) == expected
+    assert read_text(os.path.join(run.outdir, "beta", "beta_count.txt")) == expected
+    assert [row["tag"] for row in run.trace_rows() if row["process"] == "SAMTOOLS_INDEX"] == ["beta"]
+
+
+def test_bed_regions_pin_the_off_by_one(run_pipeline, tmp_path):
+    # BED chr1 1000-2000 is samtools chr1:1001-2000: 0-based [1000, 2000).
+    reads = [
+        Read("ends_before", 0, "chr1", 900, "100M"),     # covers [900, 1000): outside
+        Read("first_base", 0, "chr1", 1000, "100M"),     # starts at the region's first base
+        Read("last_base", 0, "chr1", 1999, "100M"),      # starts at its last base
+        Read("after", 0, "chr1", 2000, "100M"),          # starts right after: outside
+        Read("spans", 0, "chr1", 500, "2000M", length=2000),  # covers the whole region
+    ]
+    bam = write_bam(str(tmp_path / "pin.bam"), TEST_CONTIGS, reads)
+    bed = tmp_path / "regions.bed"
+    bed.write_text("chr1\t1000\t2000\ttarget\nchr1\t0\t1000\n# comment\nchr3:100-200\t0\t50\tcolon\n")
+    run = run_pipeline("--input", bam, "--regions", str(bed))
+    assert run.result.returncode == 0, run.log
+    assert samtools_count(bam, "chr1:1001-2000") == 3
+    assert read_text(os.path.join(run.outdir, "pin", "pin_count.txt")) == (
+        f"Region target: 3\nRegion chr1:1-1000: {samtools_count(bam, 'chr1:1-1000')}\n"
+        f"Region colon: {samtools_count(bam, '{chr3:100-200}:1-50')}\nTotal reads: {3 + 2}\n")
+    assert read_text(os.path.join(run.outdir, "pin", "pin.counts.tsv")).splitlines()[1] == "target\t1000\t3"
+
+
+def test_cram_with_fasta_and_missing_fai(run_pipeline, bam, tmp_path):
+    rng = random.Random(4)
+    fasta = tmp_path / "ref.fa"
+    with open(fasta, "w") as handle:
+        for name, length in TEST_CONTIGS:
+            handle.write(f">{name}\n" + "".join(rng.choice("ACGT") for _ in range(length)) + "\n")
+    cram = str(tmp_path / "sample.cram")
+    pysam.view("-C", "-T", str(fasta), "-o", cram, bam, catch_stdout=False)
+    os.remove(f"{fasta}.fai")  # made by samtools above; the pipeline must make its own
+    run = run_pipeline("--input", cram, "--fasta", str(fasta))
+    assert run.result.returncode == 0, run.log
+    assert read_text(os.path.join(run.outdir, "sample", "sample_count.txt")) == expected_count_text(bam)
+    assert "SAMTOOLS_FAIDX" in {row["process"] for row in run.trace_rows()}
+    assert_refused(run_pipeline("--input", cram, outdir=tmp_path / "nofasta"),
+                   f"{cram}: CRAM input needs --fasta, the reference it was compressed against")
+
+
+def test_empty_bam_counts_zero(run_pipeline, tmp_path):
+    empty = write_bam(str(tmp_path / "empty.bam"), TEST_CONTIGS, [])
+    run = run_pipeline("--input", empty)
+    assert run.result.returncode == 0, run.log
+    assert read_text(os.path.join(run.outdir, "empty", "empty_count.txt")) == "".join(
+        f"Region {name}: 0\n" for name, _ in TEST_CONTIGS) + "Total reads: 0\n"
+
+
+def test_stale_index_is_rebuilt(run_pipeline, bam, tmp_path):
+    stale = shutil.copy(bam, tmp_path / "stale.bam")
+    shutil.copy(bam + ".bai", tmp_path / "stale.bam.bai")
+    os.utime(tmp_path / "stale.bam.bai", (1_000_000, 1_000_000))
+    run = run_pipeline("--input", stale)
+    assert run.result.returncode == 0, run.log
+    assert f"{stale}.bai is older than {stale}: re-indexing" in run.log
+    assert read_text(os.path.join(run.outdir, "stale", "stale_count.txt")) == expected_count_text(bam)
+
+
+# --- bad inputs -------------------------------------------------------------------------------------
+
+def test_missing_and_non_bam_files(run_pipeline, tmp_path):
+    assert_refused(run_pipeline("--input", str(tmp_path / "nope.bam")), f"{tmp_path}/nope.bam: file not found")
+    text = tmp_path / "notes.bam"
+    text.write_text("not a bam\n")
+    assert_refused(run_pipeline("--input", str(text)), f"{text}: not a BAM or CRAM file (unrecognised content)")
+    assert_refused(run_pipeline("--input", str(tmp_path / "*.cram")), f"{tmp_path}/*.cram: no file matches this pattern")
+
+
+def test_bam_without_sq_lines(run_pipeline, tmp_path):
+    path = str(tmp_path / "nosq.bam")
+    with pysam.AlignmentFile(path, "wb", header={"HD": {"VN": "1.6"}}):
+        pass
+    assert_refused(run_pipeline("--input", path), "nosq.bam: the header has no @SQ lines")
+
+
+def test_unsorted_bam_without_index(run_pipeline, tmp_path):
+    header = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": "chr1", "LN": 10_000}]}
+    path = str(tmp_path / "unsorted.bam")
+    with pysam.AlignmentFile(path, "wb", header=header) as out:
+        for i, pos in enumerate([5000, 100]):
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.reference_id, read.reference_start, read.cigarstring = f"r{i}", 0, pos, "10M"
+            read.query_sequence, read.query_qualities = "A" * 10, pysam.qualitystring_to_array("I" * 10)
+            out.write(read)
+    assert_refused(run_pipeline("--input", path), "unsorted.bam: cannot index: not sorted by coordinate")
+
+
+@pytest.mark.parametrize("sheet, message", [
+    ("", "the samplesheet is empty"),
+    ("sample,bam\n", "the samplesheet has a header but no samples"),
+    ("name,bam\nx,{bam}\n", "missing column sample (header must be sample,bam[,bai], found: name,bam)"),
+    ("sample,bam\nx,{bam}\nx,{bam}\n", "line 3: sample 'x' already on line 2 (sample names must be unique)"),
+    ("sample,bam\nx,missing.bam\n", "line 2: file not found: missing.bam"),
+], ids=["empty", "header-only", "missing-column", "duplicate", "missing-file"])
+def test_samplesheet_problems(run_pipeline, bam, tmp_path, sheet, message):
+    path = tmp_path / "sheet.csv"
+    path.write_text(sheet.format(bam=bam))
+    assert_refused(run_pipeline("--input", str(path)), f"{path}: ", message)
+
+
+def test_bed_problems_reported_together_before_counting(run_pipeline, bam, tmp_path):
+    bed = tmp_path / "targets.bed"
+    bed.write_text("chrNope\t0\t10\nchr1\t100\t50\nchr1\tx\t10\nchr1\t0\t10\n")
+    run = run_pipeline("--input", bam, "--regions", str(bed))
+    assert_refused(run, "targets.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header; "
+                        "line 2: start 100 is not less than end 50; "
+                        "line 3: start and end must be non-negative integers, got 'x', '10'")
+    assert "COUNT_UNIT" not in {row["process"] for row in run.trace_rows()}
