@@ -38,11 +38,15 @@ demo: setup
 	@echo "Results: $(CURDIR)/$(OUTDIR)  (per sample: <sample>/<sample>_count.txt and <sample>.counts.tsv;"
 	@echo "         run reports and tool versions: pipeline_info/)"
 
-test: setup
+test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check bin tests assets
+	$(VENV)/bin/ruff check bin tests assets benchmarks
+
+# Wall times of the pipeline vs the hand-written pool, a serial loop and a whole-file pass (benchmarks/).
+bench: setup
+	$(VENV)/bin/python benchmarks/run_bench.py $(BENCH_ARGS)
 
 # Regenerate the bundled test BAMs (deterministic).
 test-data: venv

@@ -60,7 +60,9 @@ def to_segment(read, header, rng):
     segment.next_reference_start = read.mate_pos
     segment.template_length = read.tlen
     segment.query_sequence = "".join(rng.choice("ACGT") for _ in range(read.length))
-    segment.query_qualities = pysam.qualitystring_to_array("".join(chr(33 + rng.randint(2, 40)) for _ in range(read.length)))
+    segment.query_qualities = pysam.qualitystring_to_array(
+        "".join(chr(33 + rng.randint(2, 40)) for _ in range(read.length))
+    )
     return segment
 
 
@@ -103,8 +105,12 @@ def random_pairs(contigs, n_pairs, rng, read_length=100, prefix="p"):
         flag_extra = FLAG_DUPLICATE if kind < 0.13 else 0
         tlen = pos2 + read_length - pos1
         mapq = rng.choice([0, 3, 20, 35, 60, 60, 60])
-        reads.append(Read(name, 0x1 | 0x2 | 0x20 | 0x40 | flag_extra, contig, pos1, f"{read_length}M", mapq, contig, pos2, tlen))
-        reads.append(Read(name, 0x1 | 0x2 | 0x10 | 0x80 | flag_extra, contig, pos2, f"{read_length}M", mapq, contig, pos1, -tlen))
+        reads.append(
+            Read(name, 0x1 | 0x2 | 0x20 | 0x40 | flag_extra, contig, pos1, f"{read_length}M", mapq, contig, pos2, tlen)
+        )
+        reads.append(
+            Read(name, 0x1 | 0x2 | 0x10 | 0x80 | flag_extra, contig, pos2, f"{read_length}M", mapq, contig, pos1, -tlen)
+        )
         if kind > 0.97:  # a secondary and a supplementary alignment elsewhere
             other, other_length = rng.choices(contigs, weights=weights)[0]
             if other_length >= 1000 and not other.startswith("chrEmpty"):

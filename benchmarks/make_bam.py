@@ -11,13 +11,17 @@ Two header layouts are available:
   thousands of them hold a few reads and some hold none.
 * ``balanced24``: 24 equal contigs (chr1..chr22, chrX, chrY) with reads spread evenly.
 
-Records are paired 150 bp reads with random SEQ/QUAL, proper-pair flags, mate fields and TLEN, a MAPQ
-spread over 0-60, duplicates (0x400), secondary (0x100) and supplementary (0x800) records, unmapped
-mates placed at their mate's position and a few fully unmapped pairs (RNAME ``*``) at the end.
+Records are paired 150 bp reads with random SEQ and Illumina-like QUAL, proper-pair flags, mate fields
+and TLEN, a MAPQ spread over 0-60, duplicates (0x400), discordant pairs, pairs whose mates lie on
+different contigs, secondary (0x100) and supplementary (0x800) records, unmapped mates placed at their
+mate's position and a few fully unmapped pairs (RNAME ``*``) at the end.
 
-SAM text is generated in coordinate order and streamed into ``samtools view -b``; the BAM is then
-indexed with ``samtools index``.  The output depends only on ``--layout``, ``--records`` and
-``--seed`` (each contig has its own random stream), so it is byte-for-byte reproducible.
+SAM text is generated in coordinate order (per-contig sorted positions plus a small heap for mates)
+and streamed into ``samtools view -b``.  The contigs are cut into a fixed number of parts that
+``--jobs`` processes write in parallel; ``samtools cat`` joins them and ``samtools index`` indexes the
+result.  The output depends only on ``--layout``, ``--records``, ``--seed`` and ``--level`` (each
+contig has its own random stream, the part cut is fixed), so it is byte-for-byte reproducible.
+``--out -`` writes the same records as SAM text to stdout instead.
 
 Example::
 
@@ -313,7 +317,7 @@ def pair_weights(layout: str, contigs: Sequence[tuple[str, int]], rng: random.Ra
             weights.append(0.0)
             small.append(0.0 if rng.random() < SMALL_CONTIG_EMPTY else math.sqrt(length))
     small_total = sum(small)
-    return [w + SMALL_CONTIG_SHARE * s / small_total for w, s in zip(weights, small, strict=True)]
+    return [w + SMALL_CONTIG_SHARE * s / small_total for w, s in zip(weights, small)]
 
 
 def intercontig_ends(
@@ -356,11 +360,11 @@ def plan_contigs(layout: str, contigs: Sequence[tuple[str, int]], n_records: int
         pairs += weighted_counts(rng, n_local - main_pairs, weights[n_primary:])
     else:
         pairs = apportion(n_local, weights)
-    extras = weighted_counts(rng, n_extras, pairs)
+    extras = weighted_counts(rng, n_extras, pairs if any(pairs) else weights)
     foreign = intercontig_ends(rng, contigs, weights, n_inter)
     plans = []
     first = 0
-    for index, ((name, length), n_p, n_x) in enumerate(zip(contigs, pairs, extras, strict=True)):
+    for index, ((name, length), n_p, n_x) in enumerate(zip(contigs, pairs, extras)):
         plans.append(ContigPlan(index, name, length, n_p, n_x, first, tuple(sorted(foreign[index]))))
         first += n_p + n_x
     return plans
@@ -529,7 +533,7 @@ def contig_records(plan: ContigPlan, pools: Pools, seed: int) -> Iterator[str]:
             yield "".join(out)
             out = []
         name = f"{NAME_PREFIX}{plan.first_pair_id + i}"
-        cig1, span1, tags1 = cigars[int(rnd() * n_cig)]
+        cig1, _, tags1 = cigars[int(rnd() * n_cig)]
         cig2, span2, tags2 = cigars[int(rnd() * n_cig)]
         q1 = mapqs[int(rnd() * n_mapq)]
         q2 = mapqs[int(rnd() * n_mapq)]
@@ -623,7 +627,7 @@ def part_bounds(plans: Sequence[ContigPlan], n_parts: int) -> list[tuple[int, in
     for k in range(1, n_parts):
         cuts.append(max(cuts[-1], min(len(plans), bisect.bisect_left(cum, total * k / n_parts) + 1)))
     cuts.append(len(plans))
-    return list(itertools.pairwise(cuts))
+    return list(zip(cuts[:-1], cuts[1:]))
 
 
 def sam_stream(layout: str, n_records: int, seed: int, part: int = 0, n_parts: int = 1) -> Iterator[str]:

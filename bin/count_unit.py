@@ -10,8 +10,9 @@ Each item of the unit (see plan_units.py) is counted by samtools:
 
 Samtools is called with an argument list, never through a shell: contig names may hold ``$ ; & | * : ,``.
 ``samtools view -c`` exits 0 and prints 0 for some region errors, so any output on samtools' stderr
-(but a known harmless warning) marks the items of that call as failed; the reducer reports them. A samtools killed by a signal or out
-of memory makes this script exit with that status, so that Nextflow can retry the task.
+(but a known harmless warning) marks the items of that call as failed; the reducer reports them.
+A samtools killed by a signal or out of memory makes this script exit with that status, so that
+Nextflow can retry the task.
 """
 
 import argparse
@@ -65,7 +66,14 @@ def read_unit(lines):
     header, body = rows[0], rows[1:]
     col = {name: header.index(name) for name in ("region_id", "contig", "start", "end", "whole", "mode")}
     return [
-        Item(r[col["region_id"]], r[col["contig"]], int(r[col["start"]]), int(r[col["end"]]), r[col["whole"]] == "1", r[col["mode"]])
+        Item(
+            r[col["region_id"]],
+            r[col["contig"]],
+            int(r[col["start"]]),
+            int(r[col["end"]]),
+            r[col["whole"]] == "1",
+            r[col["mode"]],
+        )
         for r in body
     ]
 
@@ -89,7 +97,7 @@ def split_user_args(samtools_args):
             i += 2
             continue
         if token.startswith("--expr="):
-            expressions.append(token[len("--expr="):])
+            expressions.append(token[len("--expr=") :])
         elif token not in ("-c", "--count"):
             kept.append(token)
         i += 1
@@ -120,34 +128,51 @@ def reference_end(pos0, flag, cigar):
 
 
 def assign_batch_counts(sam_lines, items):
-    """Count, for each batch item, the SAM records that overlap it (records come once each, -M)."""
+    """Count, for each batch item, the SAM records that overlap it (records come once each, -M).
+
+    Whole-contig items only need the record's contig; other items also its span on the reference.
+    """
     counts = [0] * len(items)
     by_contig = {}
     for index, item in enumerate(items):
         by_contig.setdefault(item.contig, []).append(index)
+    whole_only = {contig: all(items[i].whole_contig for i in indexes) for contig, indexes in by_contig.items()}
+    records_on = dict.fromkeys(by_contig, 0)
     for line in sam_lines:
         if line.startswith("@"):
             continue
         fields = line.split("\t", 6)
-        candidates = by_contig.get(fields[2])
-        if not candidates:
+        contig = fields[2]
+        if contig not in records_on:
+            continue
+        if whole_only[contig]:
+            records_on[contig] += 1
             continue
         pos0 = int(fields[3]) - 1
         end0 = reference_end(pos0, int(fields[1]), fields[5])
-        for index in candidates:
+        for index in by_contig[contig]:
             item = items[index]
             if item.whole_contig or (pos0 < item.end and end0 > item.start):
                 counts[index] += 1
+    for contig, n_records in records_on.items():
+        if whole_only[contig]:
+            for index in by_contig[contig]:
+                counts[index] += n_records
     return counts
 
 
 def check_exit(result, what):
     """Raise RetryableFailure for a killed samtools; return an error message for any other failure."""
     code = result.returncode if result.returncode >= 0 else 128 - result.returncode
-    stderr = "\n".join(line for line in result.stderr.strip().splitlines()
-                       if not any(pattern.match(line) for pattern in HARMLESS_STDERR))
+    stderr = "\n".join(
+        line
+        for line in result.stderr.strip().splitlines()
+        if not any(pattern.match(line) for pattern in HARMLESS_STDERR)
+    )
     if code in RETRYABLE_EXIT_CODES:
-        raise RetryableFailure(code, f"samtools was killed or ran out of memory (exit {code}) counting {what}: {stderr}")
+        raise RetryableFailure(
+            code, f"samtools was killed or ran out of memory (exit {code}) counting {what}: {stderr}"
+        )
     if code != 0:
         return f"samtools exited with status {code}: {stderr or '(no error output)'}"
     if stderr:
@@ -161,7 +186,9 @@ def shorten(message):
 
 
 def count_single(item, samtools, common, user_expressions, target):
-    command = view_command(samtools, ["-c", *common], filter_expression(user_expressions, item), [*target, region_string(item)])
+    command = view_command(
+        samtools, ["-c", *common], filter_expression(user_expressions, item), [*target, region_string(item)]
+    )
     log.debug("running %s", shlex.join(command))
     result = subprocess.run(command, capture_output=True, text=True)
     error = check_exit(result, region_string(item))
@@ -213,7 +240,16 @@ def write_results(path, items, outcomes):
     with open(tmp, "w") as handle:
         handle.write("\t".join(RESULT_COLUMNS) + "\n")
         for item, outcome in zip(items, outcomes):
-            row = [item.region_id, item.contig, item.start, item.end, item.mode, outcome.count, outcome.status, outcome.message]
+            row = [
+                item.region_id,
+                item.contig,
+                item.start,
+                item.end,
+                item.mode,
+                outcome.count,
+                outcome.status,
+                outcome.message,
+            ]
             handle.write("\t".join(str(field).replace("\t", " ") for field in row) + "\n")
     os.replace(tmp, path)
 
@@ -238,8 +274,16 @@ def main(argv=None):
     with open(args.unit) as handle:
         items = read_unit(handle)
     try:
-        outcomes = count_unit(items, args.samtools, args.alignments, args.index, args.reference, args.threads,
-                              args.samtools_args, os.path.dirname(os.path.abspath(args.out)))
+        outcomes = count_unit(
+            items,
+            args.samtools,
+            args.alignments,
+            args.index,
+            args.reference,
+            args.threads,
+            args.samtools_args,
+            os.path.dirname(os.path.abspath(args.out)),
+        )
     except RetryableFailure as failure:
         log.error("%s", failure)
         return failure.exit_code

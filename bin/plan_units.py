@@ -5,8 +5,9 @@ Regions come from the BAM/CRAM header (@SQ lines, header order) or from a BED fi
 becomes one or more items; items are packed into a bounded number of work units balanced by the
 expected number of reads (the index statistics give records per contig at no cost):
 
-- a region longer than --split-size is split into chunks; a chunk counts the records whose leftmost
-  position lies in it, so the chunks of a region add up to exactly the count of the whole region;
+- a region holding more than one unit's share of the reads is split into chunks (of at most
+  --split-size bp); a chunk counts the records whose leftmost position lies in it, so the chunks of a
+  region add up to exactly the count of the whole region;
 - a region expected to hold many reads is counted by its own ``samtools view -c``;
 - small regions are batched: one samtools pass over all of them (one index load).
 
@@ -30,6 +31,7 @@ UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode"]
 #   chunk  - samtools view -c over the interval, keeping records whose leftmost position lies in it
 #   batch  - one multi-region samtools pass shared by every batch item of the unit
 MODES = ("single", "chunk", "batch")
+CHUNKS_PER_SHARE = 3
 # samtools skips BED lines starting with these, so such contigs must never go into a batch BED.
 BED_SKIPPED_PREFIXES = ("#", "track", "browser")
 
@@ -76,7 +78,9 @@ def bed_regions(lines, contig_lengths, path):
             continue
         contig, start_text, end_text = fields[0], fields[1].strip(), fields[2].strip()
         if not (start_text.isdigit() and end_text.isdigit()):
-            problems.append(f"line {lineno}: start and end must be non-negative integers, got '{start_text}', '{end_text}'")
+            problems.append(
+                f"line {lineno}: start and end must be non-negative integers, got '{start_text}', '{end_text}'"
+            )
             continue
         start, end = int(start_text), int(end_text)
         if contig not in contig_lengths:
@@ -105,22 +109,23 @@ def expected_reads(region, contig_reads, contig_lengths):
     return contig_reads.get(region.contig, 0) * (region.end - region.start) / length
 
 
-def split_region(region, split_size, reads):
-    """Chunks of at most split_size bp (only when the region is longer than split_size)."""
+def split_region(region, split_size, reads, target_reads):
+    """Chunks of a region holding more than target_reads reads, so that no unit is left with the whole
+    of a busy contig: at least reads / target_reads chunks, and chunks of at most split_size bp. A region
+    within target stays whole: one samtools call is cheapest."""
     length = region.end - region.start
-    if split_size <= 0 or length <= split_size:
+    if split_size <= 0 or reads <= target_reads or length < 2:
         return [(region.start, region.end, reads)]
-    n_chunks = math.ceil(length / split_size)
+    n_chunks = min(length, max(math.ceil(reads / target_reads), math.ceil(length / split_size)))
     bounds = [region.start + length * i // n_chunks for i in range(n_chunks + 1)]
     return [(bounds[i], bounds[i + 1], reads / n_chunks) for i in range(n_chunks)]
 
 
-def plan_items(regions, contig_reads, contig_lengths, split_size, batch_max_reads):
-    """Turn regions into items with a counting mode and an expected read count."""
+def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads):
+    """Turn regions (with their expected reads) into items with a counting mode and expected reads."""
     items = []
-    for region in regions:
-        reads = expected_reads(region, contig_reads, contig_lengths)
-        pieces = split_region(region, split_size, reads)
+    for region, reads in zip(regions, region_reads):
+        pieces = split_region(region, split_size, reads, target_reads)
         for start, end, piece_reads in pieces:
             if len(pieces) > 1:
                 mode = "chunk"
@@ -138,14 +143,20 @@ def item_cost(item, fixed_cost_reads):
     return item.expected_reads + (0 if item.mode == "batch" else fixed_cost_reads)
 
 
-def pack_units(items, max_units, fixed_cost_reads):
-    """Greedy longest-first packing into at most max_units units, balanced by cost. Deterministic.
+def unit_count(total_reads, max_units, min_unit_reads):
+    """How many units: enough that each holds about min_unit_reads (a task must be worth its start-up
+    cost), and at most max_units."""
+    if max_units < 1:
+        raise ValueError("max_units must be at least 1")
+    wanted = math.ceil(total_reads / min_unit_reads) if min_unit_reads > 0 else max_units
+    return max(1, min(max_units, wanted))
+
+
+def pack_units(items, n_units, fixed_cost_reads):
+    """Greedy longest-first packing into n_units units, balanced by cost. Deterministic.
 
     Units are returned with their items in plan (region) order and numbered by first item.
     """
-    if max_units < 1:
-        raise ValueError("max_units must be at least 1")
-    n_units = min(max_units, len(items))
     order = sorted(range(len(items)), key=lambda i: (-item_cost(items[i], fixed_cost_reads), i))
     loads = [0.0] * n_units
     members = [[] for _ in range(n_units)]
@@ -162,9 +173,7 @@ def region_rows(regions, items):
     n_items = {}
     for item in items:
         n_items[item.region_id] = n_items.get(item.region_id, 0) + 1
-    return [
-        [r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions
-    ]
+    return [[r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions]
 
 
 def write_tsv(path, header, rows):
@@ -181,7 +190,8 @@ def read_alignment_header(path, index, reference, shown_name):
     try:
         import pysam
     except ImportError:
-        raise InputError("pysam is not installed: run `make setup` and activate .venv, or use -profile conda/docker")
+        message = "pysam is not installed: run `make setup` and activate .venv, or use -profile conda/docker"
+        raise InputError(message) from None
     mode = "rc" if path.endswith(".cram") or _looks_like_cram(path) else "rb"
     try:
         with pysam.AlignmentFile(path, mode, index_filename=index, reference_filename=reference, check_sq=False) as aln:
@@ -191,7 +201,7 @@ def read_alignment_header(path, index, reference, shown_name):
             except (ValueError, AttributeError):
                 reads = {}  # CRAM indexes have no per-contig counts: fall back to length only
     except (ValueError, OSError) as err:
-        raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}")
+        raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}") from None
     return contigs, reads
 
 
@@ -209,10 +219,23 @@ def parse_args(argv):
     parser.add_argument("--bed-name", help="BED file name to use in messages (default: --bed)")
     parser.add_argument("--input-name", help="file name to use in messages (default: --alignments)")
     parser.add_argument("--sample", required=True)
-    parser.add_argument("--split-size", type=int, default=0, help="split regions longer than this many bp (0: never)")
+    parser.add_argument(
+        "--split-size", type=int, default=0, help="max chunk length when a busy region is split (0: never)"
+    )
     parser.add_argument("--max-units", type=int, default=16, help="upper bound on work units for this sample")
-    parser.add_argument("--batch-max-reads", type=float, default=20000, help="regions expected to hold at most this many reads are batched")
-    parser.add_argument("--fixed-cost-reads", type=float, default=20000, help="cost of one samtools call, in reads")
+    parser.add_argument(
+        "--batch-max-reads",
+        type=float,
+        default=20000,
+        help="regions expected to hold at most this many reads are batched",
+    )
+    parser.add_argument(
+        "--min-unit-reads",
+        type=float,
+        default=1_000_000,
+        help="fewer units for small inputs: about this many reads each",
+    )
+    parser.add_argument("--fixed-cost-reads", type=float, default=50000, help="cost of one samtools call, in reads")
     parser.add_argument("--outdir", default=".")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -235,8 +258,16 @@ def main(argv=None):
     except InputError as err:
         log.error("%s", err)
         return 2
-    items = plan_items(regions, contig_reads, contig_lengths, args.split_size, args.batch_max_reads)
-    units = pack_units(items, args.max_units, args.fixed_cost_reads)
+    if not contig_reads:
+        # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
+        contig_reads = {name: length / 100 for name, length in contigs}
+    region_reads = [expected_reads(region, contig_reads, contig_lengths) for region in regions]
+    n_units = unit_count(sum(region_reads), args.max_units, args.min_unit_reads)
+    # Chunks of at most a third of a unit's share keep the packing within ~1.33x of perfect balance
+    # (greedy packing ends within one item of the mean); one unit needs no chunks at all.
+    target_reads = sum(region_reads) / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
+    items = plan_items(regions, region_reads, contig_lengths, args.split_size, target_reads, args.batch_max_reads)
+    units = pack_units(items, min(n_units, len(items)), args.fixed_cost_reads)
     os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
     write_tsv(os.path.join(args.outdir, f"{args.sample}.regions.tsv"), REGION_COLUMNS, region_rows(regions, items))
     for number, unit in enumerate(units, start=1):

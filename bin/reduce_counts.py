@@ -44,8 +44,9 @@ def tally_regions(region_rows, result_rows):
     """Per-region tallies in region order: summed counts, items seen and errors."""
     tallies = {}
     for row in region_rows:
-        tallies[row["region_id"]] = RegionTally(row["region_id"], row["name"], row["contig"], int(row["start"]),
-                                                int(row["end"]), int(row["items"]))
+        tallies[row["region_id"]] = RegionTally(
+            row["region_id"], row["name"], row["contig"], int(row["start"]), int(row["end"]), int(row["items"])
+        )
     for row in result_rows:
         tally = tallies.get(row["region_id"])
         if tally is None:
@@ -65,7 +66,9 @@ def failures(tallies):
     for tally in tallies:
         problems = list(tally.errors)
         if tally.seen_items < tally.expected_items:
-            problems.append(f"{tally.expected_items - tally.seen_items} of {tally.expected_items} work items reported no result")
+            problems.append(
+                f"{tally.expected_items - tally.seen_items} of {tally.expected_items} work items reported no result"
+            )
         elif tally.seen_items > tally.expected_items:
             problems.append(f"counted {tally.seen_items} times instead of {tally.expected_items}")
         if problems:
@@ -117,8 +120,13 @@ def main(argv=None):
         for path in (count_path, table_path):
             if os.path.exists(path):
                 os.remove(path)
-        log.error("sample '%s': %d of %d regions failed; no count file written:\n  %s", args.sample, len(problems),
-                  len(tallies), "\n  ".join(problems))
+        log.error(
+            "sample '%s': %d of %d regions failed; no count file written:\n  %s",
+            args.sample,
+            len(problems),
+            len(tallies),
+            "\n  ".join(problems),
+        )
         return 1
     write_atomically(table_path, table_lines(tallies))
     write_atomically(count_path, count_file_lines(tallies))

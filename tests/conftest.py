@@ -76,8 +76,9 @@ def run_pipeline(nextflow_bin, tmp_path):
         command = [nextflow_bin, "run", ROOT, "-ansi-log", "false", "--outdir", outdir, *args]
         if profile:
             command += ["-profile", profile]
-        result = subprocess.run(command, cwd=launch_dir, capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, **(env or {})})
+        result = subprocess.run(
+            command, cwd=launch_dir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        )
         return NextflowRun(result, outdir, launch_dir)
 
     return run

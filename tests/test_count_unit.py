@@ -4,12 +4,11 @@ import os
 import random
 import stat
 
+import count_unit as cu
 import pysam
 import pytest
 from conftest import samtools_count
 from make_test_data import Read, write_bam
-
-import count_unit as cu
 
 CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
 
@@ -24,10 +23,26 @@ def varied_reads(rng, n=3000):
             reads.append(Read(f"u{i}", 0x1 | 0x4, contig, pos, None, 0, contig, pos))
             continue
         match = rng.randint(10, 100)
-        cigar = rng.choice([f"{match}M", f"5S{match}M", f"{match}M{rng.randint(1, 50)}D10M",
-                            f"10M{rng.randint(100, 4000)}N{match}M", f"{match}M3I10M2S"])
-        reads.append(Read(f"r{i}", rng.choice([0, 0x10, 0x100, 0x400, 0x800]), contig, pos, cigar, rng.randint(0, 60),
-                          length=sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar) if op in "MIS=X")))
+        cigar = rng.choice(
+            [
+                f"{match}M",
+                f"5S{match}M",
+                f"{match}M{rng.randint(1, 50)}D10M",
+                f"10M{rng.randint(100, 4000)}N{match}M",
+                f"{match}M3I10M2S",
+            ]
+        )
+        reads.append(
+            Read(
+                f"r{i}",
+                rng.choice([0, 0x10, 0x100, 0x400, 0x800]),
+                contig,
+                pos,
+                cigar,
+                rng.randint(0, 60),
+                length=sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar) if op in "MIS=X"),
+            )
+        )
     return reads
 
 
@@ -59,16 +74,25 @@ def test_region_strings_never_parse_names_as_ranges():
 
 def test_split_user_args_extracts_expressions_and_drops_count():
     assert cu.split_user_args("-F 0x904 -c -q 20 -e 'mapq > 5' --expr=flag.paired") == (
-        ["-F", "0x904", "-q", "20"], ["mapq > 5", "flag.paired"])
+        ["-F", "0x904", "-q", "20"],
+        ["mapq > 5", "flag.paired"],
+    )
     assert cu.filter_expression(["mapq > 5"], item("c", 10, 20, "chunk")) == "(mapq > 5) && pos >= 11 && pos <= 20"
     assert cu.filter_expression([], item("c", 10, 20, "single")) == ""
 
 
 @pytest.mark.parametrize("samtools_args", ["", "-F 0x904 -q 20", "-e 'mapq >= 30'"])
 def test_every_mode_equals_samtools_view_c(bam, tmp_path, samtools_args):
-    intervals = [("chr1", 0, 50_000, True), ("chr1", 999, 2000, False), ("chr1", 1500, 1501, False),
-                 ("chr1:100-200", 0, 5000, True), ("chr1:100-200", 10, 400, False),
-                 ("x$y;z&w|v'q", 0, 3000, True), ("x$y;z&w|v'q", 2999, 3000, False), ("empty", 0, 1000, True)]
+    intervals = [
+        ("chr1", 0, 50_000, True),
+        ("chr1", 999, 2000, False),
+        ("chr1", 1500, 1501, False),
+        ("chr1:100-200", 0, 5000, True),
+        ("chr1:100-200", 10, 400, False),
+        ("x$y;z&w|v'q", 0, 3000, True),
+        ("x$y;z&w|v'q", 2999, 3000, False),
+        ("empty", 0, 1000, True),
+    ]
     for mode in ("single", "batch"):
         items = [item(c, s, e, mode, whole) for c, s, e, whole in intervals]
         outcomes = run(items, bam, tmp_path, samtools_args)
@@ -111,12 +135,17 @@ def test_killed_samtools_is_retryable(bam, tmp_path):
 
 def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     unit = tmp_path / "unit_0001.tsv"
-    unit.write_text("region_id\tcontig\tstart\tend\twhole\tmode\n1\tchr1\t0\t50000\t1\tbatch\n2\tempty\t0\t1000\t1\tsingle\n")
+    unit.write_text(
+        "region_id\tcontig\tstart\tend\twhole\tmode\n1\tchr1\t0\t50000\t1\tbatch\n2\tempty\t0\t1000\t1\tsingle\n"
+    )
     out = tmp_path / "unit_0001.result.tsv"
     assert cu.main(["--alignments", bam, "--index", bam + ".bai", "--unit", str(unit), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     assert lines[0].split("\t") == cu.RESULT_COLUMNS
-    assert lines[1:] == [f"1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, 'chr1')}\tok\t", "2\tempty\t0\t1000\tsingle\t0\tok\t"]
+    assert lines[1:] == [
+        f"1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, 'chr1')}\tok\t",
+        "2\tempty\t0\t1000\tsingle\t0\tok\t",
+    ]
     os.remove(out)
     samtools = fake_samtools(tmp_path, "exit 140")
     assert cu.main(["--alignments", bam, "--unit", str(unit), "--out", str(out), "--samtools", samtools]) == 140
@@ -124,7 +153,9 @@ def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
 
 
 def test_harmless_cram_warning_is_not_a_failure():
-    result = __import__("subprocess").CompletedProcess([], 0, "", "[W::hts_itr_multi_cram] No index entry for region 5:0-10000\n")
+    result = __import__("subprocess").CompletedProcess(
+        [], 0, "", "[W::hts_itr_multi_cram] No index entry for region 5:0-10000\n"
+    )
     assert cu.check_exit(result, "x") == ""
-    result.stderr += "[main_samview] region \"x\" specifies an invalid region or unknown reference. Continue anyway.\n"
+    result.stderr += '[main_samview] region "x" specifies an invalid region or unknown reference. Continue anyway.\n'
     assert cu.check_exit(result, "x").startswith("samtools reported an error: [main_samview] region")

@@ -38,8 +38,10 @@ def read_text(path):
 
 def test_task_killed_once_is_retried_with_correct_counts(run_pipeline, bam, tmp_path):
     marker = tmp_path / "killed-once"
-    env = samtools_wrapper(tmp_path / "wrapper",
-                           f'if [[ "$1" == view && ! -e {marker} ]]; then touch {marker}; echo Killed >&2; exit 137; fi')
+    env = samtools_wrapper(
+        tmp_path / "wrapper",
+        f'if [[ "$1" == view && ! -e {marker} ]]; then touch {marker}; echo Killed >&2; exit 137; fi',
+    )
     run = run_pipeline("--input", bam, env=env)
     assert run.result.returncode == 0, run.log
     assert marker.exists()
@@ -64,10 +66,32 @@ def test_run_killed_midway_resumes_to_identical_counts(nextflow_bin, run_pipelin
     launch, outdir = tmp_path / "launch", tmp_path / "results"
     launch.mkdir()
     slow = samtools_wrapper(tmp_path / "slow", 'if [[ "$1" == view ]]; then sleep 2; fi')
-    command = [nextflow_bin, "run", ROOT, "-ansi-log", "false", "--input", bam, "--outdir", str(outdir),
-               "--split_size", "20000", "--max_units", "8", "--skip_multiqc"]
-    process = subprocess.Popen(command, cwd=launch, env={**os.environ, **slow},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        nextflow_bin,
+        "run",
+        ROOT,
+        "-ansi-log",
+        "false",
+        "--input",
+        bam,
+        "--outdir",
+        str(outdir),
+        "--split_size",
+        "20000",
+        "--max_units",
+        "8",
+        "--min_unit_reads",
+        "0",
+        "--skip_multiqc",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=launch,
+        env={**os.environ, **slow},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while finished_count_tasks(launch / "work") < 2:
@@ -83,8 +107,20 @@ def test_run_killed_midway_resumes_to_identical_counts(nextflow_bin, run_pipelin
     assert not os.path.exists(outdir / "sample" / "sample_count.txt")
     assert not glob.glob(str(outdir / "**" / "*.tmp"), recursive=True)
 
-    resumed = run_pipeline("--input", bam, "--split_size", "20000", "--max_units", "8", "--skip_multiqc", "-resume",
-                           launch_dir=launch, outdir=outdir)
+    resumed = run_pipeline(
+        "--input",
+        bam,
+        "--split_size",
+        "20000",
+        "--max_units",
+        "8",
+        "--min_unit_reads",
+        "0",
+        "--skip_multiqc",
+        "-resume",
+        launch_dir=launch,
+        outdir=outdir,
+    )
     assert resumed.result.returncode == 0, resumed.log
     rows = [row for row in resumed.trace_rows() if row["process"] == "COUNT_UNIT"]
     statuses = [row["status"] for row in rows]

@@ -36,10 +36,15 @@ def read_text(path):
 
 # --- parameters ---------------------------------------------------------------------------------
 
+
 def test_unknown_wrong_type_and_missing_parameters(run_pipeline, bam):
     run = run_pipeline("--input", bam, "--ouptdir", "x", "--max_units", "many", "--split_size", "-1")
-    assert_refused(run, "--ouptdir: unknown parameter (did you mean --outdir?)",
-                   "--max_units: expected an integer, got 'many'", "--split_size: must be at least 0, got -1")
+    assert_refused(
+        run,
+        "--ouptdir: unknown parameter (did you mean --outdir?)",
+        "--max_units: expected an integer, got 'many'",
+        "--split_size: must be at least 0, got -1",
+    )
     run = run_pipeline()  # no --input
     assert_refused(run, "--input: missing, required")
 
@@ -47,7 +52,9 @@ def test_unknown_wrong_type_and_missing_parameters(run_pipeline, bam):
 def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
     import json
 
-    result = subprocess.run([nextflow_bin, "run", ROOT, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [nextflow_bin, "run", ROOT, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     with open(os.path.join(ROOT, "nextflow_schema.json")) as handle:
         schema = json.load(handle)
@@ -59,7 +66,9 @@ def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
 def test_schema_defaults_equal_config_defaults(nextflow_bin, tmp_path):
     import json
 
-    result = subprocess.run([nextflow_bin, "config", "-flat", ROOT], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [nextflow_bin, "config", "-flat", ROOT], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     config = {}
     for line in result.stdout.splitlines():
@@ -72,11 +81,14 @@ def test_schema_defaults_equal_config_defaults(nextflow_bin, tmp_path):
     assert set(properties) == set(config)
     for name, spec in properties.items():
         expected = spec.get("default")
-        shown = "null" if expected is None else (f"'{expected}'" if isinstance(expected, str) else str(expected).lower())
+        shown = (
+            "null" if expected is None else (f"'{expected}'" if isinstance(expected, str) else str(expected).lower())
+        )
         assert config[name] == shown, name
 
 
 # --- inputs that work -----------------------------------------------------------------------------
+
 
 def test_samplesheet_with_relative_paths_and_explicit_index(run_pipeline, bam, tmp_path):
     launch = tmp_path / "launch"
@@ -96,10 +108,10 @@ def test_samplesheet_with_relative_paths_and_explicit_index(run_pipeline, bam, t
 def test_bed_regions_pin_the_off_by_one(run_pipeline, tmp_path):
     # BED chr1 1000-2000 is samtools chr1:1001-2000: 0-based [1000, 2000).
     reads = [
-        Read("ends_before", 0, "chr1", 900, "100M"),     # covers [900, 1000): outside
-        Read("first_base", 0, "chr1", 1000, "100M"),     # starts at the region's first base
-        Read("last_base", 0, "chr1", 1999, "100M"),      # starts at its last base
-        Read("after", 0, "chr1", 2000, "100M"),          # starts right after: outside
+        Read("ends_before", 0, "chr1", 900, "100M"),  # covers [900, 1000): outside
+        Read("first_base", 0, "chr1", 1000, "100M"),  # starts at the region's first base
+        Read("last_base", 0, "chr1", 1999, "100M"),  # starts at its last base
+        Read("after", 0, "chr1", 2000, "100M"),  # starts right after: outside
         Read("spans", 0, "chr1", 500, "2000M", length=2000),  # covers the whole region
     ]
     bam = write_bam(str(tmp_path / "pin.bam"), TEST_CONTIGS, reads)
@@ -110,7 +122,8 @@ def test_bed_regions_pin_the_off_by_one(run_pipeline, tmp_path):
     assert samtools_count(bam, "chr1:1001-2000") == 3
     assert read_text(os.path.join(run.outdir, "pin", "pin_count.txt")) == (
         f"Region target: 3\nRegion chr1:1-1000: {samtools_count(bam, 'chr1:1-1000')}\n"
-        f"Region colon: {samtools_count(bam, '{chr3:100-200}:1-50')}\nTotal reads: {3 + 2}\n")
+        f"Region colon: {samtools_count(bam, '{chr3:100-200}:1-50')}\nTotal reads: {3 + 2}\n"
+    )
     assert read_text(os.path.join(run.outdir, "pin", "pin.counts.tsv")).splitlines()[1] == "target\t1000\t3"
 
 
@@ -127,16 +140,20 @@ def test_cram_with_fasta_and_missing_fai(run_pipeline, bam, tmp_path):
     assert run.result.returncode == 0, run.log
     assert read_text(os.path.join(run.outdir, "sample", "sample_count.txt")) == expected_count_text(bam)
     assert "SAMTOOLS_FAIDX" in {row["process"] for row in run.trace_rows()}
-    assert_refused(run_pipeline("--input", cram, outdir=tmp_path / "nofasta"),
-                   f"{cram}: CRAM input needs --fasta, the reference it was compressed against")
+    assert_refused(
+        run_pipeline("--input", cram, outdir=tmp_path / "nofasta"),
+        f"{cram}: CRAM input needs --fasta, the reference it was compressed against",
+    )
 
 
 def test_empty_bam_counts_zero(run_pipeline, tmp_path):
     empty = write_bam(str(tmp_path / "empty.bam"), TEST_CONTIGS, [])
     run = run_pipeline("--input", empty)
     assert run.result.returncode == 0, run.log
-    assert read_text(os.path.join(run.outdir, "empty", "empty_count.txt")) == "".join(
-        f"Region {name}: 0\n" for name, _ in TEST_CONTIGS) + "Total reads: 0\n"
+    assert (
+        read_text(os.path.join(run.outdir, "empty", "empty_count.txt"))
+        == "".join(f"Region {name}: 0\n" for name, _ in TEST_CONTIGS) + "Total reads: 0\n"
+    )
 
 
 def test_stale_index_is_rebuilt(run_pipeline, bam, tmp_path):
@@ -151,12 +168,15 @@ def test_stale_index_is_rebuilt(run_pipeline, bam, tmp_path):
 
 # --- bad inputs -------------------------------------------------------------------------------------
 
+
 def test_missing_and_non_bam_files(run_pipeline, tmp_path):
     assert_refused(run_pipeline("--input", str(tmp_path / "nope.bam")), f"{tmp_path}/nope.bam: file not found")
     text = tmp_path / "notes.bam"
     text.write_text("not a bam\n")
     assert_refused(run_pipeline("--input", str(text)), f"{text}: not a BAM or CRAM file (unrecognised content)")
-    assert_refused(run_pipeline("--input", str(tmp_path / "*.cram")), f"{tmp_path}/*.cram: no file matches this pattern")
+    assert_refused(
+        run_pipeline("--input", str(tmp_path / "*.cram")), f"{tmp_path}/*.cram: no file matches this pattern"
+    )
 
 
 def test_bam_without_sq_lines(run_pipeline, tmp_path):
@@ -178,13 +198,17 @@ def test_unsorted_bam_without_index(run_pipeline, tmp_path):
     assert_refused(run_pipeline("--input", path), "unsorted.bam: cannot index: not sorted by coordinate")
 
 
-@pytest.mark.parametrize("sheet, message", [
-    ("", "the samplesheet is empty"),
-    ("sample,bam\n", "the samplesheet has a header but no samples"),
-    ("name,bam\nx,{bam}\n", "missing column sample (header must be sample,bam[,bai], found: name,bam)"),
-    ("sample,bam\nx,{bam}\nx,{bam}\n", "line 3: sample 'x' already on line 2 (sample names must be unique)"),
-    ("sample,bam\nx,missing.bam\n", "line 2: file not found: missing.bam"),
-], ids=["empty", "header-only", "missing-column", "duplicate", "missing-file"])
+@pytest.mark.parametrize(
+    "sheet, message",
+    [
+        ("", "the samplesheet is empty"),
+        ("sample,bam\n", "the samplesheet has a header but no samples"),
+        ("name,bam\nx,{bam}\n", "missing column sample (header must be sample,bam[,bai], found: name,bam)"),
+        ("sample,bam\nx,{bam}\nx,{bam}\n", "line 3: sample 'x' already on line 2 (sample names must be unique)"),
+        ("sample,bam\nx,missing.bam\n", "line 2: file not found: missing.bam"),
+    ],
+    ids=["empty", "header-only", "missing-column", "duplicate", "missing-file"],
+)
 def test_samplesheet_problems(run_pipeline, bam, tmp_path, sheet, message):
     path = tmp_path / "sheet.csv"
     path.write_text(sheet.format(bam=bam))
@@ -195,7 +219,10 @@ def test_bed_problems_reported_together_before_counting(run_pipeline, bam, tmp_p
     bed = tmp_path / "targets.bed"
     bed.write_text("chrNope\t0\t10\nchr1\t100\t50\nchr1\tx\t10\nchr1\t0\t10\n")
     run = run_pipeline("--input", bam, "--regions", str(bed))
-    assert_refused(run, "targets.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header; "
-                        "line 2: start 100 is not less than end 50; "
-                        "line 3: start and end must be non-negative integers, got 'x', '10'")
+    assert_refused(
+        run,
+        "targets.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header; "
+        "line 2: start 100 is not less than end 50; "
+        "line 3: start and end must be non-negative integers, got 'x', '10'",
+    )
     assert "COUNT_UNIT" not in {row["process"] for row in run.trace_rows()}

@@ -24,23 +24,34 @@ def reduce(tmp_path, *results):
 
 
 def test_chunks_are_summed_and_files_are_exact(tmp_path):
-    code = reduce(tmp_path, "1\tchr1\t0\t500\tchunk\t10\tok\t\n3\tempty\t0\t50\tbatch\t0\tok\t\n",
-                  "1\tchr1\t500\t1000\tchunk\t5\tok\t\n2\tHLA-A*01:01\t0\t300\tsingle\t7\tok\t\n")
+    code = reduce(
+        tmp_path,
+        "1\tchr1\t0\t500\tchunk\t10\tok\t\n3\tempty\t0\t50\tbatch\t0\tok\t\n",
+        "1\tchr1\t500\t1000\tchunk\t5\tok\t\n2\tHLA-A*01:01\t0\t300\tsingle\t7\tok\t\n",
+    )
     assert code == 0
     assert (tmp_path / "s_count.txt").read_text() == (
-        "Region chr1: 15\nRegion HLA-A*01:01: 7\nRegion empty: 0\nTotal reads: 22\n")
+        "Region chr1: 15\nRegion HLA-A*01:01: 7\nRegion empty: 0\nTotal reads: 22\n"
+    )
     assert (tmp_path / "s.counts.tsv").read_text() == (
-        "region\tlength\tcount\nchr1\t1000\t15\nHLA-A*01:01\t300\t7\nempty\t50\t0\n")
+        "region\tlength\tcount\nchr1\t1000\t15\nHLA-A*01:01\t300\t7\nempty\t50\t0\n"
+    )
 
 
 def test_every_failed_region_is_named_with_its_error_and_no_file_is_left(tmp_path, caplog):
     (tmp_path / "s_count.txt").write_text("stale from an earlier run\n")
-    code = reduce(tmp_path, "1\tchr1\t0\t500\tchunk\t0\terror\tsamtools exited with status 1: truncated file\n"
-                            "3\tempty\t0\t50\tbatch\t0\tok\t\n",
-                  "2\tHLA-A*01:01\t0\t300\tsingle\t0\terror\tsamtools reported an error: bad region\n")
+    code = reduce(
+        tmp_path,
+        "1\tchr1\t0\t500\tchunk\t0\terror\tsamtools exited with status 1: truncated file\n"
+        "3\tempty\t0\t50\tbatch\t0\tok\t\n",
+        "2\tHLA-A*01:01\t0\t300\tsingle\t0\terror\tsamtools reported an error: bad region\n",
+    )
     assert code == 1
     assert "sample 's': 2 of 3 regions failed; no count file written" in caplog.text
-    assert "region 'chr1': chr1:1-500: samtools exited with status 1: truncated file; 1 of 2 work items reported no result" in caplog.text
+    assert (
+        "region 'chr1': chr1:1-500: samtools exited with status 1: truncated file; 1 of 2 work items reported no result"
+        in caplog.text
+    )
     assert "region 'HLA-A*01:01': samtools reported an error: bad region" in caplog.text
     assert not (tmp_path / "s_count.txt").exists()
     assert not (tmp_path / "s.counts.tsv").exists()

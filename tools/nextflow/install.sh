@@ -10,7 +10,9 @@ version="$(sed -n 's:.*<nextflow.version>\(.*\)</nextflow.version>.*:\1:p' "$her
 dest="$root/.tools/nextflow-$version"
 launcher="$root/.tools/bin/nextflow"
 
-if [[ -x "$launcher" && -f "$dest/.complete" ]]; then
+# Up to date: the engine is complete and the launcher is the one the current template writes.
+if [[ -x "$launcher" && -f "$dest/.complete" ]] &&
+    cmp -s "$launcher" <(sed "s:@NXF_LIB@:$dest/lib:; s:@NXF_VERSION@:$version:" "$here/launcher.sh"); then
     exit 0
 fi
 
@@ -27,20 +29,23 @@ if ((${#need_packages[@]})); then
     fi
 fi
 
-echo "[setup] assembling Nextflow $version from Maven Central into $dest"
-rm -rf "$dest.partial"
-mkdir -p "$dest.partial/lib" "$root/.tools/bin"
-mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$dest.partial/lib"
-# Maven resolves nearest-wins: refuse a lib/ with two versions of one artifact or Groovy 3 jars.
-dupes="$(ls "$dest.partial/lib" | sed -E 's/-[0-9][^-]*(-[a-z0-9.]+)?\.jar$//' | sort | uniq -d)"
-if [[ -n "$dupes" ]] || ls "$dest.partial/lib" | grep -q '^groovy-3'; then
-    echo "[setup] error: conflicting jars in the resolved Nextflow classpath: $dupes" >&2
-    exit 1
+if [[ ! -f "$dest/.complete" ]]; then
+    echo "[setup] assembling Nextflow $version from Maven Central into $dest"
+    rm -rf "$dest.partial"
+    mkdir -p "$dest.partial/lib"
+    mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$dest.partial/lib"
+    # Maven resolves nearest-wins: refuse a lib/ with two versions of one artifact or Groovy 3 jars.
+    dupes="$(ls "$dest.partial/lib" | sed -E 's/-[0-9][^-]*(-[a-z0-9.]+)?\.jar$//' | sort | uniq -d)"
+    if [[ -n "$dupes" ]] || ls "$dest.partial/lib" | grep -q '^groovy-3'; then
+        echo "[setup] error: conflicting jars in the resolved Nextflow classpath: $dupes" >&2
+        exit 1
+    fi
+    rm -rf "$dest"
+    mv "$dest.partial" "$dest"
+    touch "$dest/.complete"
 fi
-rm -rf "$dest"
-mv "$dest.partial" "$dest"
-touch "$dest/.complete"
+mkdir -p "$root/.tools/bin"
 sed "s:@NXF_LIB@:$dest/lib:; s:@NXF_VERSION@:$version:" "$here/launcher.sh" > "$launcher.tmp"
 chmod +x "$launcher.tmp"
 mv "$launcher.tmp" "$launcher"

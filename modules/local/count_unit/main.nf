@@ -4,6 +4,14 @@ process COUNT_UNIT {
     label 'process_count'
 
     conda "${moduleDir}/environment.yml"
+    // count_unit.py runs samtools, so this task needs samtools 1.16.1 and python3 in one image. The
+    // biocontainers samtools image has no python and no samtools 1.16.1 + python mulled/community image
+    // could be found; StaPH-B's samtools 1.16.1 image has both: Ubuntu focal with python3 (3.8, enough
+    // for bin/) and samtools 1.16.1 built from its release (bundled htslib 1.16), see the Dockerfile in
+    // StaPH-B/docker-builds samtools/1.16.1/Dockerfile (commit 16e5fa1f). StaPH-B pushes every image to
+    // Docker Hub and quay (their README.md). The image has no `ps`: Nextflow logs a warning and the trace
+    // lacks %cpu/peak_rss for this task.
+    container 'docker.io/staphb/samtools:1.16.1'
 
     input:
     tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index'), path(unit)

@@ -4,6 +4,10 @@ process PLAN_UNITS {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
+    // pysam 0.22.1 on Python 3.11, the versions environment.yml pins. Tag (and its digest
+    // sha256:0afe5afd6d37f76451fef567753f169d10b4945296b53c9b924240387dd4002b) from
+    // singularityhub/shpc-registry _library/quay.io-biocontainers-pysam.md (commit 001d9910).
+    container 'quay.io/biocontainers/pysam:0.22.1--py311h1f0e11c_1'
 
     input:
     tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index')

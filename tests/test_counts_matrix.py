@@ -1,0 +1,120 @@
+"""Unit tests for bin/counts_matrix.py: exact matrix and MultiQC custom-content text."""
+
+import counts_matrix as cm
+import pytest
+
+
+def write_table(folder, sample, rows):
+    path = folder / f"{sample}.counts.tsv"
+    path.write_text("region\tlength\tcount\n" + "".join(f"{name}\t100\t{count}\n" for name, count in rows))
+    return str(path)
+
+
+def run(tmp_path, tables, *options):
+    paths = [write_table(tmp_path, sample, rows) for sample, rows in tables.items()]
+    return cm.main(["--outdir", str(tmp_path), *options, *paths])
+
+
+def test_matrix_bargraph_and_general_stats_are_exact(tmp_path):
+    # Given in reverse order: columns are sorted; rows follow the first sample (s1), then new regions.
+    code = run(
+        tmp_path,
+        {
+            "s2": [("chr2", 4), ("1", 7), ("chrX", 1)],
+            "s1": [("1", 10), ("chr2", 0), ("HLA-A*01:01", 3)],
+        },
+    )
+    assert code == 0
+    assert (tmp_path / "counts_matrix.tsv").read_text() == (
+        "region\ts1\ts2\n" "1\t10\t7\n" "chr2\t0\t4\n" "HLA-A*01:01\t3\tNA\n" "chrX\tNA\t1\n"
+    )
+    assert (tmp_path / "region_counts_mqc.tsv").read_text() == (
+        "# id: 'region_counts'\n"
+        "# section_name: 'Reads per region'\n"
+        "# description: 'Reads counted per region (samtools view -c).'\n"
+        "# plot_type: 'bargraph'\n"
+        "# file_format: 'tsv'\n"
+        "# pconfig:\n"
+        "#     id: 'region_counts_plot'\n"
+        "#     title: 'regioncount: reads per region'\n"
+        "#     ylab: 'Reads'\n"
+        "#     cpswitch_counts_label: 'Reads'\n"
+        'Sample\t"1"\t"chr2"\t"HLA-A*01:01"\t"chrX"\n'
+        "s1\t10\t0\t3\t0\n"
+        "s2\t7\t4\t0\t1\n"
+    )
+    assert (tmp_path / "region_counts_general_stats_mqc.tsv").read_text() == (
+        "# id: 'region_counts_general_stats'\n"
+        "# plot_type: 'generalstats'\n"
+        "# file_format: 'tsv'\n"
+        "# headers:\n"
+        "#     total_reads:\n"
+        "#         title: 'Reads counted'\n"
+        "#         description: 'Reads counted over all regions (sum of the per-region counts)'\n"
+        "#         format: '{:,.0f}'\n"
+        "#         scale: 'Blues'\n"
+        "Sample\ttotal_reads\n"
+        "s1\t13\n"
+        "s2\t12\n"
+    )
+
+
+def test_bargraph_shows_the_top_regions_and_sums_the_rest(tmp_path):
+    code = run(
+        tmp_path,
+        {
+            "a": [("r1", 1), ("r2", 50), ("r3", 2), ("r4", 30), ("r5", 0)],
+            "b": [("r1", 1), ("r2", 0), ("r3", 2), ("r4", 30), ("r5", 3)],
+        },
+        "--top-regions",
+        "2",
+    )
+    assert code == 0
+    lines = (tmp_path / "region_counts_mqc.tsv").read_text().splitlines()
+    assert lines[2] == (
+        "# description: 'Reads counted per region (samtools view -c): "
+        "the 2 regions with most reads; the other 3 summed.'"
+    )
+    # Shown regions keep the matrix order; the other three (r1, r3, r5) are summed per sample.
+    assert lines[-3:] == ['Sample\t"r2"\t"r4"\t"other regions (3)"', "a\t50\t30\t3", "b\t0\t30\t6"]
+
+
+def test_thousands_of_contigs_give_25_categories(tmp_path):
+    rows = [(f"contig{i}", i % 97) for i in range(3000)]
+    assert run(tmp_path, {"x": rows, "y": rows}) == 0
+    header = (tmp_path / "region_counts_mqc.tsv").read_text().splitlines()[-3]
+    assert len(header.split("\t")) == 1 + 24 + 1
+    assert header.endswith('"other regions (2976)"')
+    assert len((tmp_path / "counts_matrix.tsv").read_text().splitlines()) == 3001
+
+
+def test_repeated_region_names_are_matched_by_occurrence():
+    samples, rows = cm.build_matrix({"b": [("dup", 1), ("dup", 2)], "a": [("dup", 5), ("u", 1), ("dup", 6)]})
+    assert samples == ["a", "b"]
+    assert rows == [("dup", {"a": 5, "b": 1}), ("u", {"a": 1}), ("dup", {"a": 6, "b": 2})]
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("region\tcount\nchr1\t3\n", "expected the header 'region\tlength\tcount'"),
+        (
+            "region\tlength\tcount\nchr1\t100\tmany\n",
+            "line 2: expected region, length and a non-negative integer count",
+        ),
+        ("", "expected the header"),
+    ],
+)
+def test_bad_table_is_refused_naming_the_file(tmp_path, caplog, text, problem):
+    path = tmp_path / "bad.counts.tsv"
+    path.write_text(text)
+    assert cm.main(["--outdir", str(tmp_path), str(path)]) == 1
+    assert f"{path}: {problem}" in caplog.text
+    assert not (tmp_path / "counts_matrix.tsv").exists()
+
+
+def test_file_not_named_counts_tsv_is_refused(tmp_path, caplog):
+    path = tmp_path / "sample.txt"
+    path.write_text("region\tlength\tcount\n")
+    assert cm.main(["--outdir", str(tmp_path), str(path)]) == 1
+    assert f"{path}: expected a file named <sample>.counts.tsv" in caplog.text
