@@ -3,6 +3,7 @@
 Every count is compared with `samtools view -c` on the same file with the same options.
 """
 
+import glob
 import os
 import random
 import shutil
@@ -144,3 +145,30 @@ def test_test_profile(run_pipeline, tmp_path):
         bam = shutil.copy(os.path.join(ROOT, "assets", "test-data", f"{sample}.bam"), tmp_path)
         pysam.index(bam)  # test2.bam ships without an index: samtools needs one for the reference counts
         assert_counts_match_samtools(run, sample, bam)
+
+
+def test_chunk_boundaries_count_every_read_once(run_pipeline, tmp_path):
+    """Reads of 100 bp to 20 kb start just before, at and after every chunk boundary; unmapped mates sit
+    on the boundaries. 100 kb split in 5 kb chunks: the chunks must add up to samtools view -c."""
+    contigs = [("chrBig", 100_000), ("chr:small", 30_000)]
+    rng = random.Random(17)
+    reads = []
+    for boundary in range(5_000, 100_000, 5_000):
+        for offset in (-2, -1, 0, 1):
+            for span in (100, 1_000, 7_500, 20_000):
+                pos = boundary + offset - (span // 2 if rng.random() < 0.5 else 0)
+                if 0 <= pos and pos + span <= 100_000:
+                    reads.append(Read(f"b{boundary}_{offset}_{span}", 0, "chrBig", pos, f"{span}M", length=span))
+        reads.append(Read(f"u{boundary}", 0x1 | 0x4, "chrBig", boundary - 1, None, 0, "chrBig", boundary - 1))
+        reads.append(Read(f"v{boundary}", 0x1 | 0x4, "chrBig", boundary, None, 0, "chrBig", boundary))
+    for i in range(300):
+        span = rng.choice([100, 150, 5_000, 20_000])
+        reads.append(Read(f"s{i}", 0, "chr:small", rng.randrange(0, 30_000 - span), f"{span}M", length=span))
+    bam = write_bam(str(tmp_path / "spans.bam"), contigs, reads)
+    run = run_pipeline("--input", bam, "--split_size", "5000", "--max_units", "4", "--min_unit_reads", "0")
+    assert_counts_match_samtools(run, "spans", bam)
+    regions = glob.glob(os.path.join(run.launch_dir, "work", "*", "*", "spans.regions.tsv"))
+    with open(regions[0]) as handle:
+        items = {row.split("\t")[1]: row.rstrip("\n").split("\t")[6] for row in handle}
+    assert items["chrBig"] == "20"
+    assert [row["process"] for row in run.trace_rows()].count("COUNT_UNIT") == 4
