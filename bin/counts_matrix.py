@@ -171,12 +171,15 @@ def main(argv=None):
         return 1
     samples, rows = build_matrix(tables)
     if missing := missing_cells(samples, rows):
-        log.warning("%d region/sample pairs have no count (the samples have different regions): written as %s",
-                    missing, MISSING)
+        log.warning(
+            "%d region/sample pairs have no count (the samples have different regions): written as %s", missing, MISSING
+        )
     totals = sample_totals(samples, rows)
     write_lines(os.path.join(args.outdir, "counts_matrix.tsv"), matrix_lines(samples, rows))
-    write_lines(os.path.join(args.outdir, "region_counts_mqc.tsv"),
-                bargraph_lines(samples, plot_categories(samples, rows, args.top_regions), len(rows), args.top_regions))
+    write_lines(
+        os.path.join(args.outdir, "region_counts_mqc.tsv"),
+        bargraph_lines(samples, plot_categories(samples, rows, args.top_regions), len(rows), args.top_regions),
+    )
     write_lines(os.path.join(args.outdir, "region_counts_general_stats_mqc.tsv"), general_stats_lines(samples, totals))
     log.info("%d samples, %d regions, %d reads", len(samples), len(rows), sum(totals.values()))
     return 0

@@ -27,8 +27,8 @@ log = logging.getLogger("plan_units")
 REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
 UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode"]
 # How an item is counted (see count_unit.py):
-#   single - samtools view -c over the interval (records overlapping it)
-#   chunk  - samtools view -c over the interval, keeping records whose leftmost position lies in it
+#   single - samtools view -c over the interval (records overlapping it); also a split region's first piece
+#   chunk  - records whose leftmost position lies in the interval (the later pieces of a split region)
 #   batch  - one multi-region samtools pass shared by every batch item of the unit
 MODES = ("single", "chunk", "batch")
 CHUNKS_PER_SHARE = 3
@@ -126,9 +126,9 @@ def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, 
     items = []
     for region, reads in zip(regions, region_reads):
         pieces = split_region(region, split_size, reads, target_reads)
-        for start, end, piece_reads in pieces:
-            if len(pieces) > 1:
-                mode = "chunk"
+        for number, (start, end, piece_reads) in enumerate(pieces):
+            if number > 0:
+                mode = "chunk"  # counts the reads starting in it; the first piece counts all overlapping
             elif piece_reads <= batch_max_reads and not region.contig.startswith(BED_SKIPPED_PREFIXES):
                 mode = "batch"
             else:

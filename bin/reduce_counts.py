@@ -55,8 +55,10 @@ def tally_regions(region_rows, result_rows):
         if row["status"] == "ok":
             tally.count += int(row["count"])
         else:
-            where = f"{row['contig']}:{int(row['start']) + 1}-{row['end']}"
-            tally.errors.append(where + ": " + row["message"] if row["mode"] == "chunk" else row["message"])
+            start, end = int(row["start"]), int(row["end"])
+            piece = (start, end) != (tally.start, tally.end)
+            where = f"{row['contig']}:{start + 1}-{end}: "
+            tally.errors.append((where if piece else "") + row["message"])
     return list(tallies.values())
 
 

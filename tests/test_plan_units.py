@@ -74,7 +74,7 @@ def test_modes_chunk_single_and_batch():
     reads = {"big": 100_000, "busy": 50_000, "quiet": 3, "#hash": 1}
     items = plan(contigs, reads, split_size=400, target_reads=60_000, batch_max_reads=1000)
     modes = [(i.contig, i.mode, i.whole_contig) for i in items]
-    assert modes == [("big", "chunk", False)] * 3 + [
+    assert modes == [("big", "single", False)] + [("big", "chunk", False)] * 2 + [
         ("busy", "single", True),
         ("quiet", "batch", True),
         ("#hash", "single", True),
