@@ -15,6 +15,9 @@ from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 pytestmark = pytest.mark.pipeline
 
+# A small BAM split into many counting tasks, so that a run can be interrupted between them.
+MANY_UNITS_ARGS = ["--split_size", "20000", "--max_units", "8", "--min_unit_reads", "0", "--skip_multiqc"]
+
 
 @pytest.fixture(scope="module")
 def bam(tmp_path_factory):
@@ -72,17 +75,11 @@ def test_run_killed_midway_resumes_to_identical_counts(nextflow_bin, run_pipelin
         ROOT,
         "-ansi-log",
         "false",
-        "--input",
-        bam,
         "--outdir",
         str(outdir),
-        "--split_size",
-        "20000",
-        "--max_units",
-        "8",
-        "--min_unit_reads",
-        "0",
-        "--skip_multiqc",
+        *MANY_UNITS_ARGS,
+        "--input",
+        bam,
     ]
     process = subprocess.Popen(
         command,
@@ -107,20 +104,7 @@ def test_run_killed_midway_resumes_to_identical_counts(nextflow_bin, run_pipelin
     assert not os.path.exists(outdir / "sample" / "sample_count.txt")
     assert not glob.glob(str(outdir / "**" / "*.tmp"), recursive=True)
 
-    resumed = run_pipeline(
-        "--input",
-        bam,
-        "--split_size",
-        "20000",
-        "--max_units",
-        "8",
-        "--min_unit_reads",
-        "0",
-        "--skip_multiqc",
-        "-resume",
-        launch_dir=launch,
-        outdir=outdir,
-    )
+    resumed = run_pipeline(*MANY_UNITS_ARGS, "--input", bam, "-resume", launch_dir=launch, outdir=outdir)
     assert resumed.result.returncode == 0, resumed.log
     rows = [row for row in resumed.trace_rows() if row["process"] == "COUNT_UNIT"]
     statuses = [row["status"] for row in rows]
