@@ -7,7 +7,8 @@ Each item of the unit (see plan_units.py) is counted by samtools:
   started before it (``-e 'pos <= start'`` on the chunk's first base only), so that the first piece of
   a region (a single) and its chunks add up to exactly the whole region's count;
 - batch: one ``samtools view -M -L <bed>`` pass over all batch items (one index load); records are
-  assigned to the items they overlap with htslib's own overlap rule (bam_endpos).
+  assigned to the items they overlap with htslib's own overlap rule (bam_endpos). When that pass
+  fails, each of its items is counted alone, so that only the regions really affected are reported.
 
 Samtools is called with an argument list, never through a shell: contig names may hold ``$ ; & | * : ,``.
 ``samtools view -c`` exits 0 and prints 0 for some region errors, so any output on samtools' stderr
@@ -250,8 +251,14 @@ def count_unit(items, samtools, alignments, index, reference, threads, samtools_
     batch = [item for item in items if item.mode == "batch"]
     if batch:
         outcomes.update(zip(batch, count_batch(batch, samtools, common, user_expressions, target, workdir)))
+        if any(outcomes[item].status != "ok" for item in batch):
+            # One bad block fails the whole pass: count each item alone to name exactly the failing ones.
+            log.warning(
+                "the batch pass failed (%s); counting its %d regions one by one", outcomes[batch[0]].message, len(batch)
+            )
+            outcomes.update((item, None) for item in batch)
     for item in items:
-        if item.mode != "batch":
+        if outcomes.get(item) is None:
             outcomes[item] = count_single(item, samtools, common, user_expressions, target)
     return [outcomes[item] for item in items]
 

@@ -178,3 +178,14 @@ def test_adjacent_ranges_in_one_call_double_count_without_multi_region_iterator(
     merged = samtools_count(bam, "chr1:1-20000")
     assert view_c("-M") == merged
     assert view_c() > merged
+
+
+def test_failed_batch_is_recounted_item_by_item(bam, tmp_path):
+    """A batch pass that fails (here: a samtools that fails multi-region calls) does not fail every item."""
+    samtools = fake_samtools(
+        tmp_path,
+        'if [[ " $* " == *" -M "* ]]; then echo "[E::bgzf_read] bad block" >&2; exit 1; fi\nexec samtools "$@"',
+    )
+    items = [item("chr1", 0, 50_000, "batch", True), item("empty", 0, 1_000, "batch", True, region_id="2")]
+    outcomes = run(items, bam, tmp_path, samtools=samtools)
+    assert [(o.status, o.count) for o in outcomes] == [("ok", samtools_count(bam, "chr1")), ("ok", 0)]

@@ -63,6 +63,19 @@ def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
             assert f"--{name}" in result.stdout and spec["description"] in result.stdout
 
 
+def test_every_schema_parameter_is_documented():
+    import json
+
+    with open(os.path.join(ROOT, "nextflow_schema.json")) as handle:
+        schema = json.load(handle)
+    usage = read_text(os.path.join(ROOT, "docs", "usage.md"))
+    for group in schema["$defs"].values():
+        for name, spec in group["properties"].items():
+            assert f"| `--{name}` | {spec['type']} |" in usage, name
+            assert spec["description"].replace("|", "\\|") in usage, name
+    assert "docs/usage.md" in read_text(os.path.join(ROOT, "README.md"))
+
+
 def test_schema_defaults_equal_config_defaults(nextflow_bin, tmp_path):
     import json
 
