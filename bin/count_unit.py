@@ -27,6 +27,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
+from tsv_files import write_tsv
+
 log = logging.getLogger("count_unit")
 
 RESULT_COLUMNS = ["region_id", "contig", "start", "end", "mode", "count", "status", "message"]
@@ -264,22 +266,11 @@ def count_unit(items, samtools, alignments, index, reference, threads, samtools_
 
 
 def write_results(path, items, outcomes):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write("\t".join(RESULT_COLUMNS) + "\n")
-        for item, outcome in zip(items, outcomes):
-            row = [
-                item.region_id,
-                item.contig,
-                item.start,
-                item.end,
-                item.mode,
-                outcome.count,
-                outcome.status,
-                outcome.message,
-            ]
-            handle.write("\t".join(str(field).replace("\t", " ") for field in row) + "\n")
-    os.replace(tmp, path)
+    rows = [
+        [item.region_id, item.contig, item.start, item.end, item.mode, outcome.count, outcome.status, outcome.message]
+        for item, outcome in zip(items, outcomes)
+    ]
+    write_tsv(path, RESULT_COLUMNS, rows)
 
 
 def parse_args(argv):

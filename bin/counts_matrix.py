@@ -17,6 +17,8 @@ import logging
 import os
 import sys
 
+from tsv_files import write_lines
+
 log = logging.getLogger("counts_matrix")
 
 TABLE_SUFFIX = ".counts.tsv"
@@ -137,13 +139,6 @@ def general_stats_lines(samples, totals):
         "#         scale: 'Blues'",
     ]
     return header + ["Sample\ttotal_reads"] + [f"{sample}\t{totals[sample]}" for sample in samples]
-
-
-def write_lines(path, lines):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
 
 
 def parse_args(argv):

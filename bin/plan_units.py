@@ -22,6 +22,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from tsv_files import write_tsv
+
 log = logging.getLogger("plan_units")
 
 REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
@@ -174,15 +176,6 @@ def region_rows(regions, items):
     for item in items:
         n_items[item.region_id] = n_items.get(item.region_id, 0) + 1
     return [[r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions]
-
-
-def write_tsv(path, header, rows):
-    """Write a TSV through a temporary name so that no half-written file is ever seen."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        for row in [header, *rows]:
-            handle.write("\t".join(str(field) for field in row) + "\n")
-    os.replace(tmp, path)
 
 
 def read_alignment_header(path, index, reference, shown_name):

@@ -15,6 +15,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from tsv_files import read_tsv, write_lines
+
 log = logging.getLogger("reduce_counts")
 
 
@@ -29,15 +31,6 @@ class RegionTally:
     count: int = 0
     seen_items: int = 0
     errors: list = field(default_factory=list)
-
-
-def read_tsv(lines):
-    """Rows of a TSV with a header, as dicts (fields never contain tabs)."""
-    rows = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
-    if not rows:
-        return []
-    header = rows[0]
-    return [dict(zip(header, row)) for row in rows[1:]]
 
 
 def tally_regions(region_rows, result_rows):
@@ -88,13 +81,6 @@ def table_lines(tallies):
     return ["region\tlength\tcount"] + [f"{t.name}\t{t.end - t.start}\t{t.count}" for t in tallies]
 
 
-def write_atomically(path, lines):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", required=True)
@@ -130,8 +116,8 @@ def main(argv=None):
             "\n  ".join(problems),
         )
         return 1
-    write_atomically(table_path, table_lines(tallies))
-    write_atomically(count_path, count_file_lines(tallies))
+    write_lines(table_path, table_lines(tallies))
+    write_lines(count_path, count_file_lines(tallies))
     log.info("sample '%s': %d regions, %d reads", args.sample, len(tallies), sum(t.count for t in tallies))
     return 0
 

@@ -16,18 +16,7 @@ if [[ -x "$launcher" && -f "$dest/.complete" ]] &&
     exit 0
 fi
 
-need_packages=()
-command -v java >/dev/null || need_packages+=(openjdk-17-jre-headless)
-command -v mvn >/dev/null || need_packages+=(maven)
-if ((${#need_packages[@]})); then
-    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        echo "[setup] installing ${need_packages[*]} (Debian packages)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
-    else
-        echo "[setup] error: ${need_packages[*]} missing; install Java 17+ and Maven, or install Nextflow the usual way (see README)" >&2
-        exit 1
-    fi
-fi
+"$root/tools/debian-install.sh" "java mvn" openjdk-17-jre-headless maven
 
 if [[ ! -f "$dest/.complete" ]]; then
     echo "[setup] assembling Nextflow $version from Maven Central into $dest"

@@ -1,0 +1,27 @@
+"""Tab-separated files shared by the bin/ helpers: written through a temporary name, so that no reader
+(nor a publish step) ever sees a half-written file, and read back as dicts. Fields never hold tabs or
+newlines: SAM names cannot, and messages are flattened before writing."""
+
+import os
+
+
+def write_lines(path, lines):
+    """Write lines to path through path.tmp and an atomic rename."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        handle.write("".join(f"{line}\n" for line in lines))
+    os.replace(tmp, path)
+
+
+def write_tsv(path, header, rows):
+    """A header row and rows of fields (any type, tabs in fields become spaces)."""
+    write_lines(path, ["\t".join(str(field).replace("\t", " ") for field in row) for row in [header, *rows]])
+
+
+def read_tsv(lines):
+    """Rows of a TSV with a header, as dicts."""
+    rows = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
+    if not rows:
+        return []
+    header = rows[0]
+    return [dict(zip(header, row)) for row in rows[1:]]
