@@ -22,8 +22,12 @@ if [[ ! -f "$dest/.complete" ]]; then
     echo "[setup] assembling Nextflow $version from Maven Central into $dest"
     rm -rf "$dest.partial"
     mkdir -p "$dest.partial/lib"
-    mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$dest.partial/lib"
+    if ! mvn -q -B -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$dest.partial/lib" > "$dest.partial/maven.log" 2>&1; then
+        cat "$dest.partial/maven.log" >&2
+        echo "[setup] error: Maven could not resolve Nextflow $version (log above)" >&2
+        exit 1
+    fi
     # Maven resolves nearest-wins: refuse a lib/ with two versions of one artifact or Groovy 3 jars.
     dupes="$(ls "$dest.partial/lib" | sed -E 's/-[0-9][^-]*(-[a-z0-9.]+)?\.jar$//' | sort | uniq -d)"
     if [[ -n "$dupes" ]] || ls "$dest.partial/lib" | grep -q '^groovy-3'; then
