@@ -184,7 +184,7 @@ def runSummary(samples, counted) {
         }
         def published = file("${params.outdir}/${id}/${id}_count.txt")
         def text = (published.exists() ? published : counted[id]).text.readLines()
-        def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length())
+        def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length()) ?: 'no'
         lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads"
     }
     if (!workflow.success) {
