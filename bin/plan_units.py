@@ -32,7 +32,6 @@ UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode"]
 #   single - samtools view -c over the interval (records overlapping it); also a split region's first piece
 #   chunk  - records whose leftmost position lies in the interval (the later pieces of a split region)
 #   batch  - one multi-region samtools pass shared by every batch item of the unit
-MODES = ("single", "chunk", "batch")
 CHUNKS_PER_SHARE = 3
 # samtools skips BED lines starting with these, so such contigs must never go into a batch BED.
 BED_SKIPPED_PREFIXES = ("#", "track", "browser")
@@ -185,9 +184,8 @@ def read_alignment_header(path, index, reference, shown_name):
     except ImportError:
         message = "pysam is not installed: run `make setup` and activate .venv, or use -profile conda/docker"
         raise InputError(message) from None
-    mode = "rc" if path.endswith(".cram") or _looks_like_cram(path) else "rb"
-    try:
-        with pysam.AlignmentFile(path, mode, index_filename=index, reference_filename=reference, check_sq=False) as aln:
+    try:  # mode "r": htslib tells BAM from CRAM by the content
+        with pysam.AlignmentFile(path, "r", index_filename=index, reference_filename=reference, check_sq=False) as aln:
             contigs = list(zip(aln.references, aln.lengths))
             try:
                 reads = {s.contig: s.total for s in aln.get_index_statistics()}
@@ -196,11 +194,6 @@ def read_alignment_header(path, index, reference, shown_name):
     except (ValueError, OSError) as err:
         raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}") from None
     return contigs, reads
-
-
-def _looks_like_cram(path):
-    with open(path, "rb") as handle:
-        return handle.read(4) == b"CRAM"
 
 
 def parse_args(argv):

@@ -1,4 +1,6 @@
 // Count the reads of one work unit (one or more regions of one sample) with samtools view -c.
+include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+
 process COUNT_UNIT {
     tag "${meta.id}:${unit.baseName}"
     label 'process_count'
@@ -28,7 +30,6 @@ process COUNT_UNIT {
     // ext.args: extra samtools view options (e.g. '-F 0x904 -q 20'), handed over as one quoted argument
     // and split by count_unit.py without a shell.
     def args = task.ext.args ?: ''
-    def quoted_args = "'" + args.replace("'", "'\\''") + "'"
     def fasta = reference ? '--reference reference.fa' : ''
     """
     count_unit.py \\
@@ -37,7 +38,7 @@ process COUNT_UNIT {
         ${fasta} \\
         --unit '${unit}' \\
         --threads ${task.cpus - 1} \\
-        --samtools-args ${quoted_args} \\
+        --samtools-args ${shellQuote(args)} \\
         --out '${unit.baseName}.result.tsv'
 
     cat <<-END_VERSIONS > versions.yml

@@ -1,4 +1,6 @@
 // Read a sample's regions (BAM header or BED) and plan its counting work units.
+include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+
 process PLAN_UNITS {
     tag "${meta.id}"
     label 'process_single'
@@ -24,9 +26,8 @@ process PLAN_UNITS {
 
     script:
     def args = task.ext.args ?: ''
-    // User file names appear in messages only, single-quoted for the shell.
-    def quote = { String s -> "'" + s.replace("'", "'\\''") + "'" }
-    def bed = regions_bed ? "--bed regions.bed --bed-name ${quote(regions_name)}" : ''
+    // User file names appear in messages only.
+    def bed = regions_bed ? "--bed regions.bed --bed-name ${shellQuote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''
     """
     plan_units.py \\
@@ -35,7 +36,7 @@ process PLAN_UNITS {
         ${fasta} \\
         ${bed} \\
         --sample '${meta.id}' \\
-        --input-name ${quote(meta.file_name)} \\
+        --input-name ${shellQuote(meta.file_name)} \\
         ${args}
 
     cat <<-END_VERSIONS > versions.yml

@@ -1,4 +1,6 @@
 // Index a BAM/CRAM that has no usable index (none found, or older than the alignments).
+include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+
 process SAMTOOLS_INDEX {
     tag "${meta.id}"
     label 'process_single'
@@ -22,8 +24,6 @@ process SAMTOOLS_INDEX {
 
     script:
     def args = task.ext.args ?: ''
-    // The user's file name appears in the message only, single-quoted for the shell.
-    def shown_name = "'" + meta.file_name.replace("'", "'\\''") + "'"
     // samtools index writes a BAI for BAM and a CRAI for CRAM, detecting the format from the content.
     """
     if ! samtools index ${args} -@ ${task.cpus - 1} -o alignments.index alignments 2> index.log; then
@@ -33,7 +33,7 @@ process SAMTOOLS_INDEX {
         else
             problem="samtools index failed: \$(tail -n 1 index.log)"
         fi
-        printf '[ERROR] %s: cannot index: %s\\n' ${shown_name} "\$problem" >&2
+        printf '[ERROR] %s: cannot index: %s\\n' ${shellQuote(meta.file_name)} "\$problem" >&2
         exit 1
     fi
 

@@ -12,6 +12,11 @@ SAMPLE_NAME_PATTERN = ~/^[A-Za-z0-9][A-Za-z0-9._-]*$/
 BGZF_EOF = [0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00,
             0x1b, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00] as byte[]
 
+// A string as one single-quoted shell word: user file names and options reach task scripts only this way.
+def shellQuote(String text) {
+    return "'" + text.replace("'", "'\\''") + "'"
+}
+
 // Parameter definitions from the schema: name -> [group: title, type:, default:, description:, ...].
 def schemaParameters(schemaPath) {
     def schema = new JsonSlurper().parse(new File(schemaPath.toString()))
