@@ -14,7 +14,7 @@ include { COUNT_UNIT     } from './modules/local/count_unit'
 include { REDUCE_COUNTS  } from './modules/local/reduce_counts'
 include { COUNTS_MATRIX  } from './modules/local/counts_matrix'
 include { MULTIQC        } from './modules/local/multiqc'
-include { paramsHelp; parameterProblems; alignmentFormat; alignmentProblem; findIndex; sampleNameProblem; samplesheetRows } from './subworkflows/local/utils_regioncount'
+include { countingTaskBound; paramsHelp; parameterProblems; alignmentFormat; alignmentProblem; findIndex; sampleNameProblem; samplesheetRows } from './subworkflows/local/utils_regioncount'
 
 // [sample, alignments, index or null] for every input: a samplesheet (.csv) or a file or glob.
 def inputRows(input) {
@@ -122,7 +122,7 @@ workflow {
         .ifEmpty([[], []])
         .first()
 
-    PLAN_UNITS(ch_indexed, ch_regions_bed, ch_reference)
+    PLAN_UNITS(ch_indexed, ch_regions_bed, ch_reference, countingTaskBound(params, session.config))
 
     // One task per work unit; the sample's unit count travels in meta so results can be grouped as they come.
     ch_units = PLAN_UNITS.out.units.flatMap { meta, units ->

@@ -6,7 +6,8 @@ For each benchmark BAM (made by make_bam.py when missing, cached in --workdir) i
 - the reference pool: one `samtools view -c BAM CONTIG` per contig in a Pool of --cpus processes;
 - the serial loop: the same calls one after the other;
 - the whole-file pass: `samtools view -c -@ CPUS BAM` (the floor for reading every record once);
-and the pipeline on a tiny BAM (its fixed engine cost). It checks every pipeline count file against the
+and the pipeline on a tiny BAM (its fixed engine cost). Each method but the serial loop runs --repeats
+times, interleaved, and the table shows the median. It checks every pipeline count file against the
 reference pool's (which is `samtools view -c` per contig), counts the counting tasks per sample, and
 prints a table of wall times and the ratios the targets are about.
 
@@ -114,25 +115,44 @@ def warm_page_cache(path):
             pass
 
 
-def run_dataset(name, workdir, cpus, extra, with_serial):
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def summarise(name, method, runs, note=""):
+    """One table row: the median of the runs, and their spread when there are several."""
+    spread = f"{len(runs)} runs, {min(runs):.2f}-{max(runs):.2f} s" if len(runs) > 1 else ""
+    return Timing(name, method, median(runs), ", ".join(part for part in (spread, note) if part))
+
+
+def run_dataset(name, workdir, cpus, extra, with_serial, repeats):
+    """Time every method on one BAM. The repeats are interleaved (pipeline, pool, whole pass, then
+    again) so that a slow spell of a noisy machine does not fall on one method only."""
     bam = ensure_bam(workdir, name)
     warm_page_cache(bam)
-    timings = []
-    seconds, pipeline_counts, n_tasks = run_pipeline(bam, workdir, name, extra)
-    timings.append(Timing(name, "pipeline", seconds, f"{n_tasks} counting tasks"))
-    if name == "tiny":
-        return timings
-    seconds, pool = timed([sys.executable, os.path.join(HERE, "reference_pool.py"), bam, "--procs", str(cpus)])
-    timings.append(Timing(name, "reference pool", seconds))
-    if pool.stdout != pipeline_counts:
-        raise RuntimeError(f"{name}: pipeline counts differ from samtools view -c per contig")
-    timings[0].note += ", counts identical to samtools view -c per contig"
-    if with_serial:
-        seconds, serial = timed([sys.executable, os.path.join(HERE, "reference_pool.py"), bam, "--serial"])
-        timings.append(Timing(name, "serial loop", seconds))
-    seconds, whole = timed(["samtools", "view", "-c", "-@", str(cpus), bam])
-    timings.append(Timing(name, f"whole-file pass -@{cpus}", seconds, f"{int(whole.stdout):,} records"))
-    return timings
+    runs = {}
+    pool_command = [sys.executable, os.path.join(HERE, "reference_pool.py"), bam]
+    for _ in range(repeats):
+        seconds, pipeline_counts, n_tasks = run_pipeline(bam, workdir, name, extra)
+        runs.setdefault("pipeline", []).append(seconds)
+        if name == "tiny":
+            continue
+        seconds, pool = timed([*pool_command, "--procs", str(cpus)])
+        runs.setdefault("reference pool", []).append(seconds)
+        if pool.stdout != pipeline_counts:
+            raise RuntimeError(f"{name}: pipeline counts differ from samtools view -c per contig")
+        seconds, whole = timed(["samtools", "view", "-c", "-@", str(cpus), bam])
+        runs.setdefault(f"whole-file pass -@{cpus}", []).append(seconds)
+    if with_serial and name != "tiny":  # minutes on grch38: once
+        seconds, _ = timed([*pool_command, "--serial"])
+        runs["serial loop"] = [seconds]
+    notes = {"pipeline": f"{n_tasks} counting tasks"}
+    if name != "tiny":
+        notes["pipeline"] += ", counts identical to samtools view -c per contig"
+        notes[f"whole-file pass -@{cpus}"] = f"{int(whole.stdout):,} records"
+    return [summarise(name, method, seconds, notes.get(method, "")) for method, seconds in runs.items()]
 
 
 def ratio_lines(timings):
@@ -160,7 +180,10 @@ def parse_args(argv):
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--workdir", default=os.path.join(ROOT, ".bench"), help="BAM cache and run folders")
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
-    parser.add_argument("--serial", action="store_true", help="also time the serial loop (slow on grch38)")
+    parser.add_argument(
+        "--no-serial", dest="serial", action="store_false", help="skip the serial loop (minutes on grch38)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each method (the table shows the median)")
     parser.add_argument("--pipeline-args", default="", help="extra pipeline options, e.g. '--max_units 8'")
     return parser.parse_args(argv)
 
@@ -170,7 +193,9 @@ def main(argv=None):
     os.makedirs(args.workdir, exist_ok=True)
     timings = []
     for name in args.datasets:
-        timings.extend(run_dataset(name, args.workdir, args.cpus, args.pipeline_args.split(), args.serial))
+        timings.extend(
+            run_dataset(name, args.workdir, args.cpus, args.pipeline_args.split(), args.serial, args.repeats)
+        )
         print(f"[bench] {name} done", flush=True)
     print(f"\n{'dataset':<16} {'method':<24} {'wall s':>8}  note")
     for x in timings:

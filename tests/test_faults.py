@@ -16,7 +16,9 @@ from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 pytestmark = pytest.mark.pipeline
 
 # A small BAM split into many counting tasks, so that a run can be interrupted between them.
-MANY_UNITS_ARGS = ["--split_size", "20000", "--max_units", "8", "--min_unit_reads", "0", "--skip_multiqc"]
+MANY_UNITS_ARGS = [
+    *("--split_size", "20000", "--max_units", "8", "--units_per_cpu", "16", "--min_unit_reads", "0", "--skip_multiqc")
+]
 
 
 @pytest.fixture(scope="module")

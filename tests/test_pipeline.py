@@ -55,7 +55,9 @@ def assert_counts_match_samtools(run, sample, bam, samtools_args=""):
 
 
 @pytest.mark.parametrize(
-    "plan", [[], ["--split_size", "7000", "--max_units", "3", "--min_unit_reads", "0"]], ids=["default", "chunked"]
+    "plan",
+    [[], ["--split_size", "7000", "--max_units", "3", "--units_per_cpu", "16", "--min_unit_reads", "0"]],
+    ids=["default", "chunked"],
 )
 def test_counts_equal_samtools_for_tricky_names(run_pipeline, tricky_bam, plan):
     run = run_pipeline("--input", tricky_bam, *plan)
@@ -64,6 +66,24 @@ def test_counts_equal_samtools_for_tricky_names(run_pipeline, tricky_bam, plan):
     assert processes.count("PLAN_UNITS") == 1 and processes.count("REDUCE_COUNTS") == 1
     # Default: a small BAM is worth one counting task (--min_unit_reads); chunked: exactly the bound.
     assert processes.count("COUNT_UNIT") == (3 if plan else 1)
+
+
+@pytest.mark.parametrize(
+    ("local_cpus", "options", "expected_tasks"),
+    [(3, [], 6), (4, ["--count_cpus", "2", "--units_per_cpu", "1"], 2)],
+    ids=["2-per-cpu", "1-per-2-cpu-task"],
+)
+def test_local_executor_bounds_tasks_by_its_cpus(
+    run_pipeline, tricky_bam, tmp_path, local_cpus, options, expected_tasks
+):
+    """Locally a sample gets at most units_per_cpu tasks per task slot (executor CPUs / count_cpus)."""
+    config = tmp_path / "cpus.config"
+    config.write_text(f"executor.cpus = {local_cpus}\n")
+    run = run_pipeline(
+        "--input", tricky_bam, "-c", str(config), "--split_size", "7000", "--min_unit_reads", "0", *options
+    )
+    assert_counts_match_samtools(run, "tricky", tricky_bam)
+    assert [row["process"] for row in run.trace_rows()].count("COUNT_UNIT") == expected_tasks
 
 
 def test_samtools_args_filters(run_pipeline, tricky_bam):
@@ -165,7 +185,9 @@ def test_chunk_boundaries_count_every_read_once(run_pipeline, tmp_path):
         span = rng.choice([100, 150, 5_000, 20_000])
         reads.append(Read(f"s{i}", 0, "chr:small", rng.randrange(0, 30_000 - span), f"{span}M", length=span))
     bam = write_bam(str(tmp_path / "spans.bam"), contigs, reads)
-    run = run_pipeline("--input", bam, "--split_size", "5000", "--max_units", "4", "--min_unit_reads", "0")
+    run = run_pipeline(
+        "--input", bam, "--split_size", "5000", "--max_units", "4", "--units_per_cpu", "16", "--min_unit_reads", "0"
+    )
     assert_counts_match_samtools(run, "spans", bam)
     regions = glob.glob(os.path.join(run.launch_dir, "work", "*", "*", "spans.regions.tsv"))
     with open(regions[0]) as handle:

@@ -159,6 +159,9 @@ def runs(slurm, bams, tmp_path_factory):
         "100000",
         "--max_units",
         "4",
+        # Local executor only: Slurm's capacity is not this machine's, so its bound is max_units.
+        "--units_per_cpu",
+        "1",
         "--min_unit_reads",
         "0",
     ]
@@ -242,6 +245,10 @@ def test_counting_tasks_ran_as_job_arrays(slurm_run, slurm):
     counting = [row for row in rows if row["process"] == "COUNT_UNIT"]
     others = [row for row in rows if row["process"] != "COUNT_UNIT"]
     assert len(counting) > ARRAY_SIZE, "too few counting tasks to fill more than one array"
+    per_sample = {}
+    for row in counting:
+        per_sample.setdefault(row["tag"].split(":")[0], []).append(row)
+    assert {sample: len(tasks) for sample, tasks in per_sample.items()} == {"indexed": 4, "unindexed": 4}
     arrays = {}
     for row in counting:
         array_id, index = row["native_id"].split("_")

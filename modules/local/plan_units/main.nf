@@ -15,6 +15,7 @@ process PLAN_UNITS {
     tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index')
     tuple path(regions_bed, stageAs: 'regions.bed'), val(regions_name)
     tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai')
+    val max_units
 
     output:
     tuple val(meta), path("${meta.id}.regions.tsv"), emit: regions
@@ -37,6 +38,7 @@ process PLAN_UNITS {
         ${bed} \\
         --sample '${meta.id}' \\
         --input-name ${shellQuote(meta.file_name)} \\
+        --max-units ${max_units} \\
         ${args}
 
     cat <<-END_VERSIONS > versions.yml

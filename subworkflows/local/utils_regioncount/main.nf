@@ -17,6 +17,21 @@ def shellQuote(String text) {
     return "'" + text.replace("'", "'\\''") + "'"
 }
 
+// Counting tasks per sample: at most --max_units; on the local executor also at most --units_per_cpu per
+// CPU it may use (per --count_cpus). Each task has a fixed cost (wrapper, trace, start-up), so a laptop
+// is best served by a few tasks per CPU, while a scheduler, whose capacity is unknown here, gets max_units.
+def countingTaskBound(parameters, config) {
+    def executor = config.navigate('process.executor') ?: 'local'
+    if (executor != 'local') {
+        return parameters.max_units as int
+    }
+    def localCpus = (config.navigate('executor.$local.cpus') ?: config.navigate('executor.cpus')
+        ?: Runtime.runtime.availableProcessors()) as int
+    def taskCpus = Math.max(1, Math.min(parameters.count_cpus as int, parameters.max_cpus as int))
+    def slots = Math.max(1, localCpus.intdiv(taskCpus))
+    return Math.max(1, Math.min(parameters.max_units as int, (parameters.units_per_cpu as int) * slots))
+}
+
 // Parameter definitions from the schema: name -> [group: title, type:, default:, description:, ...].
 def schemaParameters(schemaPath) {
     def schema = new JsonSlurper().parse(new File(schemaPath.toString()))
