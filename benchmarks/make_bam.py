@@ -645,14 +645,6 @@ def sam_stream(layout: str, n_records: int, seed: int, part: int = 0, n_parts: i
         yield from unplaced_records(unplaced_pairs, first_unplaced, pools, seed)
 
 
-def expected_counts(layout: str, n_records: int, seed: int) -> dict[str, int]:
-    """Return the number of records each contig will hold (plus '*' for unplaced ones)."""
-    contigs = layout_contigs(layout)
-    counts = {p.name: p.records for p in plan_contigs(layout, contigs, n_records, seed)}
-    counts["*"] = 2 * split_records(n_records)[2]
-    return counts
-
-
 # --------------------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import argparse
 import csv
 import glob
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -170,7 +171,7 @@ def ratio_lines(timings):
         lines.append(f"(pipeline 30M - pipeline tiny) / whole-file pass 30M: {ratio:.2f} (target <= 1.15)")
     if ("grch38_10M", "pipeline") in t and ("balanced24_10M", "pipeline") in t:
         ratio = t["grch38_10M", "pipeline"] / t["balanced24_10M", "pipeline"]
-        pool = t.get(("grch38_10M", "reference pool"), 0) / t.get(("balanced24_10M", "reference pool"), 1)
+        pool = t["grch38_10M", "reference pool"] / t["balanced24_10M", "reference pool"]
         lines.append(f"pipeline grch38_10M / balanced24_10M: {ratio:.2f} (target <= 1.15; reference pool: {pool:.1f})")
     return lines
 
@@ -185,7 +186,10 @@ def parse_args(argv):
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each method (the table shows the median)")
     parser.add_argument("--pipeline-args", default="", help="extra pipeline options, e.g. '--max_units 8'")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
 
 
 def main(argv=None):
@@ -194,7 +198,7 @@ def main(argv=None):
     timings = []
     for name in args.datasets:
         timings.extend(
-            run_dataset(name, args.workdir, args.cpus, args.pipeline_args.split(), args.serial, args.repeats)
+            run_dataset(name, args.workdir, args.cpus, shlex.split(args.pipeline_args), args.serial, args.repeats)
         )
         print(f"[bench] {name} done", flush=True)
     print(f"\n{'dataset':<16} {'method':<24} {'wall s':>8}  note")

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from tsv_files import write_tsv
+from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("count_unit")
 
@@ -66,19 +66,9 @@ class RetryableFailure(Exception):
 
 def read_unit(lines):
     """Items of a unit file (TSV with the header written by plan_units.py)."""
-    rows = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
-    header, body = rows[0], rows[1:]
-    col = {name: header.index(name) for name in ("region_id", "contig", "start", "end", "whole", "mode")}
     return [
-        Item(
-            r[col["region_id"]],
-            r[col["contig"]],
-            int(r[col["start"]]),
-            int(r[col["end"]]),
-            r[col["whole"]] == "1",
-            r[col["mode"]],
-        )
-        for r in body
+        Item(r["region_id"], r["contig"], int(r["start"]), int(r["end"]), r["whole"] == "1", r["mode"])
+        for r in read_tsv(lines)
     ]
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from tsv_files import read_tsv, write_lines
+from tsv_files import read_tsv, write_lines, write_tsv
 
 log = logging.getLogger("reduce_counts")
 
@@ -77,8 +77,11 @@ def count_file_lines(tallies):
     return lines
 
 
-def table_lines(tallies):
-    return ["region\tlength\tcount"] + [f"{t.name}\t{t.end - t.start}\t{t.count}" for t in tallies]
+TABLE_COLUMNS = ["region", "length", "count"]
+
+
+def table_rows(tallies):
+    return [[t.name, t.end - t.start, t.count] for t in tallies]
 
 
 def parse_args(argv):
@@ -116,7 +119,7 @@ def main(argv=None):
             "\n  ".join(problems),
         )
         return 1
-    write_lines(table_path, table_lines(tallies))
+    write_tsv(table_path, TABLE_COLUMNS, table_rows(tallies))
     write_lines(count_path, count_file_lines(tallies))
     log.info("sample '%s': %d regions, %d reads", args.sample, len(tallies), sum(t.count for t in tallies))
     return 0

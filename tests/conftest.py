@@ -12,7 +12,14 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "bin"), os.path.join(ROOT, "assets")]
 
+from tsv_files import read_tsv  # noqa: E402 (bin/ is on the path from here on)
+
 NEXTFLOW_TIMEOUT_S = 600
+
+
+def read_text(path):
+    with open(path) as handle:
+        return handle.read()
 
 
 def samtools_count(bam, region, samtools_args=""):
@@ -52,9 +59,7 @@ class NextflowRun:
         traces = sorted(glob.glob(os.path.join(self.outdir, "pipeline_info", "execution_trace_*.txt")))
         assert traces, f"no execution trace under {self.outdir}"
         with open(traces[-1]) as handle:
-            lines = handle.read().splitlines()
-        header = lines[0].split("\t")
-        return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+            return read_tsv(handle)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 import os
 import random
 import stat
+import subprocess
 
 import count_unit as cu
 import pysam
@@ -160,9 +161,7 @@ def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
 
 
 def test_harmless_cram_warning_is_not_a_failure():
-    result = __import__("subprocess").CompletedProcess(
-        [], 0, "", "[W::hts_itr_multi_cram] No index entry for region 5:0-10000\n"
-    )
+    result = subprocess.CompletedProcess([], 0, "", "[W::hts_itr_multi_cram] No index entry for region 5:0-10000\n")
     assert cu.check_exit(result, "x") == ""
     result.stderr += '[main_samview] region "x" specifies an invalid region or unknown reference. Continue anyway.\n'
     assert cu.check_exit(result, "x").startswith("samtools reported an error: [main_samview] region")

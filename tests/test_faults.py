@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import ROOT, expected_count_text
+from conftest import ROOT, expected_count_text, read_text
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 pytestmark = pytest.mark.pipeline
@@ -34,11 +34,6 @@ def samtools_wrapper(folder, body):
     script.write_text(f'#!/bin/bash\n{body}\nexec {shutil.which("samtools")} "$@"\n')
     script.chmod(0o755)
     return {"PATH": f"{folder}:{os.environ['PATH']}"}
-
-
-def read_text(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 def test_task_killed_once_is_retried_with_correct_counts(run_pipeline, bam, tmp_path):

@@ -3,6 +3,7 @@
 Bad input: a one-line message naming the file and the problem, a non-zero exit, no count file.
 """
 
+import json
 import os
 import random
 import shutil
@@ -10,7 +11,7 @@ import subprocess
 
 import pysam
 import pytest
-from conftest import ROOT, expected_count_text, samtools_count
+from conftest import ROOT, expected_count_text, read_text, samtools_count
 from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
 
 pytestmark = pytest.mark.pipeline
@@ -29,11 +30,6 @@ def assert_refused(run, *messages):
     assert not any(name.endswith("_count.txt") for _, _, files in os.walk(run.outdir) for name in files)
 
 
-def read_text(path):
-    with open(path) as handle:
-        return handle.read()
-
-
 # --- parameters ---------------------------------------------------------------------------------
 
 
@@ -50,8 +46,6 @@ def test_unknown_wrong_type_and_missing_parameters(run_pipeline, bam):
 
 
 def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
-    import json
-
     result = subprocess.run(
         [nextflow_bin, "run", ROOT, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
@@ -64,8 +58,6 @@ def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
 
 
 def test_every_schema_parameter_is_documented():
-    import json
-
     with open(os.path.join(ROOT, "nextflow_schema.json")) as handle:
         schema = json.load(handle)
     usage = read_text(os.path.join(ROOT, "docs", "usage.md"))
@@ -77,8 +69,6 @@ def test_every_schema_parameter_is_documented():
 
 
 def test_schema_defaults_equal_config_defaults(nextflow_bin, tmp_path):
-    import json
-
     result = subprocess.run(
         [nextflow_bin, "config", "-flat", ROOT], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )

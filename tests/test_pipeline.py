@@ -10,8 +10,9 @@ import shutil
 
 import pysam
 import pytest
-from conftest import ROOT, expected_count_text, samtools_count
+from conftest import ROOT, expected_count_text, read_text, samtools_count
 from make_test_data import Read, random_pairs, write_bam
+from tsv_files import read_tsv
 
 pytestmark = pytest.mark.pipeline
 
@@ -36,11 +37,6 @@ def tricky_bam(tmp_path_factory):
     assert kinds == {0x4, 0x100, 0x400, 0x800}
     assert any(r.contig is None for r in reads) and any(r.flag & 0x4 and r.contig for r in reads)
     return write_bam(str(folder / "tricky.bam"), TRICKY_CONTIGS, reads, seed=11)
-
-
-def read_text(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 def assert_counts_match_samtools(run, sample, bam, samtools_args=""):
@@ -191,7 +187,7 @@ def test_chunk_boundaries_count_every_read_once(run_pipeline, tmp_path):
     assert_counts_match_samtools(run, "spans", bam)
     regions = glob.glob(os.path.join(run.launch_dir, "work", "*", "*", "spans.regions.tsv"))
     with open(regions[0]) as handle:
-        items = {row.split("\t")[1]: row.rstrip("\n").split("\t")[6] for row in handle}
+        items = {row["name"]: row["items"] for row in read_tsv(handle)}
     assert items["chrBig"] == "20"
     assert [row["process"] for row in run.trace_rows()].count("COUNT_UNIT") == 4
 

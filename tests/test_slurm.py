@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import pysam
 import pytest
-from conftest import ROOT, NextflowRun, expected_count_text
+from conftest import ROOT, NextflowRun, expected_count_text, read_text
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "slurm"))
@@ -105,7 +105,6 @@ class Launch:
         self.launch_dir = folder / "launch"
         self.launch_dir.mkdir(parents=True)
         self.args = ["run", ROOT, "-ansi-log", "false", "--outdir", str(folder / "results"), *args]
-        self.started = time.monotonic()
         self.process = subprocess.Popen(
             [shutil.which("nextflow") or "nextflow", *self.args],
             cwd=self.launch_dir,
@@ -133,7 +132,6 @@ class Launch:
             str(self.folder / "results"),
             str(self.launch_dir),
         )
-        run.seconds = time.monotonic() - self.started
         assert self.process.returncode == 0, run.log
         return run
 
@@ -212,18 +210,13 @@ def command_run_headers(run, row):
     return [line for line in (work / ".command.run").read_text().splitlines() if line.startswith("#SBATCH")]
 
 
-def read(path):
-    with open(path) as handle:
-        return handle.read()
-
-
 def test_counts_equal_the_local_run_and_samtools(slurm_run, local_run, bams):
     for sample in SAMPLES:
         for name in (f"{sample}_count.txt", f"{sample}.counts.tsv"):
             on_slurm, local = (os.path.join(run.outdir, sample, name) for run in (slurm_run, local_run))
-            assert read(on_slurm) == read(local), name
+            assert read_text(on_slurm) == read_text(local), name
         expected = expected_count_text(str(bams.truth / f"{sample}.bam"))
-        assert read(os.path.join(slurm_run.outdir, sample, f"{sample}_count.txt")) == expected
+        assert read_text(os.path.join(slurm_run.outdir, sample, f"{sample}_count.txt")) == expected
 
 
 def test_every_task_was_a_slurm_job(slurm_run, slurm):
@@ -282,7 +275,7 @@ def test_sbatch_options_come_from_params_and_labels(slurm_run, slurm):
 
 
 def test_reported_versions_are_the_ones_that_ran(slurm_run):
-    text = read(os.path.join(slurm_run.outdir, "pipeline_info", "software_versions.yml"))
+    text = read_text(os.path.join(slurm_run.outdir, "pipeline_info", "software_versions.yml"))
     # The tasks got this test's PATH (sbatch exports the submitting environment).
     samtools = subprocess.run(["samtools", "--version"], capture_output=True, check=True).stdout
     python = subprocess.run(["python3", "--version"], capture_output=True, text=True, check=True).stdout

@@ -9,10 +9,11 @@ root="$(cd "$here/../.." && pwd)"
 version="$(sed -n 's:.*<nextflow.version>\(.*\)</nextflow.version>.*:\1:p' "$here/pom.xml")"
 dest="$root/.tools/nextflow-$version"
 launcher="$root/.tools/bin/nextflow"
+render_launcher() { sed "s:@NXF_LIB@:$dest/lib:; s:@NXF_VERSION@:$version:" "$here/launcher.sh"; }
 
 # Up to date: the engine is complete and the launcher is the one the current template writes.
 if [[ -x "$launcher" && -f "$dest/.complete" ]] &&
-    cmp -s "$launcher" <(sed "s:@NXF_LIB@:$dest/lib:; s:@NXF_VERSION@:$version:" "$here/launcher.sh"); then
+    cmp -s "$launcher" <(render_launcher); then
     exit 0
 fi
 
@@ -39,7 +40,7 @@ if [[ ! -f "$dest/.complete" ]]; then
     touch "$dest/.complete"
 fi
 mkdir -p "$root/.tools/bin"
-sed "s:@NXF_LIB@:$dest/lib:; s:@NXF_VERSION@:$version:" "$here/launcher.sh" > "$launcher.tmp"
+render_launcher > "$launcher.tmp"
 chmod +x "$launcher.tmp"
 mv "$launcher.tmp" "$launcher"
 "$launcher" -version | grep -q "$version"

@@ -27,9 +27,10 @@ def countingTaskBound(parameters, config) {
     }
     def localCpus = (config.navigate('executor.$local.cpus') ?: config.navigate('executor.cpus')
         ?: Runtime.runtime.availableProcessors()) as int
-    def taskCpus = Math.max(1, Math.min(parameters.count_cpus as int, parameters.max_cpus as int))
+    // Both at least 1 (schema minimum); a task gets no more than max_cpus (process.resourceLimits).
+    def taskCpus = Math.min(parameters.count_cpus as int, parameters.max_cpus as int)
     def slots = Math.max(1, localCpus.intdiv(taskCpus))
-    return Math.max(1, Math.min(parameters.max_units as int, (parameters.units_per_cpu as int) * slots))
+    return Math.min(parameters.max_units as int, (parameters.units_per_cpu as int) * slots)
 }
 
 // Parameter definitions from the schema: name -> [group: title, type:, default:, description:, ...].
