@@ -7,25 +7,32 @@
  */
 nextflow.enable.dsl = 2
 
-include { SAMTOOLS_FAIDX } from './modules/local/samtools_faidx'
-include { SAMTOOLS_INDEX } from './modules/local/samtools_index'
-include { PLAN_UNITS     } from './modules/local/plan_units'
-include { COUNT_UNIT     } from './modules/local/count_unit'
-include { REDUCE_COUNTS  } from './modules/local/reduce_counts'
-include { COUNTS_MATRIX  } from './modules/local/counts_matrix'
-include { MULTIQC        } from './modules/local/multiqc'
-include { countingTaskBound; paramsHelp; parameterProblems; alignmentFormat; alignmentProblem; findIndex; sampleNameProblem; samplesheetRows } from './subworkflows/local/utils_regioncount'
+include { CHECK_SAMTOOLS_ARGS } from './modules/local/check_samtools_args'
+include { SAMTOOLS_FAIDX      } from './modules/local/samtools_faidx'
+include { SAMTOOLS_INDEX      } from './modules/local/samtools_index'
+include { PLAN_UNITS          } from './modules/local/plan_units'
+include { COUNT_UNIT          } from './modules/local/count_unit'
+include { REDUCE_COUNTS       } from './modules/local/reduce_counts'
+include { COUNTS_MATRIX       } from './modules/local/counts_matrix'
+include { MULTIQC             } from './modules/local/multiqc'
+include {
+    acquireOutdirLock; alignmentFormat; alignmentProblem; contentFingerprint; countCpusProblem; countingTaskBound;
+    findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; paramsHelp; parameterProblems;
+    releaseOutdirLock; removeEarlierResults; sampleNameProblem; samplesheetRows; stageablePath
+} from './subworkflows/local/utils_regioncount'
 
 // [sample, alignments, index or null] for every input: a samplesheet (.csv) or a file or glob.
 def inputRows(input) {
     if (input.endsWith('.csv')) {
-        def sheet = file(input)
+        def sheet = file(input, glob: false)
         if (!sheet.exists()) {
             error "${input}: samplesheet not found"
         }
         return samplesheetRows(sheet)
     }
-    def found = file(input)
+    // An existing file is that file, whatever its characters ('s[1].bam'); a pattern only when none exists.
+    def literal = file(input, glob: false)
+    def found = literal.exists() ? literal : file(input)
     def files = (found instanceof List ? found : [found]).findAll { it.exists() }
     if (!files) {
         error "${input}: ${input =~ /[*?\[{]/ ? 'no file matches this pattern' : 'file not found'}"
@@ -47,21 +54,44 @@ def describeInputs(rows, fasta) {
         if (!problem && format == 'cram' && !fasta) {
             problem = "${alignments}: CRAM input needs --fasta, the reference it was compressed against"
         }
+        index = problem ? null : (index ?: findIndex(alignments))
+        problem = problem ?: (index ? indexProblem(index, alignments, format) : null)
         if (problem) {
             problems << problem
             return null
         }
-        index = index ?: findIndex(alignments)
-        if (index && index.lastModified() < alignments.lastModified()) {
+        if (index && indexIsStale(index, alignments)) {
             log.warn "${index} is older than ${alignments}: re-indexing"
             index = null
         }
-        return [[id: id, file_name: alignments.name, format: format], alignments, index]
+        def meta = [id: id, file_name: alignments.name, format: format,
+                    fingerprint: contentFingerprint(alignments) + contentFingerprint(index)]
+        return [meta, stageablePath(alignments, workflow.workDir), stageablePath(index, workflow.workDir)]
     }
     if (problems) {
         error "Input problems:\n  " + problems.join('\n  ')
     }
     return inputs
+}
+
+// [fasta, its .fai or null, its .gzi or null (bgzipped FASTA)], or null without --fasta.
+def describeReference(fasta) {
+    if (!fasta) {
+        return null
+    }
+    def path = file(fasta, glob: false)
+    if (!path.exists()) {
+        error "--fasta ${fasta}: file not found"
+    }
+    def gzipped = new String(path.withInputStream { it.readNBytes(2) }, 'ISO-8859-1') == '\u001f\u008b'
+    def bgzipped = gzipped && isBgzf(path)
+    if (gzipped && !bgzipped) {
+        error "--fasta ${fasta}: compressed with gzip, which samtools cannot index: use bgzip (or an uncompressed FASTA)"
+    }
+    def fai = file("${path}.fai", glob: false)
+    def gzi = file("${path}.gzi", glob: false)
+    def indexed = fai.exists() && (!bgzipped || gzi.exists())
+    return [path, indexed ? fai : null, bgzipped && indexed ? gzi : null, bgzipped]
 }
 
 // -profile awsbatch: refuse before any work when the run cannot work on AWS Batch. conf/awsbatch.config
@@ -86,19 +116,38 @@ workflow {
     }
     checkAwsBatchSetup()
     def problems = parameterProblems(params, schema)
+    problems += [countCpusProblem(params, session.config)].findAll()
     if (problems) {
         error "Invalid parameters (see --help):\n  " + problems.join('\n  ')
     }
-    if (params.fasta && !file(params.fasta).exists()) {
-        error "--fasta ${params.fasta}: file not found"
-    }
-    if (params.regions && !file(params.regions).exists()) {
+    def regionsBed = params.regions ? file(params.regions, glob: false) : null
+    if (regionsBed && !regionsBed.exists()) {
         error "--regions ${params.regions}: file not found"
     }
-
+    def reference = describeReference(params.fasta)
     def inputs = describeInputs(inputRows(params.input.toString()), params.fasta)
+    def sampleIds = inputs.collect { it[0].id }
+
+    // One run at a time writes --outdir; this run's samples lose their earlier results before any work.
+    def outdirLock = acquireOutdirLock(params.outdir, workflow.runName)
+    def foreignSamples = foreignSampleFolders(params.outdir, sampleIds)
+    if (foreignSamples) {
+        log.warn "--outdir ${params.outdir} also holds results of samples not in this run: ${foreignSamples.join(', ')}"
+    }
+    removeEarlierResults(params.outdir, sampleIds)
+
+    // --samtools_args are checked once (one cheap samtools call) before any other task starts.
+    ch_args_checked = Channel.value('no samtools_args')
+    ch_check_versions = Channel.empty()
+    if (params.samtools_args) {
+        CHECK_SAMTOOLS_ARGS(params.samtools_args.toString())
+        ch_args_checked = CHECK_SAMTOOLS_ARGS.out.checked
+        ch_check_versions = CHECK_SAMTOOLS_ARGS.out.versions
+    }
     ch_inputs = Channel
         .fromList(inputs)
+        .combine(ch_args_checked)
+        .map { meta, alignments, index, checked -> [meta, alignments, index] }
         .branch { meta, alignments, index ->
             indexed: index != null
             unindexed: true
@@ -108,19 +157,19 @@ workflow {
     SAMTOOLS_INDEX(ch_inputs.unindexed)
     ch_indexed = ch_inputs.indexed.mix(ch_inputs.unindexed.join(SAMTOOLS_INDEX.out.index))
 
-    ch_regions_bed = Channel.value(params.regions ? [file(params.regions), file(params.regions).name] : [[], ''])
-    // The reference (CRAM), with its .fai made when missing.
-    ch_fasta = Channel.fromList(params.fasta ? [[file(params.fasta), file(params.fasta).name]] : [])
-    ch_fasta_indexed = ch_fasta.branch { fasta, name ->
-        indexed: file("${fasta}.fai").exists()
-            return [fasta, file("${fasta}.fai")]
-        unindexed: true
-    }
-    SAMTOOLS_FAIDX(ch_fasta_indexed.unindexed)
-    ch_reference = ch_fasta_indexed.indexed
-        .mix(ch_fasta_indexed.unindexed.map { it[0] }.combine(SAMTOOLS_FAIDX.out.fai))
-        .ifEmpty([[], []])
-        .first()
+    ch_regions_bed = Channel.value(regionsBed ? [stageablePath(regionsBed, workflow.workDir), regionsBed.name] : [[], ''])
+    // The reference (CRAM): [fasta, .fai, .gzi (bgzipped FASTA) or []], the indexes made when missing.
+    def (fasta, fai, gzi, bgzipped) = reference ?: [null, null, null, false]
+    ch_fasta_unindexed = Channel.fromList(fasta && !fai ? [[stageablePath(fasta, workflow.workDir), fasta.name]] : [])
+    SAMTOOLS_FAIDX(ch_fasta_unindexed)
+    ch_made_reference = bgzipped
+        ? SAMTOOLS_FAIDX.out.fai.combine(SAMTOOLS_FAIDX.out.gzi)
+        : SAMTOOLS_FAIDX.out.fai.map { [it, []] }
+    ch_reference = fasta
+        ? (fai ? Channel.value([fai, gzi ?: []]) : ch_made_reference)
+            .map { made_fai, made_gzi -> [stageablePath(fasta, workflow.workDir), made_fai, made_gzi] }
+            .first()
+        : Channel.value([[], [], []])
 
     PLAN_UNITS(ch_indexed, ch_regions_bed, ch_reference, countingTaskBound(params, session.config))
 
@@ -154,46 +203,82 @@ workflow {
         .map { rows -> rows.collect { it[1] } }
     COUNTS_MATRIX(ch_tables)
 
-    ch_software_versions = SAMTOOLS_INDEX.out.versions
-        .mix(SAMTOOLS_FAIDX.out.versions, PLAN_UNITS.out.versions, COUNT_UNIT.out.versions, REDUCE_COUNTS.out.versions,
-             COUNTS_MATRIX.out.versions)
+    // Collected in the work directory (never staged back from --outdir, whose path may hold any character)
+    // and published by this run only when it succeeds, so that no partial file is left.
+    ch_software_versions = ch_check_versions
+        .mix(SAMTOOLS_INDEX.out.versions, SAMTOOLS_FAIDX.out.versions, PLAN_UNITS.out.versions,
+             COUNT_UNIT.out.versions, REDUCE_COUNTS.out.versions, COUNTS_MATRIX.out.versions)
         .map { it.text }
         .unique()
         .mix(Channel.of("Workflow:\n    Nextflow: ${workflow.nextflow.version}\n    ${workflow.manifest.name}: ${workflow.manifest.version}\n".toString()))
-        .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
+        .collectFile(name: 'software_versions.yml', sort: true, newLine: false)
 
     if (!params.skip_multiqc) {
         MULTIQC(COUNTS_MATRIX.out.mqc, ch_software_versions, file("${projectDir}/assets/multiqc_config.yml", checkIfExists: true))
     }
 
-    // Where each sample's count file went, as REDUCE_COUNTS finishes (cached tasks too), for the summary.
+    // This run's own results (cached tasks too), for the summary: never the published files, which another
+    // run or an earlier one may have written.
     def counted = Collections.synchronizedMap([:])
     REDUCE_COUNTS.out.counts.subscribe { meta, count_file, table -> counted[meta.id] = count_file }
+    def versionsFile = Collections.synchronizedList([])
+    ch_software_versions.subscribe { versionsFile << it }
     workflow.onComplete {
-        log.info runSummary(inputs.collect { it[0].id }, counted)
+        finishRun(sampleIds, counted, versionsFile, foreignSamples, outdirLock)
     }
 }
 
-// The end-of-run summary: each sample's regions and reads (from its published count file), failures, outputs.
-def runSummary(samples, counted) {
-    def lines = ["regioncount ${workflow.success ? 'finished' : 'FAILED'}: ${samples.size()} sample(s)"]
+// At the end of the run, done or not: the tool versions published on success, the summary, the lock released.
+def finishRun(sampleIds, counted, versionsFile, foreignSamples, outdirLock) {
+    try {
+        if (workflow.success && versionsFile) {
+            publishFile(versionsFile[0], file(params.outdir).resolve('pipeline_info/software_versions.yml'))
+        }
+        // Ctrl-C aborts the session without a failed task.
+        def interrupted = session.isAborted() && !workflow.stats.failedCount
+        log.info runSummary(sampleIds, counted, interrupted, foreignSamples)
+    } finally {
+        releaseOutdirLock(outdirLock)
+    }
+}
+
+// Copy through a temporary name, so that no reader sees a half-written file.
+def publishFile(source, target) {
+    def partial = target.resolveSibling(".${target.name}.partial")
+    java.nio.file.Files.createDirectories(target.parent)
+    java.nio.file.Files.copy(source, partial, java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+    java.nio.file.Files.move(partial, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+}
+
+// The end-of-run summary: each sample's regions and reads (from this run's own results), failures, outputs.
+def runSummary(samples, counted, interrupted, foreignSamples) {
+    def state = workflow.success ? 'finished' : (interrupted ? 'INTERRUPTED' : 'FAILED')
+    def lines = ["regioncount ${state}: ${samples.size()} sample(s)"]
     samples.each { id ->
         if (!counted.containsKey(id)) {
-            lines << "  ${id}: no counts (failed or not run)"
+            lines << "  ${id}: no counts (${interrupted ? 'not finished' : 'failed or not run'})"
             return
         }
-        def published = file("${params.outdir}/${id}/${id}_count.txt")
-        def text = (published.exists() ? published : counted[id]).text.readLines()
+        def text = counted[id].text.readLines()
         def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length()) ?: 'no'
         lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads"
     }
-    if (!workflow.success) {
+    if (interrupted) {
+        lines << "  Interrupted before the end: run again with -resume to finish (finished tasks are cached)"
+    } else if (!workflow.success) {
         lines << "  Failed tasks: ${workflow.stats.failedCount} (see the errors above and .nextflow.log)"
     }
-    lines << "Results: ${params.outdir} (per sample: <sample>/; all samples: counts_matrix.tsv)"
-    if (!params.skip_multiqc) {
-        lines << "Report:  ${params.outdir}/multiqc/multiqc_report.html"
+    if (foreignSamples) {
+        lines << "  Note: ${params.outdir} also holds results of samples not in this run (from earlier runs): ${foreignSamples.join(', ')}"
     }
-    lines << "Run info and tool versions: ${params.outdir}/pipeline_info/"
+    if (workflow.success) {
+        lines << "Results: ${params.outdir} (per sample: <sample>/; all samples: counts_matrix.tsv)"
+        if (!params.skip_multiqc) {
+            lines << "Report:  ${params.outdir}/multiqc/multiqc_report.html"
+        }
+        lines << "Run info and tool versions: ${params.outdir}/pipeline_info/"
+    } else if (counted) {
+        lines << "Results of the samples counted: ${params.outdir}/<sample>/ (no counts_matrix.tsv: not every sample was counted)"
+    }
     return lines.join('\n')
 }

@@ -17,7 +17,7 @@ process COUNT_UNIT {
 
     input:
     tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index'), path(unit)
-    tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai')
+    tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai'), path(reference_gzi, stageAs: 'reference.fa.gzi')
 
     output:
     tuple val(meta), path("${unit.baseName}.result.tsv"), emit: results
@@ -28,7 +28,7 @@ process COUNT_UNIT {
 
     script:
     // ext.args: extra samtools view options (e.g. '-F 0x904 -q 20'), handed over as one quoted argument
-    // and split by count_unit.py without a shell.
+    // after '=' (a leading '-' is never read as our option) and parsed by count_unit.py without a shell.
     def args = task.ext.args ?: ''
     def fasta = reference ? '--reference reference.fa' : ''
     """
@@ -38,7 +38,7 @@ process COUNT_UNIT {
         ${fasta} \\
         --unit '${unit}' \\
         --threads ${task.cpus - 1} \\
-        --samtools-args ${shellQuote(args)} \\
+        --samtools-args=${shellQuote(args)} \\
         --out '${unit.baseName}.result.tsv'
 
     cat <<-END_VERSIONS > versions.yml

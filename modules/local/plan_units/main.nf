@@ -14,7 +14,7 @@ process PLAN_UNITS {
     input:
     tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index')
     tuple path(regions_bed, stageAs: 'regions.bed'), val(regions_name)
-    tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai')
+    tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai'), path(reference_gzi, stageAs: 'reference.fa.gzi')
     val max_units
 
     output:
@@ -27,8 +27,8 @@ process PLAN_UNITS {
 
     script:
     def args = task.ext.args ?: ''
-    // User file names appear in messages only.
-    def bed = regions_bed ? "--bed regions.bed --bed-name ${shellQuote(regions_name)}" : ''
+    // User file names appear in messages only; after '=' so that a leading '-' is never read as our option.
+    def bed = regions_bed ? "--bed regions.bed --bed-name=${shellQuote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''
     """
     plan_units.py \\
@@ -37,7 +37,7 @@ process PLAN_UNITS {
         ${fasta} \\
         ${bed} \\
         --sample '${meta.id}' \\
-        --input-name ${shellQuote(meta.file_name)} \\
+        --input-name=${shellQuote(meta.file_name)} \\
         --max-units ${max_units} \\
         ${args}
 

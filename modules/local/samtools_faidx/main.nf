@@ -14,6 +14,8 @@ process SAMTOOLS_FAIDX {
 
     output:
     path 'reference.fa.fai', emit: fai
+    // A bgzipped FASTA also needs its block index.
+    path 'reference.fa.gzi', emit: gzi, optional: true
     path 'versions.yml'    , emit: versions
 
     when:

@@ -24,9 +24,10 @@ process SAMTOOLS_INDEX {
 
     script:
     def args = task.ext.args ?: ''
-    // samtools index writes a BAI for BAM and a CRAI for CRAM, detecting the format from the content.
+    // A CSI for BAM (a BAI cannot index contigs over 512 Mb; htslib reads either by content), a CRAI for CRAM.
+    def csi = meta.format == 'bam' ? '-c' : ''
     """
-    if ! samtools index ${args} -@ ${task.cpus - 1} -o alignments.index alignments 2> index.log; then
+    if ! samtools index ${csi} ${args} -@ ${task.cpus - 1} -o alignments.index alignments 2> index.log; then
         cat index.log >&2
         if grep -q 'Unsorted positions\\|NO_COOR\\|not sorted' index.log; then
             problem='not sorted by coordinate (sort it with samtools sort, then index it)'

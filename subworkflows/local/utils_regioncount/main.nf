@@ -21,16 +21,36 @@ def shellQuote(String text) {
 // CPU it may use (per --count_cpus). Each task has a fixed cost (wrapper, trace, start-up), so a laptop
 // is best served by a few tasks per CPU, while a scheduler, whose capacity is unknown here, gets max_units.
 def countingTaskBound(parameters, config) {
-    def executor = config.navigate('process.executor') ?: 'local'
-    if (executor != 'local') {
+    if (!runsLocally(config)) {
         return parameters.max_units as int
     }
-    def localCpus = (config.navigate('executor.$local.cpus') ?: config.navigate('executor.cpus')
-        ?: Runtime.runtime.availableProcessors()) as int
-    // Both at least 1 (schema minimum); a task gets no more than max_cpus (process.resourceLimits).
-    def taskCpus = Math.min(parameters.count_cpus as int, parameters.max_cpus as int)
-    def slots = Math.max(1, localCpus.intdiv(taskCpus))
+    def slots = Math.max(1, localCpus(config).intdiv(countTaskCpus(parameters)))
     return Math.min(parameters.max_units as int, (parameters.units_per_cpu as int) * slots)
+}
+
+def runsLocally(config) {
+    return (config.navigate('process.executor') ?: 'local') == 'local'
+}
+
+// The CPUs the local executor may use (executor.cpus, else the machine's).
+def localCpus(config) {
+    return (config.navigate('executor.$local.cpus') ?: config.navigate('executor.cpus')
+        ?: Runtime.runtime.availableProcessors()) as int
+}
+
+// CPUs of one counting task: --count_cpus, capped by --max_cpus (process.resourceLimits). Both at least 1.
+def countTaskCpus(parameters) {
+    return Math.min(parameters.count_cpus as int, parameters.max_cpus as int)
+}
+
+// The local executor refuses a task that asks for more CPUs than it has, but only once planning is done:
+// say so before any work.
+def countCpusProblem(parameters, config) {
+    if (!runsLocally(config) || countTaskCpus(parameters) <= localCpus(config)) {
+        return null
+    }
+    return "--count_cpus ${parameters.count_cpus}: the local executor has only ${localCpus(config)} CPUs " +
+        "(use --count_cpus ${localCpus(config)} or less, or raise executor.cpus)"
 }
 
 // Parameter definitions from the schema: name -> [group: title, type:, default:, description:, ...].
@@ -132,25 +152,38 @@ def levenshtein(String a, String b) {
     return previous[b.length()]
 }
 
-// 'bam' or 'cram' from the file's first bytes, or null when it is neither.
-def alignmentFormat(path) {
-    def head = new byte[4]
-    path.withInputStream { stream -> stream.read(head) }
-    if (new String(head, 'ISO-8859-1') == 'CRAM') {
-        return 'cram'
-    }
-    if ((head[0] & 0xff) != 0x1f || (head[1] & 0xff) != 0x8b) {
+// The first `count` bytes of a file (fewer when it is shorter).
+def headBytes(path, int count) {
+    path.withInputStream { stream -> stream.readNBytes(count) }
+}
+
+// The first `count` bytes of a gzip (or BGZF) file's content, or null when it is not gzip.
+def gunzippedHead(path, int count) {
+    def head = headBytes(path, 2)
+    if (head.length < 2 || (head[0] & 0xff) != 0x1f || (head[1] & 0xff) != 0x8b) {
         return null
     }
     try {
-        path.withInputStream { stream ->
-            def magic = new byte[4]
-            def read = new GZIPInputStream(stream).readNBytes(magic, 0, 4)
-            return read == 4 && new String(magic, 'ISO-8859-1') == 'BAM\u0001' ? 'bam' : null
-        }
+        path.withInputStream { stream -> new GZIPInputStream(stream).readNBytes(count) }
     } catch (IOException ignored) {
         return null
     }
+}
+
+// BGZF (bgzip, BAM) rather than plain gzip: a gzip member with the 'BC' extra field.
+def isBgzf(path) {
+    def head = headBytes(path, 14)
+    return head.length == 14 && (head[0] & 0xff) == 0x1f && (head[1] & 0xff) == 0x8b && (head[3] & 0x04) &&
+        head[12] == (byte) 'B' && head[13] == (byte) 'C'
+}
+
+// 'bam' or 'cram' from the file's first bytes, or null when it is neither.
+def alignmentFormat(path) {
+    if (new String(headBytes(path, 4), 'ISO-8859-1') == 'CRAM') {
+        return 'cram'
+    }
+    def magic = gunzippedHead(path, 4)
+    return magic != null && new String(magic, 'ISO-8859-1') == 'BAM\u0001' ? 'bam' : null
 }
 
 def endsWithBgzfEof(path) {
@@ -160,7 +193,7 @@ def endsWithBgzfEof(path) {
     }
     def tail = new byte[BGZF_EOF.length]
     path.withInputStream { stream ->
-        stream.skip(size - BGZF_EOF.length)
+        stream.skipNBytes(size - BGZF_EOF.length)
         stream.readNBytes(tail, 0, tail.length)
     }
     return Arrays.equals(tail, BGZF_EOF)
@@ -184,14 +217,111 @@ def alignmentProblem(path) {
     return null
 }
 
-// The index beside an alignment file (x.bam.bai or x.bai; x.cram.crai or x.crai), or null.
+// The index beside an alignment file, in the order htslib-made indexes are named: CSI (what
+// `samtools sort --write-index` writes, and the only index for contigs over 512 Mb) before BAI; CRAM: CRAI.
 def findIndex(alignments) {
-    def suffix = alignments.name.endsWith('.cram') ? 'crai' : 'bai'
-    def candidates = [
-        alignments.resolveSibling("${alignments.name}.${suffix}"),
-        alignments.resolveSibling("${alignments.name.replaceFirst(/\.(bam|cram)$/, '')}.${suffix}"),
-    ]
-    return candidates.find { it.exists() }
+    def stem = alignments.name.replaceFirst(/\.(bam|cram)$/, '')
+    def suffixes = alignments.name.endsWith('.cram') ? ['crai'] : ['csi', 'bai']
+    def candidates = suffixes.collectMany { suffix ->
+        [alignments.resolveSibling("${alignments.name}.${suffix}"), alignments.resolveSibling("${stem}.${suffix}")]
+    }
+    return candidates.find { it.exists() && it != alignments }
+}
+
+// What an index holds, from its first bytes: 'bai', 'csi', 'tbi', 'crai' (gzipped lines of numbers), or null.
+def indexKind(path) {
+    if (new String(headBytes(path, 4), 'ISO-8859-1') == 'BAI\u0001') {
+        return 'bai'
+    }
+    def inner = gunzippedHead(path, 64)
+    if (inner == null) {
+        return null
+    }
+    def text = new String(inner, 'ISO-8859-1')
+    if (text.startsWith('CSI\u0001')) {
+        return 'csi'
+    }
+    if (text.startsWith('TBI\u0001')) {
+        return 'tbi'
+    }
+    return text ==~ /[0-9\t\n-]*/ ? 'crai' : null
+}
+
+// One line naming the index the user has (given, or found beside the alignments) and what is wrong, or null.
+def indexProblem(index, alignments, format) {
+    if (index.isDirectory()) {
+        return "${index}: the index is a folder, not a file"
+    }
+    if (index.size() == 0) {
+        return "${index}: empty index file (0 bytes): remove it (the pipeline then builds one) or give a valid index"
+    }
+    def kind = indexKind(index)
+    def usable = format == 'cram' ? ['crai'] : ['bai', 'csi']
+    if (kind in usable) {
+        return null
+    }
+    def what = kind ? "a ${kind.toUpperCase()} index" : 'not a BAI, CSI or CRAI index (unrecognised content)'
+    return "${index}: ${what}, which cannot index the ${format.toUpperCase()} file ${alignments.name} " +
+        "(expected ${usable.collect { '.' + it }.join(' or ')})"
+}
+
+// htslib warns that an index is older than its data only when it is older by whole seconds (an index
+// written together with its BAM, as by `samtools sort --write-index`, is a few milliseconds older).
+def indexIsStale(index, alignments) {
+    return index.lastModified().intdiv(1000) < alignments.lastModified().intdiv(1000)
+}
+
+// A cheap content key for -resume. Nextflow's default cache keys on path, size and mtime, so a file
+// replaced in place by another of the same size with its mtime restored would be served from the cache:
+// its first and last 64 KiB (the header and the last records of a BAM) and size are hashed too. A whole-file
+// hash (cache 'deep') would read every BAM once per task. Local files only (remote ones are not read here).
+def contentFingerprint(path) {
+    if (path == null || path.toUri().scheme != 'file') {
+        return ''
+    }
+    def window = 65536L
+    def digest = java.security.MessageDigest.getInstance('SHA-256')
+    def size = path.size()
+    new RandomAccessFile(path.toFile(), 'r').withCloseable { handle ->
+        [0L, Math.max(window, size - window)].unique().each { offset ->
+            if (offset < size) {
+                def chunk = new byte[(int) Math.min(window, size - offset)]
+                handle.seek(offset)
+                handle.readFully(chunk)
+                digest.update(chunk)
+            }
+        }
+    }
+    digest.update(size.toString().bytes)
+    return digest.digest().encodeHex().toString().take(16)
+}
+
+// Nextflow's task staging escapes most characters of an input path, but not '$' (nor '\'), which the task
+// shell then expands. It also resolves symbolic links before staging, so such a local input is staged
+// through a hard link with a plain path under the work directory (same inode: the same size and mtime for
+// -resume). Where no hard link can be made (another file system), the input is refused with one line.
+UNSTAGEABLE_PATH = ~/[$\\\n\r]/
+def stageablePath(path, workDir) {
+    if (path == null || !(path.toString() =~ UNSTAGEABLE_PATH) || path.toUri().scheme != 'file') {
+        return path
+    }
+    def digest = java.security.MessageDigest.getInstance('SHA-256').digest(path.toString().getBytes('UTF-8'))
+    def link = workDir.resolve('regioncount-inputs').resolve(digest.encodeHex().toString().take(16))
+        .resolve(path.name.replaceAll(/[^A-Za-z0-9._-]/, '_'))
+    try {
+        java.nio.file.Files.createDirectories(link.parent)
+        if (java.nio.file.Files.exists(link) && !java.nio.file.Files.isSameFile(link, path)) {
+            java.nio.file.Files.delete(link)  // the file was replaced since an earlier run
+        }
+        if (!java.nio.file.Files.exists(link)) {
+            java.nio.file.Files.createLink(link, path.toRealPath())
+        }
+    } catch (IOException | UnsupportedOperationException problem) {
+        error "${path}: Nextflow cannot stage a path holding '\$' or '\\' into a task (its shell would expand it), " +
+            "and no hard link to it could be made under ${workDir} (${problem.class.simpleName}): " +
+            "move the file, or link it, to a path without those characters"
+    }
+    return link
 }
 
 def sampleNameProblem(id, where) {
@@ -199,30 +329,85 @@ def sampleNameProblem(id, where) {
         "${where}: sample name '${id}' may only hold letters, digits, '.', '_' and '-', and must start with a letter or digit"
 }
 
+// [line number, fields] for each record of a CSV text, as RFC 4180 reads it (and R's write.csv writes it):
+// a quoted field may hold commas, line breaks and "" for a quote. Blank lines are skipped. Nextflow's own
+// CSV splitter does not read "" escapes, and no CSV library is on the driver's class path.
+def csvRecords(String text, String where) {
+    def records = []
+    def fields = []
+    def field = new StringBuilder()
+    def quoted = false
+    def line = 1
+    def recordLine = 1
+    def endRecord = {
+        fields << field.toString()
+        if (fields.size() > 1 || fields[0].trim()) {
+            records << [recordLine, fields*.trim()]
+        }
+        fields = []
+        field.setLength(0)
+    }
+    for (int i = 0; i < text.length(); i++) {
+        def c = text.charAt(i)
+        if (quoted) {
+            if (c == '"' && i + 1 < text.length() && text.charAt(i + 1) == '"') {
+                field.append('"')
+                i++
+            } else if (c == '"') {
+                quoted = false
+            } else {
+                line += c == '\n' ? 1 : 0
+                field.append(c)
+            }
+        } else if (c == '"' && !field.toString().trim()) {
+            quoted = true
+            field.setLength(0)
+        } else if (c == ',') {
+            fields << field.toString()
+            field.setLength(0)
+        } else if (c == '\n' || c == '\r') {
+            if (c == '\r' && i + 1 < text.length() && text.charAt(i + 1) == '\n') {
+                i++
+            }
+            endRecord()
+            line++
+            recordLine = line
+        } else {
+            field.append(c)
+        }
+    }
+    if (quoted) {
+        error "${where}: invalid samplesheet: line ${recordLine}: a quoted field is not closed"
+    }
+    if (field.length() || fields) {
+        endRecord()
+    }
+    return records
+}
+
 // [[sample, alignments path, index path or null], ...] from a samplesheet with header sample,bam[,bai].
 def samplesheetRows(sheet) {
-    def lines = sheet.readLines().findAll { it.trim() }
-    if (!lines) {
+    // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), sheet.toString())
+    if (!records) {
         error "${sheet}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
     }
-    def header = lines[0].split(',', -1)*.trim()
+    def header = records[0][1]
     def missing = ['sample', 'bam'].findAll { !(it in header) }
     if (missing) {
-        error "${sheet}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${lines[0]})"
+        error "${sheet}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${header.join(',')})"
     }
     def unknown = header.findAll { !(it in ['sample', 'bam', 'bai']) }
     if (unknown) {
         error "${sheet}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be sample,bam[,bai])"
     }
-    if (lines.size() == 1) {
+    if (records.size() == 1) {
         error "${sheet}: the samplesheet has a header but no samples"
     }
     def problems = []
     def rows = []
     def firstRowOf = [:]
-    lines.drop(1).eachWithIndex { line, i ->
-        def lineNumber = i + 2
-        def fields = line.split(',', -1)*.trim()
+    records.drop(1).each { lineNumber, fields ->
         if (fields.size() != header.size()) {
             problems << "line ${lineNumber}: expected ${header.size()} comma-separated fields, got ${fields.size()}"
             return
@@ -242,8 +427,9 @@ def samplesheetRows(sheet) {
             problems << "line ${lineNumber}: no bam given for sample '${row.sample}'"
             return
         }
-        def bam = file(row.bam)
-        def bai = row.bai ? file(row.bai) : null
+        // A samplesheet names files, not patterns: 's[1].bam' is that file.
+        def bam = file(row.bam, glob: false)
+        def bai = row.bai ? file(row.bai, glob: false) : null
         if (!bam.exists()) {
             problems << "line ${lineNumber}: file not found: ${row.bam}"
         } else if (bai && !bai.exists()) {
@@ -256,4 +442,82 @@ def samplesheetRows(sheet) {
         error "${sheet}: invalid samplesheet: ${problems.join('; ')}"
     }
     return rows
+}
+
+// --- the output folder ------------------------------------------------------------------------------
+
+// --outdir is written by one run at a time: an atomically created lock file names the run that holds it.
+// Object stores (s3://) have no atomic create: no lock there.
+def acquireOutdirLock(outdir, runName) {
+    def lock = file(outdir).resolve('pipeline_info').resolve('.regioncount.lock')
+    if (lock.toUri().scheme != 'file') {
+        return null
+    }
+    java.nio.file.Files.createDirectories(lock.parent)
+    def me = ProcessHandle.current()
+    def content = [run: runName, pid: me.pid(), host: InetAddress.localHost.hostName,
+                   started: me.info().startInstant().map { it.toString() }.orElse('')]
+    for (attempt in 1..3) {
+        try {
+            java.nio.file.Files.write(lock, content.collect { k, v -> "${k}=${v}" }.join('\n').getBytes('UTF-8'),
+                java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)
+            return lock
+        } catch (java.nio.file.FileAlreadyExistsException ignored) {
+            def holder = lockHolder(lock)
+            if (holder != null && lockHolderAlive(holder, content.host)) {
+                error "--outdir ${outdir}: another regioncount run (${holder.run}, process ${holder.pid} on ${holder.host}) " +
+                    "is writing there: wait for it to finish or use another --outdir (remove ${lock} if that run is gone)"
+            }
+            if (holder != null) {
+                log.warn "--outdir ${outdir}: removing the lock of run ${holder.run} (process ${holder.pid} has ended)"
+            }
+            java.nio.file.Files.deleteIfExists(lock)
+        }
+    }
+    error "--outdir ${outdir}: could not take ${lock} (another run keeps creating it)"
+}
+
+// The lock's fields, or null when it vanished meanwhile (its run just ended).
+def lockHolder(lock) {
+    try {
+        return lock.getText('UTF-8').readLines().findAll { it.contains('=') }.collectEntries { it.split('=', 2) as List }
+    } catch (java.nio.file.NoSuchFileException ignored) {
+        return null
+    }
+}
+
+// A holder on another host cannot be checked from here: taken as alive. On this host: its process still runs
+// (the same process, not a later one given the same number).
+def lockHolderAlive(holder, thisHost) {
+    if (holder.host != thisHost) {
+        return true
+    }
+    def process = holder.pid?.isLong() ? ProcessHandle.of(holder.pid as long) : Optional.empty()
+    return process.map { it.info().startInstant().map { it.toString() }.orElse('') == holder.started }.orElse(false)
+}
+
+def releaseOutdirLock(lock) {
+    if (lock != null) {
+        java.nio.file.Files.deleteIfExists(lock)
+    }
+}
+
+// The results of earlier runs for this run's samples, and the cohort files, go before any work: a sample that
+// fails now must not leave an earlier, complete-looking count file behind (nor a matrix that still holds it).
+def removeEarlierResults(outdir, sampleIds) {
+    def dir = file(outdir)
+    def paths = sampleIds.collectMany { id -> ["${id}/${id}_count.txt", "${id}/${id}.counts.tsv"] } +
+        ['counts_matrix.tsv', 'multiqc/multiqc_report.html', 'pipeline_info/software_versions.yml']
+    paths.each { relative -> java.nio.file.Files.deleteIfExists(dir.resolve(relative)) }
+}
+
+// Sample folders of earlier runs whose samples are not in this one (removed from the samplesheet).
+def foreignSampleFolders(outdir, sampleIds) {
+    def dir = file(outdir)
+    if (!dir.isDirectory()) {
+        return []
+    }
+    return dir.listFiles().findAll { folder ->
+        folder.isDirectory() && !(folder.name in sampleIds) && folder.resolve("${folder.name}_count.txt").exists()
+    }*.name.sort()
 }
