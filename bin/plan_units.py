@@ -16,10 +16,12 @@ Outputs: ``<sample>.regions.tsv`` (one row per region, in order) and ``units/uni
 """
 
 import argparse
+import gzip
 import logging
 import math
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 
 from tsv_files import write_tsv
@@ -33,8 +35,13 @@ UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode"]
 #   chunk  - records whose leftmost position lies in the interval (the later pieces of a split region)
 #   batch  - one multi-region samtools pass shared by every batch item of the unit
 CHUNKS_PER_SHARE = 3
-# samtools skips BED lines starting with these, so such contigs must never go into a batch BED.
+# BED header/comment lines start with these, unless their first field is a contig of the header (bed_regions).
+# samtools skips such lines whatever they hold, so these contigs must never go into a batch BED (plan_items).
 BED_SKIPPED_PREFIXES = ("#", "track", "browser")
+GZIP_MAGIC = b"\x1f\x8b"
+# bgzip ends every file with this empty block: a BGZF file cut at a block boundary lacks it, and the gzip
+# module, which sees only complete members, would read the rest without a word.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
 class InputError(Exception):
@@ -66,12 +73,56 @@ def header_regions(contigs):
     return [Region(i, name, name, 0, length) for i, (name, length) in enumerate(contigs, start=1)]
 
 
+def is_bgzf(head):
+    """Whether a gzip header (the first 14 bytes or more) is BGZF's: an extra field with the 'BC' subfield."""
+    return len(head) >= 14 and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
+def read_bed_bytes(path, shown_name):
+    """The lines of a BED file as bytes: plain, gzip or bgzip, told by the magic bytes (not the name)."""
+    try:
+        with open(path, "rb") as raw:
+            head = raw.read(18)
+            compressed = head[:2] == GZIP_MAGIC
+            if compressed and is_bgzf(head):
+                raw.seek(max(0, os.fstat(raw.fileno()).st_size - len(BGZF_EOF)))
+                if raw.read() != BGZF_EOF:
+                    raise EOFError("no BGZF end-of-file block")
+        with (gzip.open if compressed else open)(path, "rb") as handle:
+            return list(handle)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # BadGzipFile is an OSError: caught first
+        raise InputError(f"{shown_name}: truncated or corrupt gzip file ({err})") from None
+    except OSError as err:
+        raise InputError(f"{shown_name}: cannot read: {err.strerror or err}") from None
+
+
+def bed_text_lines(lines, shown_name):
+    """BED lines (bytes) as text: UTF-8, a leading byte-order mark dropped; binary data is refused."""
+    text = []
+    for lineno, line in enumerate(lines, start=1):
+        try:
+            decoded = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
+        except UnicodeDecodeError:
+            decoded = None
+        if decoded is None or "\0" in decoded:  # NUL is valid UTF-8 but never in text
+            raise InputError(f"{shown_name}: not a BED text file (line {lineno} holds binary data, not UTF-8 text)")
+        text.append(decoded)
+    return text
+
+
+def is_bed_header(line, contig_lengths):
+    """Blank, comment and track/browser lines; a line whose first field is a contig of the header is data."""
+    if not line.strip():
+        return True
+    return line.startswith(BED_SKIPPED_PREFIXES) and line.split("\t", 1)[0] not in contig_lengths
+
+
 def bed_regions(lines, contig_lengths, path):
     """Regions from BED lines (0-based, half-open). All problems are collected and raised together."""
     regions, problems = [], []
     for lineno, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
-        if not line.strip() or line.startswith(BED_SKIPPED_PREFIXES):
+        if is_bed_header(line, contig_lengths):
             continue
         fields = line.split("\t")
         if len(fields) < 3:
@@ -93,7 +144,9 @@ def bed_regions(lines, contig_lengths, path):
         if end > contig_lengths[contig]:
             problems.append(f"line {lineno}: end {end} is past the end of '{contig}' (length {contig_lengths[contig]})")
             continue
-        name = fields[3].strip() if len(fields) > 3 and fields[3].strip() else f"{contig}:{start + 1}-{end}"
+        name = fields[3].strip() if len(fields) > 3 else ""
+        if name in ("", "."):  # BED's "." is "no name"
+            name = f"{contig}:{start + 1}-{end}"
         regions.append(Region(len(regions) + 1, name, contig, start, end))
     if problems:
         raise InputError(f"{path}: invalid BED: " + "; ".join(problems))
@@ -202,6 +255,7 @@ def parse_args(argv):
     parser.add_argument("--index", help="its index (.bai/.crai)")
     parser.add_argument("--reference", help="FASTA reference (CRAM)")
     parser.add_argument("--bed", help="BED file of regions (default: every @SQ contig)")
+    # User file names may start with '-': pass them as --bed-name=NAME, which argparse never reads as an option.
     parser.add_argument("--bed-name", help="BED file name to use in messages (default: --bed)")
     parser.add_argument("--input-name", help="file name to use in messages (default: --alignments)")
     parser.add_argument("--sample", required=True)
@@ -237,8 +291,9 @@ def main(argv=None):
             raise InputError(f"{shown_name}: the header has no @SQ lines (no reference sequences to count on)")
         contig_lengths = dict(contigs)
         if args.bed:
-            with open(args.bed) as handle:
-                regions = bed_regions(handle, contig_lengths, args.bed_name or args.bed)
+            bed_name = args.bed_name or args.bed
+            lines = bed_text_lines(read_bed_bytes(args.bed, bed_name), bed_name)
+            regions = bed_regions(lines, contig_lengths, bed_name)
         else:
             regions = header_regions(contigs)
     except InputError as err:

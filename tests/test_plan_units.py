@@ -1,17 +1,40 @@
 """Unit tests for bin/plan_units.py: regions, BED parsing, splitting, batching and unit packing."""
 
+import gzip
 import os
 import random
 import subprocess
 import sys
 
+import count_unit
 import plan_units as pu
 import pysam
 import pytest
-from conftest import ROOT
+import reduce_counts
+from conftest import ROOT, read_tsv, samtools_count
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 LENGTHS = dict(TEST_CONTIGS)
+SCRIPT = os.path.join(ROOT, "bin", "plan_units.py")
+# Contigs whose names look like BED header lines, and one that does not.
+HEADERISH = [("track1", 5_000), ("browser.alt", 5_000), ("#hash", 5_000), ("chr1", 20_000)]
+BED_TEXT = (
+    "track name=targets description='header lines first'\n"
+    "browser position chr1:1-1000\n"
+    "#chrom\tstart\tend\tname\n"
+    "\n"
+    "track1\t0\t5000\tall_of_track1\n"
+    "browser.alt\t99\t2000\t.\t0\t+\n"
+    "# a comment between data lines\n"
+    "#hash\t10\t2000\n"
+    "chr1\t0\t15000\tbusy\r\n"
+)
+BED_REGIONS = [
+    ("all_of_track1", "track1", 0, 5000),
+    ("browser.alt:100-2000", "browser.alt", 99, 2000),
+    ("#hash:11-2000", "#hash", 10, 2000),
+    ("busy", "chr1", 0, 15000),
+]
 
 
 def test_header_regions_keep_header_order_and_names():
@@ -43,6 +66,194 @@ def test_bed_problems_are_reported_together_with_line_numbers():
     assert "line 3: start and end must be non-negative integers, got 'ten', '20'" in message
     assert "line 4: expected at least 3 tab-separated columns, got 2" in message
     assert "line 5" not in message
+
+
+def test_header_like_lines_are_data_when_their_first_field_is_a_contig():
+    regions = pu.bed_regions(BED_TEXT.splitlines(keepends=True), dict(HEADERISH), "t.bed")
+    assert [(r.name, r.contig, r.start, r.end) for r in regions] == BED_REGIONS
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["track name=x\n", "track\t0\t10\n", "browser hide all\n", "browserX\t0\t10\n", "#chr1\t0\t10\n", " \t\n", "\n"],
+)
+def test_header_and_blank_lines_are_skipped_when_their_first_field_is_not_a_contig(line):
+    regions = pu.bed_regions([line, "chr1\t0\t10\n"], dict(HEADERISH), "t.bed")
+    assert [(r.region_id, r.contig, r.start, r.end) for r in regions] == [(1, "chr1", 0, 10)]
+
+
+def test_bed6_name_dot_means_no_name():
+    lines = ["chr1\t0\t10\t.\t0\t+\n", "chr1\t10\t20\t\t0\t-\n", "chr1\t20\t30\n", "chr1\t30\t40\t.x\n"]
+    lines.append("chr1\t4\t9\t .\n")
+    regions = pu.bed_regions(lines, LENGTHS, "t.bed")
+    assert [r.name for r in regions] == ["chr1:1-10", "chr1:11-20", "chr1:21-30", ".x", "chr1:5-9"]
+
+
+def write_bed(path, text, how):
+    """A BED file written plain, with the gzip module, with bgzip (pysam.tabix_compress) or with BGZFile."""
+    data = text.encode()
+    if how == "plain":
+        path.write_bytes(data)
+    elif how == "gzip":
+        path.write_bytes(gzip.compress(data, mtime=0))
+    elif how == "bgzip":
+        plain = path.parent / (path.name + ".txt")
+        plain.write_bytes(data)
+        pysam.tabix_compress(str(plain), str(path), force=True)
+    else:
+        with pysam.BGZFile(str(path), "wb") as out:
+            out.write(data)
+    head = path.read_bytes()[:2]
+    assert (head == b"\x1f\x8b") == (how != "plain")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def headerish_bam(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("headerish") / "h.bam")
+    return write_bam(path, HEADERISH, random_pairs(HEADERISH, 400, random.Random(11)))
+
+
+def run_script(*args):
+    """plan_units.py as the pipeline runs it: a separate process, its exit status and stderr."""
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+
+
+def planner_args(bam, bed, outdir, *extra):
+    # The pipeline stages the BED as regions.bed whatever its name: gzip must be told by content.
+    return ["--alignments", bam, "--bed", bed, "--sample", "h", "--outdir", str(outdir), *extra]
+
+
+@pytest.mark.parametrize("how", ["plain", "gzip", "bgzip", "bgzf"])
+def test_plain_gzip_and_bgzip_beds_give_the_same_regions(headerish_bam, tmp_path, how):
+    bed = write_bed(tmp_path / "regions.bed", BED_TEXT, how)
+    result = run_script(*planner_args(headerish_bam, bed, tmp_path, "--bed-name=t.bed.gz"))
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "h.regions.tsv") as handle:
+        rows = read_tsv(handle)
+    assert [(r["name"], r["contig"], int(r["start"]), int(r["end"])) for r in rows] == BED_REGIONS
+
+
+def test_headerish_contigs_from_a_bgzipped_bed_count_as_samtools_does(headerish_bam, tmp_path):
+    """The user's case end to end: plan, count every unit, reduce; each count is samtools view -c's."""
+    bed = write_bed(tmp_path / "regions.bed", BED_TEXT, "bgzip")
+    plan_args = ["--max-units", "3", "--min-unit-reads", "1", "--split-size", "4000", "--bed-name=t.bed.gz"]
+    assert pu.main(planner_args(headerish_bam, bed, tmp_path, *plan_args)) == 0
+    results = []
+    for unit in sorted((tmp_path / "units").iterdir()):
+        results.append(str(tmp_path / f"{unit.stem}.result.tsv"))
+        assert count_unit.main(["--alignments", headerish_bam, "--unit", str(unit), "--out", results[-1]]) == 0
+    assert len(results) > 1
+    regions_tsv = str(tmp_path / "h.regions.tsv")
+    assert reduce_counts.main(["--sample", "h", "--regions", regions_tsv, "--outdir", str(tmp_path), *results]) == 0
+    with open(tmp_path / "h.counts.tsv") as handle:
+        counts = [(row["region"], int(row["count"])) for row in read_tsv(handle)]
+    expected = [(name, samtools_count(headerish_bam, f"{{{c}}}:{s + 1}-{e}")) for name, c, s, e in BED_REGIONS]
+    assert counts == expected
+    assert all(count > 0 for _, count in counts)  # every region holds reads: the comparison means something
+
+
+def corrupt(data):
+    """The compressed data with one byte in the middle flipped."""
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+
+
+LARGE_BED = "".join(f"chr1\t{i}\t{i + 10}\tr{i}\n" for i in range(0, 19_990, 3))  # > 64 kb: several BGZF blocks
+EOF_TRUNCATED = "Compressed file ended before the end-of-stream marker was reached"
+
+
+@pytest.mark.parametrize(
+    "how, damage, detail",
+    [
+        ("gzip", lambda d: d[:-1], EOF_TRUNCATED),
+        ("gzip", lambda d: d[: len(d) // 2], EOF_TRUNCATED),
+        ("bgzip", lambda d: d[:-5], "no BGZF end-of-file block"),
+        ("bgzip", lambda d: d[:-28], "no BGZF end-of-file block"),  # cut exactly at a block boundary
+        ("bgzip", lambda d: d[: len(d) // 2], "no BGZF end-of-file block"),
+    ],
+    ids=["gzip-1-byte", "gzip-half", "bgzip-5-bytes", "bgzip-eof-block", "bgzip-half"],
+)
+def test_truncated_gzip_bed_is_one_line_exit_2_and_no_output(headerish_bam, tmp_path, how, damage, detail):
+    bed = tmp_path / "regions.bed"
+    write_bed(bed, LARGE_BED, how)
+    bed.write_bytes(damage(bed.read_bytes()))
+    outdir = tmp_path / "out"
+    result = run_script(*planner_args(headerish_bam, str(bed), outdir, "--bed-name=t.bed.gz"))
+    assert (result.returncode, result.stderr) == (2, f"[ERROR] t.bed.gz: truncated or corrupt gzip file ({detail})\n")
+    assert not outdir.exists()
+
+
+@pytest.mark.parametrize("how", ["gzip", "bgzip"])
+def test_corrupt_gzip_bed_is_one_line_exit_2_and_no_output(headerish_bam, tmp_path, how):
+    bed = tmp_path / "regions.bed"
+    write_bed(bed, LARGE_BED, how)
+    bed.write_bytes(corrupt(bed.read_bytes()))
+    outdir = tmp_path / "out"
+    result = run_script(*planner_args(headerish_bam, str(bed), outdir, "--bed-name=t.bed.gz"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("[ERROR] t.bed.gz: truncated or corrupt gzip file (")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not outdir.exists()
+
+
+@pytest.mark.parametrize(
+    "content, line",
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), 1),  # an image
+        ("chr1\t0\t10\tok\nchr1\t10\t20\tg\u00e8ne\n".encode("latin-1"), 2),  # text, but not UTF-8
+        (gzip.compress(b"chr1\t0\t10\n\x00\x01\x02\n"), 2),  # NUL: binary even though valid UTF-8
+    ],
+    ids=["image", "latin-1", "nul-in-gzip"],
+)
+def test_binary_bed_is_one_line_exit_2(headerish_bam, tmp_path, content, line):
+    bed = tmp_path / "regions.bed"
+    bed.write_bytes(content)
+    outdir = tmp_path / "out"
+    result = run_script(*planner_args(headerish_bam, str(bed), outdir, "--bed-name=t.bed"))
+    message = f"[ERROR] t.bed: not a BED text file (line {line} holds binary data, not UTF-8 text)\n"
+    assert (result.returncode, result.stderr) == (2, message)
+    assert not outdir.exists()
+
+
+def test_bam_given_as_bed_is_refused_as_binary(headerish_bam, tmp_path):
+    """A BAM is BGZF too: it decompresses, then fails as text."""
+    result = run_script(*planner_args(headerish_bam, headerish_bam, tmp_path / "out", "--bed-name=h.bam"))
+    message = "[ERROR] h.bam: not a BED text file (line 1 holds binary data, not UTF-8 text)\n"
+    assert (result.returncode, result.stderr) == (2, message)
+
+
+def test_utf8_bed_with_byte_order_mark_is_read(headerish_bam, tmp_path):
+    bed = tmp_path / "regions.bed"
+    bed.write_bytes("chr1\t0\t10\tg\u00e8ne\n".encode("utf-8-sig"))
+    assert pu.main(planner_args(headerish_bam, str(bed), tmp_path)) == 0
+    with open(tmp_path / "h.regions.tsv") as handle:
+        assert [(r["name"], r["contig"]) for r in read_tsv(handle)] == [("g\u00e8ne", "chr1")]
+
+
+def test_missing_or_empty_bed_is_one_line_naming_the_users_file(headerish_bam, tmp_path):
+    result = run_script(*planner_args(headerish_bam, str(tmp_path / "absent.bed"), tmp_path, "--bed-name=t.bed"))
+    assert (result.returncode, result.stderr) == (2, "[ERROR] t.bed: cannot read: No such file or directory\n")
+    empty = write_bed(tmp_path / "regions.bed", "track name=empty\n# nothing here\n", "gzip")
+    result = run_script(*planner_args(headerish_bam, empty, tmp_path, "--bed-name=t.bed.gz"))
+    assert (result.returncode, result.stderr) == (2, "[ERROR] t.bed.gz: BED file has no regions\n")
+
+
+def test_names_starting_with_a_dash_are_values_not_options(headerish_bam, tmp_path):
+    bed = write_bed(tmp_path / "regions.bed", "chrNope\t0\t10\n", "plain")
+    result = run_script(*planner_args(headerish_bam, bed, tmp_path, "--bed-name=-t.bed", "--input-name=-x.bam"))
+    message = "[ERROR] -t.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header\n"
+    assert (result.returncode, result.stderr) == (2, message)
+    nosq = str(tmp_path / "nosq.bam")
+    with pysam.AlignmentFile(nosq, "wb", header={"HD": {"VN": "1.6"}}):
+        pass
+    for name in ("-x.bam", "--max-units"):
+        result = run_script("--alignments", nosq, "--sample", "n", f"--input-name={name}", "--outdir", str(tmp_path))
+        message = f"[ERROR] {name}: the header has no @SQ lines (no reference sequences to count on)\n"
+        assert (result.returncode, result.stderr) == (2, message)
+    good = write_bed(tmp_path / "good.bed", "chr1\t0\t10\n", "plain")
+    result = run_script(*planner_args(headerish_bam, good, tmp_path, "--bed-name=-t.bed", "--input-name=-x.bam"))
+    assert result.returncode == 0, result.stderr
 
 
 def test_split_region_covers_every_base_exactly_once():
