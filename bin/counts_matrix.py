@@ -8,7 +8,8 @@ Reads ``<sample>.counts.tsv`` files (written by reduce_counts.py: ``region``, ``
   is matched with the n-th occurrence in another.
 - ``region_counts_mqc.tsv``: a MultiQC bar graph of the reads per region for each sample; only the
   ``--top-regions`` regions with the most reads over all samples are shown, the rest are summed as one
-  "other regions" category, so that the plot stays readable with thousands of contigs.
+  "other regions" category, so that the plot stays readable with thousands of contigs. A repeated region
+  name is one bar per occurrence: the later ones are labelled 'name (2)', 'name (3)', ...
 - ``region_counts_general_stats_mqc.tsv``: each sample's total reads, for MultiQC's General Statistics.
 """
 
@@ -87,16 +88,35 @@ def sample_totals(samples, rows):
     return {sample: sum(counts.get(sample, 0) for _, counts in rows) for sample in samples}
 
 
+def unique_labels(names):
+    """Names made unique, for plot categories (MultiQC merges categories of the same name): the n-th
+    occurrence of a repeated name becomes 'name (n)', or 'name (n+1)', ... when that is itself a name."""
+    taken = set(names)
+    seen = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        label, n = name, seen[name]
+        if n > 1:
+            while (label := f"{name} ({n})") in taken:
+                n += 1
+            taken.add(label)
+        labels.append(label)
+    return labels
+
+
 def plot_categories(samples, rows, top):
-    """The `top` regions with most reads over all samples (in row order), then the rest summed as one."""
+    """The `top` regions with most reads over all samples (in row order), then the rest summed as one.
+    Labels are unique, numbered by occurrence over all rows, so 'name (2)' is the matrix's second 'name'."""
+    labels = unique_labels([name for name, _ in rows])
     totals = [sum(counts.values()) for _, counts in rows]
     ranked = sorted(range(len(rows)), key=lambda i: (-totals[i], i))
     shown = sorted(ranked[:top])
-    categories = [rows[i] for i in shown]
+    categories = [(labels[i], rows[i][1]) for i in shown]
     rest = ranked[top:]
     if rest:
         other = {sample: sum(rows[i][1].get(sample, 0) for i in rest) for sample in samples}
-        categories.append((f"{OTHER} ({len(rest)})", other))
+        categories.append((unique_labels([*labels, f"{OTHER} ({len(rest)})"])[-1], other))
     return categories
 
 

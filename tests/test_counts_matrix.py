@@ -1,7 +1,11 @@
 """Unit tests for bin/counts_matrix.py: exact matrix and MultiQC custom-content text."""
 
+import random
+
 import counts_matrix as cm
 import pytest
+from conftest import samtools_count
+from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 
 def write_table(folder, sample, rows):
@@ -92,6 +96,59 @@ def test_repeated_region_names_are_matched_by_occurrence():
     samples, rows = cm.build_matrix({"b": [("dup", 1), ("dup", 2)], "a": [("dup", 5), ("u", 1), ("dup", 6)]})
     assert samples == ["a", "b"]
     assert rows == [("dup", {"a": 5, "b": 1}), ("u", {"a": 1}), ("dup", {"a": 6, "b": 2})]
+
+
+def bargraph(path):
+    """(categories, {sample: [counts]}) of a MultiQC bar-graph file."""
+    rows = [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+    assert rows[0][0] == "Sample" and all(cell.startswith('"') and cell.endswith('"') for cell in rows[0][1:])
+    return [cell[1:-1] for cell in rows[0][1:]], {row[0]: [int(c) for c in row[1:]] for row in rows[1:]}
+
+
+def test_nine_regions_sharing_names_give_nine_bars_with_samtools_counts(tmp_path):
+    """The user's report: 9 BED regions, some sharing a name, were 8 bars. One of them is really named
+    'exon (2)', so the second 'exon' must be labelled otherwise."""
+    regions = [
+        ("exon", "chr1", 0, 50_000),
+        ("intron", "chr1", 50_000, 60_000),
+        ("exon", "chr1", 100_000, 160_000),
+        ("exon (2)", "chr2", 0, 30_000),
+        ("exon", "chr2", 100_000, 200_000),
+        ("HLA", "HLA-A*01:01:01:01", 0, 3_503),
+        ("chrM", "chrM", 0, 16_569),
+        ("exon", "chr3:100-200", 0, 20_000),
+        ("intron", "chr2", 30_000, 40_000),
+    ]
+    labels = ["exon", "intron", "exon (3)", "exon (2)", "exon (4)", "HLA", "chrM", "exon (5)", "intron (2)"]
+    expected = {}
+    for sample, seed in (("s1", 1), ("s2", 2)):
+        reads = random_pairs(TEST_CONTIGS, 600, random.Random(seed))
+        bam = write_bam(str(tmp_path / f"{sample}.bam"), TEST_CONTIGS, reads)
+        expected[sample] = [samtools_count(bam, f"{{{c}}}:{s + 1}-{e}") for _, c, s, e in regions]
+    assert expected["s1"] != expected["s2"] and all(sum(counts) > 0 for counts in expected.values())
+    tables = {sample: [(name, n) for (name, *_), n in zip(regions, counts)] for sample, counts in expected.items()}
+    assert run(tmp_path, tables) == 0
+    categories, counts = bargraph(tmp_path / "region_counts_mqc.tsv")
+    assert len(set(categories)) == 9 and categories == labels
+    assert counts == expected
+    # The matrix keeps the names as they are, repeats included.
+    matrix = [line.split("\t") for line in (tmp_path / "counts_matrix.tsv").read_text().splitlines()[1:]]
+    assert matrix == [[name, str(a), str(b)] for (name, *_), a, b in zip(regions, expected["s1"], expected["s2"])]
+
+
+def test_unique_labels_number_later_occurrences_and_never_take_a_real_name():
+    assert cm.unique_labels(["a", "b", "c"]) == ["a", "b", "c"]
+    assert cm.unique_labels(["a", "a", "a (2)", "b", "a", "a (3)"]) == ["a", "a (4)", "a (2)", "b", "a (5)", "a (3)"]
+
+
+def test_shown_repeats_keep_their_occurrence_number_and_other_never_takes_a_region_name():
+    rows = [("dup", {"x": 1}), ("other regions (2)", {"x": 50}), ("dup", {"x": 40}), ("u", {"x": 2})]
+    categories = cm.plot_categories(["x"], rows, 2)
+    assert categories == [
+        ("other regions (2)", {"x": 50}),
+        ("dup (2)", {"x": 40}),
+        ("other regions (2) (2)", {"x": 3}),
+    ]
 
 
 @pytest.mark.parametrize(
