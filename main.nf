@@ -37,7 +37,8 @@ def inputRows(input) {
     if (!files) {
         error "${input}: ${input =~ /[*?\[{]/ ? 'no file matches this pattern' : 'file not found'}"
     }
-    return files.sort { it.name }.collect { [it.name.replaceFirst(/\.(bam|cram)$/, ''), it, null] }
+    // The sample is the file name without its extension; characters a sample name may not hold become '_'.
+    return files.sort { it.name }.collect { [it.name.replaceFirst(/\.(bam|cram)$/, '').replaceAll(/[^A-Za-z0-9._-]/, '_'), it, null] }
 }
 
 // [meta, alignments, index or null] for every sample, after checking everything that can be checked

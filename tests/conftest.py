@@ -6,6 +6,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -78,12 +79,63 @@ def run_pipeline(nextflow_bin, tmp_path):
         launch_dir = str(launch_dir or tmp_path / "launch")
         os.makedirs(launch_dir, exist_ok=True)
         outdir = str(outdir or tmp_path / "results")
-        command = [nextflow_bin, "run", ROOT, "-ansi-log", "false", "--outdir", outdir, *args]
-        if profile:
-            command += ["-profile", profile]
+        command = pipeline_command(nextflow_bin, outdir, *args, profile=profile)
         result = subprocess.run(
             command, cwd=launch_dir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
         )
         return NextflowRun(result, outdir, launch_dir)
 
     return run
+
+
+def pipeline_command(nextflow_bin, outdir, *args, profile=None):
+    return [
+        nextflow_bin, "run", ROOT, "-ansi-log", "false", "--outdir", str(outdir), *args,
+        *(["-profile", profile] if profile else []),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def start_pipeline(nextflow_bin):
+    """Start the real pipeline in the background (its own process group, output to a log file); the
+    processes are killed at the end of the test if still running."""
+    started = []
+
+    def start(launch_dir, outdir, *args, env=None):
+        os.makedirs(launch_dir, exist_ok=True)
+        log = open(os.path.join(launch_dir, "run.log"), "w")
+        process = subprocess.Popen(
+            pipeline_command(nextflow_bin, outdir, *args),
+            cwd=launch_dir,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=30)
+        log.close()
+
+
+def samtools_wrapper(folder, body):
+    """A `samtools` placed first on PATH for one test: runs `body`, then the real samtools."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "samtools"
+    script.write_text(f'#!/bin/bash\n{body}\nexec {shutil.which("samtools")} "$@"\n')
+    script.chmod(0o755)
+    return {"PATH": f"{folder}:{os.environ['PATH']}"}
+
+
+def wait_for(condition, timeout, what, process=None):
+    """Poll condition() every 0.2 s until it is true; fail after timeout seconds or when process ended."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process is None or process.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.2)

@@ -4,13 +4,12 @@ counts re-running only unfinished work; re-running into the same --outdir replac
 import glob
 import os
 import random
-import shutil
 import signal
 import subprocess
 import time
 
 import pytest
-from conftest import ROOT, expected_count_text, read_text
+from conftest import ROOT, expected_count_text, read_text, samtools_wrapper
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 pytestmark = pytest.mark.pipeline
@@ -25,15 +24,6 @@ MANY_UNITS_ARGS = [
 def bam(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bam")
     return write_bam(str(folder / "sample.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 1500, random.Random(8)))
-
-
-def samtools_wrapper(folder, body):
-    """A `samtools` placed first on PATH for one test: runs `body`, then the real samtools."""
-    folder.mkdir(exist_ok=True)
-    script = folder / "samtools"
-    script.write_text(f'#!/bin/bash\n{body}\nexec {shutil.which("samtools")} "$@"\n')
-    script.chmod(0o755)
-    return {"PATH": f"{folder}:{os.environ['PATH']}"}
 
 
 def test_task_killed_once_is_retried_with_correct_counts(run_pipeline, bam, tmp_path):

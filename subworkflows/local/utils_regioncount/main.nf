@@ -296,11 +296,13 @@ def contentFingerprint(path) {
     return digest.digest().encodeHex().toString().take(16)
 }
 
-// Nextflow's task staging escapes most characters of an input path, but not '$' (nor '\'), which the task
-// shell then expands. It also resolves symbolic links before staging, so such a local input is staged
+// Nextflow's task staging (`ln -s <path> <name>` in .command.run) escapes spaces, quotes and most shell
+// characters of an input path, but not '$', the glob characters '*?[]{}' nor tabs and line breaks, which the
+// task shell then expands: 's[1].bam' would silently stage 's1.bam'. Nextflow also resolves symbolic links
+// before staging, so such a local input is staged
 // through a hard link with a plain path under the work directory (same inode: the same size and mtime for
 // -resume). Where no hard link can be made (another file system), the input is refused with one line.
-UNSTAGEABLE_PATH = ~/[$\\\n\r]/
+UNSTAGEABLE_PATH = ~/[$*?\[\]{}\t\n\r]/
 def stageablePath(path, workDir) {
     if (path == null || !(path.toString() =~ UNSTAGEABLE_PATH) || path.toUri().scheme != 'file') {
         return path
@@ -317,7 +319,8 @@ def stageablePath(path, workDir) {
             java.nio.file.Files.createLink(link, path.toRealPath())
         }
     } catch (IOException | UnsupportedOperationException problem) {
-        error "${path}: Nextflow cannot stage a path holding '\$' or '\\' into a task (its shell would expand it), " +
+        error "${path}: Nextflow cannot stage a path holding '\$', '*?[]{}', a tab or a line break into a task " +
+            "(its shell would expand them), " +
             "and no hard link to it could be made under ${workDir} (${problem.class.simpleName}): " +
             "move the file, or link it, to a path without those characters"
     }
