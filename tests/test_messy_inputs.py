@@ -11,7 +11,7 @@ import signal
 import pysam
 import pytest
 from conftest import expected_count_text, read_text, samtools_count, samtools_wrapper, wait_for
-from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
+from make_test_data import Read, random_pairs, write_bam
 from test_inputs import assert_refused
 
 pytestmark = pytest.mark.pipeline
@@ -86,8 +86,10 @@ def test_csi_index_beside_a_long_contig_is_used(run_pipeline, tmp_path):
     run = run_pipeline("--input", path, "--skip_multiqc")
     assert run.result.returncode == 0, run.log
     assert "SAMTOOLS_INDEX" not in processes(run)
-    assert count_text(run, "long") == expected_count_text(path) == (
-        "Region chrLong: 30\nRegion chr2: 20\nTotal reads: 50\n"
+    assert (
+        count_text(run, "long")
+        == expected_count_text(path)
+        == ("Region chrLong: 30\nRegion chr2: 20\nTotal reads: 50\n")
     )
     # The same CSI in a samplesheet's bai column; and without any index, the pipeline builds a CSI itself.
     shutil.copy(path + ".csi", tmp_path / "given.csi")
@@ -255,10 +257,13 @@ def test_failed_rerun_leaves_no_earlier_count_file(run_pipeline, bam, other_bam,
     assert (outdir / "counts_matrix.tsv").exists()
     # The second run's samtools fails for one sample's BAM: its earlier count file must go.
     failing = samtools_wrapper(
-        tmp_path / "failing", f'if [[ "$1" == view && "$(readlink -f alignments)" == {other_bam} ]]; then '
-        'echo "[E::bgzf_read] Read block operation failed" >&2; exit 1; fi'
+        tmp_path / "failing",
+        f'if [[ "$1" == view && "$(readlink -f alignments)" == {other_bam} ]]; then '
+        'echo "[E::bgzf_read] Read block operation failed" >&2; exit 1; fi',
     )
-    second = run_pipeline("--input", str(sheet), "--skip_multiqc", outdir=outdir, env=failing, launch_dir=tmp_path / "b")
+    second = run_pipeline(
+        "--input", str(sheet), "--skip_multiqc", outdir=outdir, env=failing, launch_dir=tmp_path / "b"
+    )
     assert second.result.returncode != 0
     assert "sample 'other'" in second.log and "Read block operation failed" in second.log
     assert not (outdir / "other" / "other_count.txt").exists()
@@ -281,7 +286,10 @@ def test_resume_back_to_earlier_options_publishes_this_runs_counts(run_pipeline,
 
 def same_size_bam(path, shift):
     """An uncompressed BAM whose size does not depend on where its reads lie: same records, shifted."""
-    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": "chr1", "LN": 100_000}, {"SN": "chr2", "LN": 100_000}]}
+    header = {
+        "HD": {"VN": "1.6", "SO": "coordinate"},
+        "SQ": [{"SN": "chr1", "LN": 100_000}, {"SN": "chr2", "LN": 100_000}],
+    }
     with pysam.AlignmentFile(path, "wb0", header=header) as out:
         for i in range(200):
             segment = pysam.AlignedSegment(out.header)
