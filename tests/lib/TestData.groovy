@@ -84,6 +84,24 @@ class TestData {
         }
     }
 
+    /**
+     * A failed task's stderr and exit status, from Nextflow's error report (the run's stdout, as a list of
+     * lines): [status: 2, stderr: ['[ERROR] ...']]. The report indents them under 'Command exit status:'
+     * and 'Command error:'.
+     */
+    static Map taskError(List<String> stdout) {
+        def section = { String title ->
+            int start = stdout.findIndexOf { it.trim() == title }
+            if (start < 0) {
+                return null
+            }
+            def lines = stdout.drop(start + 1).takeWhile { it.trim() }.collect { it.trim() }
+            return lines == ['(empty)'] ? [] : lines
+        }
+        def status = section('Command exit status:')
+        return [status: status ? status[0] as int : null, stderr: section('Command error:')]
+    }
+
     /** The entries of a .gzi index: [compressed offset, uncompressed offset] of each block after the first. */
     static List<List<Long>> gziEntries(Object path) {
         def buffer = java.nio.ByteBuffer.wrap(Files.readAllBytes(Paths.get(path.toString())))
