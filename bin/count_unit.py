@@ -4,11 +4,24 @@
 Each item of the unit (see plan_units.py) is counted by samtools:
 - single: ``samtools view -c`` over the interval (records overlapping it; a whole contig as ``{name}``);
 - chunk: the records whose leftmost position lies in the chunk: those overlapping it minus those that
-  started before it (``-e 'pos <= start'`` on the chunk's first base only), so that the first piece of
-  a region (a single) and its chunks add up to exactly the whole region's count;
-- batch: one ``samtools view -M -L <bed>`` pass over all batch items (one index load); records are
-  assigned to the items they overlap with htslib's own overlap rule (bam_endpos). When that pass
-  fails, each of its items is counted alone, so that only the regions really affected are reported.
+  started before it (``-e '(user expression) && pos <= start'`` on the chunk's first base only), so that
+  the first piece of a region (a single) and its chunks add up to exactly the whole region's count;
+- batch: few calls for all batch items of the unit (one index load each): whole contigs by one
+  ``samtools view <file> {c1} {c2} ...`` (each contig once, records counted by contig name), the other
+  items by one ``samtools view -M -L <bed>`` pass, records assigned to the items they overlap with
+  htslib's own overlap rule (bam_endpos). When a pass fails, each of its items is counted alone, so that
+  only the regions really affected are reported.
+
+A whole contig reaches past its @SQ length: htslib reads ``{name}`` and ``{name}:beg`` to the contig's
+last record, so records placed past the end (malformed, but indexed) count. So does the last piece of a
+split whole contig (``open_end`` in the unit file, counted over ``{name}:beg``). Batched whole contigs are
+region arguments, not BED lines: a BED end past every record would cost samtools -L 4 bytes per 8 kb of
+end, per contig (1 MiB per contig for 2^31-1, 3 GB for 3,000 contigs), and CRAM indexes do not tell
+where records past the end lie (slice spans stop at the contig length).
+
+The user's options (--samtools-args) are parsed and checked once by samtools_options.py (the allow-list,
+then one samtools call on a one-record input) before any region is counted: bad options stop the unit
+with one line and exit status 2, not one failing call per region.
 
 Samtools is called with an argument list, never through a shell: contig names may hold ``$ ; & | * : ,``.
 ``samtools view -c`` exits 0 and prints 0 for some region errors, so any output on samtools' stderr
@@ -27,18 +40,20 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
+import samtools_options
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("count_unit")
 
 RESULT_COLUMNS = ["region_id", "contig", "start", "end", "mode", "count", "status", "message"]
-# Exit statuses that mean "killed or out of memory": retried by Nextflow (conf/base.config).
-RETRYABLE_EXIT_CODES = set(range(130, 146)) | {104, 175}
+RETRYABLE_EXIT_CODES = samtools_options.RETRYABLE_EXIT_CODES
 CIGAR_OP = re.compile(r"(\d+)([MIDNSHP=X])")
 REFERENCE_CONSUMING = frozenset("MDN=X")
 MESSAGE_MAX_CHARS = 2000
 # Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
 HARMLESS_STDERR = (re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),)
+# Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.
+REGION_ARGUMENT_BYTES = 100_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class Item:
     end: int
     whole_contig: bool
     mode: str
+    open_end: bool = False  # reaches past `end` to the contig's last record (the last piece of a whole contig)
 
 
 @dataclass
@@ -67,15 +83,26 @@ class RetryableFailure(Exception):
 def read_unit(lines):
     """Items of a unit file (TSV with the header written by plan_units.py)."""
     return [
-        Item(r["region_id"], r["contig"], int(r["start"]), int(r["end"]), r["whole"] == "1", r["mode"])
+        Item(
+            r["region_id"],
+            r["contig"],
+            int(r["start"]),
+            int(r["end"]),
+            r["whole"] == "1",
+            r["mode"],
+            r.get("open_end", "0") == "1",
+        )
         for r in read_tsv(lines)
     ]
 
 
 def region_string(item):
-    """A samtools region that never parses a name as a range: `{name}` or `{name}:beg-end` (1-based)."""
+    """A samtools region that never parses a name as a range: `{name}`, `{name}:beg` (beg to the contig's
+    last record, past its length too) or `{name}:beg-end` (1-based)."""
     if item.whole_contig:
         return f"{{{item.contig}}}"
+    if item.open_end:
+        return f"{{{item.contig}}}:{item.start + 1}"
     return interval_region(item.contig, item.start, item.end)
 
 
@@ -84,32 +111,13 @@ def interval_region(contig, start, end):
     return f"{{{contig}}}:{start + 1}-{end}"
 
 
-def split_user_args(samtools_args):
-    """Split the user's samtools options; pull out -e/--expr (combined with ours) and drop -c/--count."""
-    tokens = shlex.split(samtools_args or "")
-    kept, expressions = [], []
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token in ("-e", "--expr") and i + 1 < len(tokens):
-            expressions.append(tokens[i + 1])
-            i += 2
-            continue
-        if token.startswith("--expr="):
-            expressions.append(token[len("--expr=") :])
-        elif token not in ("-c", "--count"):
-            kept.append(token)
-        i += 1
-    return kept, expressions
-
-
-def filter_expression(user_expressions, starts_before=None):
-    """The -e expression for a call: the user's expressions and, optionally, 'starts before base N'
-    (0-based N; samtools' pos is 1-based)."""
-    parts = [f"({expr})" for expr in user_expressions]
-    if starts_before is not None:
-        parts.append(f"pos <= {starts_before}")
-    return " && ".join(parts)
+def filter_expression(user_expression, starts_before=None):
+    """The -e expression for a call: the user's (effective) expression, as given, and optionally 'starts
+    before base N' (0-based N; samtools' pos is 1-based): `(user) && pos <= N`."""
+    if starts_before is None:
+        return user_expression
+    boundary = f"pos <= {starts_before}"
+    return f"({user_expression}) && {boundary}" if user_expression else boundary
 
 
 def view_command(samtools, common, expression, extra):
@@ -127,38 +135,37 @@ def reference_end(pos0, flag, cigar):
     return pos0 + (length if length > 0 else 1)
 
 
-def assign_batch_counts(sam_lines, items):
-    """Count, for each batch item, the SAM records that overlap it (records come once each, -M).
-
-    Whole-contig items only need the record's contig; other items also its span on the reference.
-    """
+def overlap_counts(sam_lines, items):
+    """Count, for each item, the SAM records that overlap it (records come once each, -M), with htslib's
+    overlap rule: a record spans [pos, bam_endpos)."""
     counts = [0] * len(items)
     by_contig = {}
     for index, item in enumerate(items):
         by_contig.setdefault(item.contig, []).append(index)
-    whole_only = {contig: all(items[i].whole_contig for i in indexes) for contig, indexes in by_contig.items()}
-    records_on = dict.fromkeys(by_contig, 0)
     for line in sam_lines:
-        if line.startswith("@"):
+        if line.startswith("@"):  # a header line: QNAME cannot start with '@'
             continue
         fields = line.split("\t", 6)
-        contig = fields[2]
-        if contig not in records_on:
-            continue
-        if whole_only[contig]:
-            records_on[contig] += 1
+        indexes = by_contig.get(fields[2])
+        if not indexes:
             continue
         pos0 = int(fields[3]) - 1
         end0 = reference_end(pos0, int(fields[1]), fields[5])
-        for index in by_contig[contig]:
-            item = items[index]
-            if item.whole_contig or (pos0 < item.end and end0 > item.start):
+        for index in indexes:
+            if pos0 < items[index].end and end0 > items[index].start:
                 counts[index] += 1
-    for contig, n_records in records_on.items():
-        if whole_only[contig]:
-            for index in by_contig[contig]:
-                counts[index] += n_records
     return counts
+
+
+def contig_counts(sam_lines, contigs):
+    """Records per contig in SAM output, in the order of `contigs`."""
+    counts = dict.fromkeys(contigs, 0)
+    for line in sam_lines:
+        if not line.startswith("@"):
+            contig = line.split("\t", 3)[2]
+            if contig in counts:
+                counts[contig] += 1
+    return [counts[contig] for contig in contigs]
 
 
 def check_exit(result, what):
@@ -199,14 +206,14 @@ def samtools_count(samtools, common, expression, target, region):
         return 0, f"samtools printed no count: {result.stdout!r}"
 
 
-def count_single(item, samtools, common, user_expressions, target):
+def count_single(item, samtools, common, user_expression, target):
     """Records overlapping the item; for a chunk, minus those that started before it (counted by the
     chunk before). The second call looks at one base only: cheaper than a per-record filter on the chunk."""
-    count, error = samtools_count(samtools, common, filter_expression(user_expressions), target, region_string(item))
+    count, error = samtools_count(samtools, common, filter_expression(user_expression), target, region_string(item))
     if not error and item.mode == "chunk":
         boundary = interval_region(item.contig, item.start, item.start + 1)
         spanning, error = samtools_count(
-            samtools, common, filter_expression(user_expressions, starts_before=item.start), target, boundary
+            samtools, common, filter_expression(user_expression, starts_before=item.start), target, boundary
         )
         count -= spanning
     if error:
@@ -214,44 +221,104 @@ def count_single(item, samtools, common, user_expressions, target):
     return Outcome(count)
 
 
-def count_batch(items, samtools, common, user_expressions, target, workdir):
-    bed_path = os.path.join(workdir, "batch.bed")
-    with open(bed_path, "w") as bed:
-        for item in items:
-            bed.write(f"{item.contig}\t{item.start}\t{item.end}\n")
-    command = view_command(samtools, common, filter_expression(user_expressions), ["-M", "-L", bed_path, *target])
+def stream_counts(command, count, n_counts, what, workdir):
+    """Outcomes of one samtools view call whose SAM output `count` turns into n_counts counts; every one
+    fails when the call does."""
     log.debug("running %s", shlex.join(command))
     with tempfile.TemporaryFile("w+", dir=workdir) as stderr_file:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
-        counts = assign_batch_counts(process.stdout, items)
+        counts = count(process.stdout)
         process.wait()
         stderr_file.seek(0)
         result = subprocess.CompletedProcess(command, process.returncode, "", stderr_file.read())
-    error = check_exit(result, f"{len(items)} batched regions")
+    error = check_exit(result, what)
     if error:
-        return [Outcome(0, "error", shorten(error)) for _ in items]
-    return [Outcome(count) for count in counts]
+        return [Outcome(0, "error", shorten(error)) for _ in range(n_counts)]
+    return [Outcome(n) for n in counts]
+
+
+def argument_groups(names, max_bytes):
+    """Consecutive groups of names whose `{name}` arguments fit in max_bytes."""
+    groups, size = [[]], 0
+    for name in names:
+        if groups[-1] and size + len(name) + 3 > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += len(name) + 3
+    return [group for group in groups if group]
+
+
+def count_whole_contigs(items, samtools, common, user_expression, target, workdir):
+    """Whole contigs: one `samtools view target {c1} {c2} ...` call (per 100 kB of names), each contig once,
+    the records of each counted by contig name. `{name}` reads to the contig's last record, even past its
+    @SQ length, exactly as `samtools view -c target {name}`; no -M, whose BED would need an end past every
+    record (samtools -L allocates 4 bytes per 8 kb of BED end, per contig)."""
+    contigs = list(dict.fromkeys(item.contig for item in items))
+    by_contig = {}
+    for group in argument_groups(contigs, REGION_ARGUMENT_BYTES):
+        regions = [f"{{{contig}}}" for contig in group]
+        command = view_command(samtools, common, filter_expression(user_expression), [*target, *regions])
+        outcomes = stream_counts(
+            command, lambda lines, group=group: contig_counts(lines, group), len(group), "whole contigs", workdir
+        )
+        by_contig.update(zip(group, outcomes))
+    return [by_contig[item.contig] for item in items]
+
+
+def count_intervals(items, samtools, common, user_expression, target, workdir):
+    """Sub-contig items: one `samtools view -M -L <bed>` pass (multi-region iterator: each record once)."""
+    bed_path = os.path.join(workdir, "batch.bed")
+    with open(bed_path, "w") as bed:
+        bed.writelines(f"{item.contig}\t{item.start}\t{item.end}\n" for item in items)
+    command = view_command(samtools, common, filter_expression(user_expression), ["-M", "-L", bed_path, *target])
+    return stream_counts(
+        command, lambda lines: overlap_counts(lines, items), len(items), f"{len(items)} batched regions", workdir
+    )
+
+
+def count_batch(items, samtools, common, user_expression, target, workdir):
+    """Outcomes of the batch items, in order: whole contigs by `{name}` arguments, the rest by -M -L."""
+    whole = [item for item in items if item.whole_contig]
+    intervals = [item for item in items if not item.whole_contig]
+    outcomes = {}
+    if whole:
+        outcomes.update(zip(whole, count_whole_contigs(whole, samtools, common, user_expression, target, workdir)))
+    if intervals:
+        outcomes.update(zip(intervals, count_intervals(intervals, samtools, common, user_expression, target, workdir)))
+    return [outcomes[item] for item in items]
+
+
+def checked_options(samtools, samtools_args):
+    """The user's options, parsed and accepted by samtools (one call on a one-record input), before any
+    region is counted. SamtoolsArgsError when refused; RetryableFailure when that samtools is killed."""
+    try:
+        return samtools_options.verify(samtools, samtools_args)
+    except samtools_options.SamtoolsKilled as killed:
+        raise RetryableFailure(killed.exit_code, str(killed)) from None
 
 
 def count_unit(items, samtools, alignments, index, reference, threads, samtools_args, workdir):
-    """Outcome of every item, in unit order."""
-    user_options, user_expressions = split_user_args(samtools_args)
-    common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user_options]
+    """Outcome of every item, in unit order. Raises SamtoolsArgsError for refused options, before counting."""
+    user = checked_options(samtools, samtools_args)
+    common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user.options]
     # htslib's "file##idx##index" form: -X would want region arguments, which a -L batch call has none of.
     target = [f"{alignments}##idx##{index}" if index else alignments]
     outcomes = {}
-    batch = [item for item in items if item.mode == "batch"]
+    # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
+    batch = [item for item in items if item.mode == "batch" and (item.whole_contig or not item.open_end)]
     if batch:
-        outcomes.update(zip(batch, count_batch(batch, samtools, common, user_expressions, target, workdir)))
-        if any(outcomes[item].status != "ok" for item in batch):
-            # One bad block fails the whole pass: count each item alone to name exactly the failing ones.
+        outcomes.update(zip(batch, count_batch(batch, samtools, common, user.expression, target, workdir)))
+        failed = [item for item in batch if outcomes[item].status != "ok"]
+        if failed:
+            # One bad block fails a whole pass: count each of its items alone to name exactly the failing ones.
             log.warning(
-                "the batch pass failed (%s); counting its %d regions one by one", outcomes[batch[0]].message, len(batch)
+                "a batch pass failed (%s); counting its %d regions one by one", outcomes[failed[0]].message, len(failed)
             )
-            outcomes.update((item, None) for item in batch)
+            outcomes.update((item, None) for item in failed)
     for item in items:
         if outcomes.get(item) is None:
-            outcomes[item] = count_single(item, samtools, common, user_expressions, target)
+            outcomes[item] = count_single(item, samtools, common, user.expression, target)
     return [outcomes[item] for item in items]
 
 
@@ -270,7 +337,12 @@ def parse_args(argv):
     parser.add_argument("--reference", help="FASTA reference (CRAM)")
     parser.add_argument("--unit", required=True, help="work unit file written by plan_units.py")
     parser.add_argument("--threads", type=int, default=0, help="additional samtools threads (-@)")
-    parser.add_argument("--samtools-args", default="", help="extra samtools view options, e.g. '-F 0x904 -q 20'")
+    parser.add_argument(
+        "--samtools-args",
+        default="",
+        help="extra samtools view options; pass them after '=' (--samtools-args='-F 0x904 -q 20'), so that a "
+        "value starting with '-' is never read as an option of this script",
+    )
     parser.add_argument("--samtools", default="samtools", help="samtools executable")
     parser.add_argument("--out", required=True, help="result TSV")
     parser.add_argument("--log-level", default="INFO")
@@ -293,6 +365,9 @@ def main(argv=None):
             args.samtools_args,
             os.path.dirname(os.path.abspath(args.out)),
         )
+    except samtools_options.SamtoolsArgsError as err:
+        log.error("%s", err)
+        return 2
     except RetryableFailure as failure:
         log.error("%s", failure)
         return failure.exit_code

@@ -29,7 +29,9 @@ from tsv_files import write_tsv
 log = logging.getLogger("plan_units")
 
 REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
-UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode"]
+UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode", "open_end"]
+# open_end 1: the item reaches past `end` to the contig's last record (a whole contig, or its last piece):
+# htslib's `{name}` counts records placed past the @SQ length too.
 # How an item is counted (see count_unit.py):
 #   single - samtools view -c over the interval (records overlapping it); also a split region's first piece
 #   chunk  - records whose leftmost position lies in the interval (the later pieces of a split region)
@@ -66,6 +68,7 @@ class Item:
     mode: str
     expected_reads: float
     whole_contig: bool
+    open_end: bool = False
 
 
 def header_regions(contigs):
@@ -187,8 +190,11 @@ def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, 
                 mode = "batch"
             else:
                 mode = "single"
-            whole = len(pieces) == 1 and start == 0 and end == contig_lengths[region.contig]
-            items.append(Item(region.region_id, region.contig, start, end, mode, piece_reads, whole))
+            covers_contig = region.start == 0 and region.end == contig_lengths[region.contig]
+            whole = covers_contig and len(pieces) == 1
+            # Its last piece reaches as far as `{name}` does, past the length: the pieces add up to the whole.
+            open_end = covers_contig and number == len(pieces) - 1
+            items.append(Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end))
     return items
 
 
@@ -312,7 +318,7 @@ def main(argv=None):
     os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
     write_tsv(os.path.join(args.outdir, f"{args.sample}.regions.tsv"), REGION_COLUMNS, region_rows(regions, items))
     for number, unit in enumerate(units, start=1):
-        rows = [[i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode] for i in unit]
+        rows = [[i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)] for i in unit]
         write_tsv(os.path.join(args.outdir, "units", f"unit_{number:04d}.tsv"), UNIT_COLUMNS, rows)
     log.info("%s: %d regions, %d items, %d work units", args.sample, len(regions), len(items), len(units))
     return 0

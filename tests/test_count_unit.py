@@ -1,28 +1,40 @@
-"""Unit tests for bin/count_unit.py, counting with the real samtools on BAMs written here."""
+"""Unit tests for bin/count_unit.py, counting with the real samtools on BAMs written here.
+
+The oracle is samtools itself: every count must equal `samtools view -c <the user's options> <bam> <region>`.
+The BAM holds records placed past their contig's @SQ length (malformed, but samtools counts them in
+`{name}`), read groups with libraries, and NM tags, so that every allowed filter has something to filter.
+"""
 
 import os
 import random
 import stat
 import subprocess
+import sys
 
 import count_unit as cu
+import plan_units as pu
 import pysam
 import pytest
-from conftest import samtools_count
-from make_test_data import Read, write_bam
+from conftest import ROOT, read_tsv, samtools_count
+from make_test_data import Read, header_for, sort_key, to_segment
 
 CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
+COUNT_UNIT = os.path.join(ROOT, "bin", "count_unit.py")
 
 
 def varied_reads(rng, n=3000):
-    """Reads of 20 bp to 5 kb on the reference (deletions, skips, clips), unmapped ones placed at a mate."""
+    """Reads of 20 bp to 5 kb on the reference (deletions, skips, clips), unmapped ones placed at a mate,
+    and some placed past the contig's end or straddling it."""
     reads = []
     for i in range(n):
         contig, length = rng.choice(CONTIGS[:3])
         pos = rng.randrange(0, length - 10)
-        if rng.random() < 0.1:
+        kind = rng.random()
+        if kind < 0.1:
             reads.append(Read(f"u{i}", 0x1 | 0x4, contig, pos, None, 0, contig, pos))
             continue
+        if kind < 0.13:  # past the end (POS > LN), or straddling it
+            pos = length + rng.randrange(0, 20_000) if kind < 0.12 else length - rng.randrange(1, 40)
         match = rng.randint(10, 100)
         cigar = rng.choice(
             [
@@ -36,7 +48,7 @@ def varied_reads(rng, n=3000):
         reads.append(
             Read(
                 f"r{i}",
-                rng.choice([0, 0x10, 0x100, 0x400, 0x800]),
+                rng.choice([0, 0x10, 0x100, 0x400, 0x800, 0x1 | 0x40]),
                 contig,
                 pos,
                 cigar,
@@ -47,18 +59,156 @@ def varied_reads(rng, n=3000):
     return reads
 
 
+def write_tagged_bam(path, contigs, reads, seed=1):
+    """A sorted, indexed BAM with read groups g1 (library libA) and g2 (libB) and NM tags on most records."""
+    rng = random.Random(seed)
+    header = {**header_for(contigs), "RG": [{"ID": "g1", "LB": "libA"}, {"ID": "g2", "LB": "libB"}]}
+    order = {name: i for i, (name, _) in enumerate(contigs)}
+    with pysam.AlignmentFile(path, "wb", header=header) as out:
+        for read in sorted(reads, key=lambda r: sort_key(r, order)):
+            segment = to_segment(read, out.header, rng)
+            segment.set_tag("RG", rng.choice(["g1", "g2"]))
+            if rng.random() < 0.7:
+                segment.set_tag("NM", rng.randint(0, 4))
+            out.write(segment)
+    pysam.index(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def bam(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("bam") / "varied.bam")
-    return write_bam(path, CONTIGS, varied_reads(random.Random(7)))
+    return write_tagged_bam(str(tmp_path_factory.mktemp("bam") / "varied.bam"), CONTIGS, varied_reads(random.Random(7)))
 
 
-def item(contig, start, end, mode, whole=False, region_id="1"):
-    return cu.Item(region_id, contig, start, end, whole, mode)
+def write_cram(folder, bam):
+    """The BAM's records as CRAM, with its reference (the bases do not matter, the positions do)."""
+    reference = str(folder / "ref.fa")
+    with open(reference, "w") as fasta:
+        fasta.writelines(f">{name}\n{'ACGT' * (length // 4)}\n" for name, length in CONTIGS)
+    pysam.faidx(reference)
+    path = str(folder / "reads.cram")
+    subprocess.run(["samtools", "view", "-C", "-T", reference, "-o", path, bam], check=True)
+    subprocess.run(["samtools", "index", path], check=True)
+    return path, reference
 
 
-def run(items, bam, tmp_path, samtools_args="", samtools="samtools"):
-    return cu.count_unit(items, samtools, bam, bam + ".bai", None, 0, samtools_args, str(tmp_path))
+@pytest.fixture(scope="module")
+def cram(tmp_path_factory):
+    """A CRAM with records past the contig ends that htslib can decode: plain 30M reads."""
+    rng, reads = random.Random(5), []
+    for i in range(800):
+        contig, length = rng.choice(CONTIGS[:3])
+        kind = rng.random()
+        pos = rng.randrange(0, length - 40)
+        if kind < 0.08:  # past the end, or straddling it
+            pos = length + rng.randrange(0, 5000) if kind < 0.05 else length - rng.randrange(1, 20)
+        reads.append(Read(f"r{i}", rng.choice([0, 0x10, 0x400]), contig, pos, "30M", rng.randint(0, 60), length=30))
+    folder = tmp_path_factory.mktemp("cram")
+    return write_cram(folder, write_tagged_bam(str(folder / "reads.bam"), CONTIGS, reads))
+
+
+def item(contig, start, end, mode, whole=False, region_id="1", open_end=False):
+    return cu.Item(region_id, contig, start, end, whole, mode, open_end)
+
+
+def run(items, bam, tmp_path, samtools_args="", samtools="samtools", index=None, reference=None):
+    return cu.count_unit(items, samtools, bam, index or bam + ".bai", reference, 0, samtools_args, str(tmp_path))
+
+
+def pieces(contig, first, last, step, whole_contig):
+    """A region split as the planner splits it: a single, then chunks; the last piece of a whole contig
+    is open-ended."""
+    bounds = [*range(first, last, step), last]
+    return [
+        item(contig, a, b, "single" if a == first else "chunk", open_end=whole_contig and b == last)
+        for a, b in zip(bounds, bounds[1:])
+    ]
+
+
+def region_of(contig, first, last, whole_contig):
+    return f"{{{contig}}}" if whole_contig else f"{{{contig}}}:{first + 1}-{last}"
+
+
+INTERVALS = [
+    ("chr1", 0, 50_000, True),
+    ("chr1", 999, 2000, False),
+    ("chr1", 1500, 1501, False),
+    ("chr1", 49_990, 50_000, False),
+    ("chr1:100-200", 0, 5000, True),
+    ("chr1:100-200", 10, 400, False),
+    ("x$y;z&w|v'q", 0, 3000, True),
+    ("x$y;z&w|v'q", 2999, 3000, False),
+    ("empty", 0, 1000, True),
+]
+SPLIT = [("chr1", 0, 50_000, 7919, True), ("chr1", 1234, 40_321, 9973, False), ("x$y;z&w|v'q", 0, 3000, 700, True)]
+
+# Option strings as users write them: samtools reads each the same way as count_unit must.
+ACCEPTED = [
+    "",
+    "-F 0x904 -q 20",
+    "-q20 -F0x904",
+    "-emapq>=30",
+    "-e 'mapq >= 30'",
+    "--expr=mapq>=30",
+    "--expr 'mapq >= 30 && !flag.reverse'",
+    "--expression='flag.reverse || mapq > 50'",
+    "--exp=mapq<10",
+    "-e 'mapq < 5' -e 'mapq >= 40'",
+    "--expr=flag.dup -e'!flag.dup'",
+    "-q 5 -q 40",
+    "-F 0x10 -F 0x400",
+    "-F SECONDARY,SUPPLEMENTARY",
+    "-f REVERSE",
+    "--excl 0x904",
+    "--exclude=1024",
+    "--rf 0x900",
+    "--incl=0x10 -q 1",
+    "-G 0x41",
+    "-SF4",
+    "-Sq30",
+    "--min-MQ=30",
+    "--min-m 30",
+    "-m 50",
+    "--min-q=80",
+    "-r g1",
+    "-r g1 -r g2 -q 30",
+    "--read-group=g2",
+    "-l libA",
+    "--lib=libB -F 0x10",
+    "-d RG:g1",
+    "-d NM:2 -d NM:3",
+    "--tag=NM",
+    "-s 7.5",
+    "--subsample 0.3 --subsample-seed 9",
+    "--subsample-s=4 --subsample=0.6",
+    "--no-PG -q 1",
+    "-q 20 -e 'flag.paired || mapq > 50'",
+    "-e '[NM] > 1'",
+    "-e '[RG] == \"g2\" || [NM] == 0'",
+    "-e 'qname =~ \"^r1\"'",
+    "-e 'pos > 1000'",
+    "-F 010",
+]
+
+
+@pytest.mark.parametrize("samtools_args", ACCEPTED)
+def test_every_mode_equals_samtools_view_c_with_the_users_options(bam, tmp_path, samtools_args):
+    """Single and batch items, and regions split into pieces (their sum), in one unit, against samtools
+    given the user's string as the user wrote it."""
+    items, expected = [], []
+    for mode in ("single", "batch"):
+        for c, s, e, whole in INTERVALS:
+            items.append(item(c, s, e, mode, whole, region_id=str(len(items))))
+            expected.append(samtools_count(bam, cu.region_string(items[-1]), samtools_args))
+    split = [pieces(c, first, last, step, whole) for c, first, last, step, whole in SPLIT]
+    outcomes = run(items + [p for region in split for p in region], bam, tmp_path, samtools_args)
+    assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes if o.status != "ok"]
+    assert [o.count for o in outcomes[: len(items)]] == expected
+    sums, offset = [], len(items)
+    for region in split:
+        sums.append(sum(o.count for o in outcomes[offset : offset + len(region)]))
+        offset += len(region)
+    assert sums == [samtools_count(bam, region_of(c, f, la, w), samtools_args) for c, f, la, _, w in SPLIT]
 
 
 def test_reference_end_matches_htslib(bam):
@@ -71,53 +221,119 @@ def test_reference_end_matches_htslib(bam):
 def test_region_strings_never_parse_names_as_ranges():
     assert cu.region_string(item("chr1:100-200", 0, 5000, "single", whole=True)) == "{chr1:100-200}"
     assert cu.region_string(item("chr1:100-200", 9, 20, "single")) == "{chr1:100-200}:10-20"
+    assert cu.region_string(item("chr1:100-200", 9, 5000, "chunk", open_end=True)) == "{chr1:100-200}:10"
 
 
-def test_split_user_args_extracts_expressions_and_drops_count():
-    assert cu.split_user_args("-F 0x904 -c -q 20 -e 'mapq > 5' --expr=flag.paired") == (
-        ["-F", "0x904", "-q", "20"],
-        ["mapq > 5", "flag.paired"],
-    )
-    assert cu.filter_expression(["mapq > 5"], starts_before=10) == "(mapq > 5) && pos <= 10"
-    assert cu.filter_expression([]) == ""
+def test_filter_expression_combines_the_user_expression_in_parentheses():
+    assert cu.filter_expression("flag.paired || mapq > 5", starts_before=10) == "(flag.paired || mapq > 5) && pos <= 10"
+    assert cu.filter_expression("", starts_before=10) == "pos <= 10"
+    assert cu.filter_expression("mapq > 5") == "mapq > 5"
+    assert cu.filter_expression("") == ""
 
 
-@pytest.mark.parametrize("samtools_args", ["", "-F 0x904 -q 20", "-e 'mapq >= 30'"])
-def test_every_mode_equals_samtools_view_c(bam, tmp_path, samtools_args):
-    intervals = [
-        ("chr1", 0, 50_000, True),
-        ("chr1", 999, 2000, False),
-        ("chr1", 1500, 1501, False),
-        ("chr1:100-200", 0, 5000, True),
-        ("chr1:100-200", 10, 400, False),
-        ("x$y;z&w|v'q", 0, 3000, True),
-        ("x$y;z&w|v'q", 2999, 3000, False),
-        ("empty", 0, 1000, True),
+def test_only_the_last_expression_counts_as_in_samtools(bam, tmp_path):
+    """samtools keeps the last -e: `-e A -e B` is B, not A && B (what the chunks used to count)."""
+    args = "-e 'mapq < 30' -e 'flag.reverse'"
+    split = pieces("chr1", 0, 50_000, 4999, True)
+    assert sum(o.count for o in run(split, bam, tmp_path, args)) == samtools_count(bam, "{chr1}", args)
+    assert samtools_count(bam, "{chr1}", args) != samtools_count(bam, "{chr1}", "-e '(mapq < 30) && (flag.reverse)'")
+
+
+@pytest.mark.parametrize("args", ["-emapq>=30", "--expr=mapq>=30", "--exp 'mapq >= 30'", "-q1 -emapq>=30"])
+def test_chunks_keep_an_attached_or_abbreviated_expression(bam, tmp_path, args):
+    """The chunks' boundary call adds `pos <= N` to the user's expression; it used to drop these forms."""
+    split = pieces("chr1", 1234, 40_321, 997, False)
+    assert sum(o.count for o in run(split, bam, tmp_path, args)) == samtools_count(bam, "chr1:1235-40321", args)
+    assert samtools_count(bam, "chr1:1235-40321", args) != samtools_count(bam, "chr1:1235-40321")
+
+
+def test_records_past_the_contig_end_count_in_every_mode(bam, tmp_path):
+    """`{name}` counts records placed past the @SQ length: whole contigs single and batched, and a split
+    whole contig (its open-ended last piece) count them too."""
+    for contig, length in CONTIGS[:3]:
+        whole = samtools_count(bam, f"{{{contig}}}")
+        assert whole > samtools_count(bam, f"{{{contig}}}:1-{length}")  # the data has such records
+        outcomes = run(
+            [item(contig, 0, length, mode, True, open_end=True) for mode in ("single", "batch")], bam, tmp_path
+        )
+        assert [(o.status, o.count) for o in outcomes] == [("ok", whole)] * 2
+        split = pieces(contig, 0, length, length // 3, True)
+        assert sum(o.count for o in run(split, bam, tmp_path)) == whole
+
+
+def test_records_past_the_contig_end_count_in_a_cram(cram, tmp_path):
+    path, reference = cram
+    oracle = f"-T {reference}"
+    items = [item(c, 0, length, "batch", True, region_id=c) for c, length in CONTIGS]
+    items += pieces("chr1", 0, 50_000, 9000, True)
+    outcomes = run(items, path, tmp_path, index=path + ".crai", reference=reference)
+    assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes]
+    whole = [samtools_count(path, f"{{{c}}}", oracle) for c, _ in CONTIGS]
+    assert [o.count for o in outcomes[: len(CONTIGS)]] == whole
+    assert sum(o.count for o in outcomes[len(CONTIGS) :]) == whole[0] > samtools_count(path, "chr1:1-50000", oracle)
+
+
+def test_an_undecodable_cram_fails_loudly(bam, tmp_path):
+    """htslib cannot decode CRAM slices whose records reach far past the reference (CIGAR beyond the slice's
+    extents): samtools view fails, and so do the items, never a count."""
+    path, reference = write_cram(tmp_path, bam)
+    items = [item("chr1", 0, 50_000, mode, True, region_id=mode) for mode in ("batch", "single")]
+    outcomes = run(items, path, tmp_path, index=path + ".crai", reference=reference)
+    assert [o.status for o in outcomes] == ["error", "error"]
+    assert all("CRAM CIGAR extends beyond slice reference extents" in o.message for o in outcomes)
+    direct = subprocess.run(["samtools", "view", "-c", "-T", reference, path, "{chr1}"], capture_output=True, text=True)
+    assert direct.returncode != 0
+
+
+def test_whole_contigs_in_several_argument_groups(bam, tmp_path, monkeypatch):
+    assert cu.argument_groups(["a", "bb", "ccc", "d"], 10) == [["a", "bb"], ["ccc", "d"]]  # `{name}` and a separator
+    assert cu.argument_groups(["a" * 20, "b"], 9) == [["a" * 20], ["b"]]
+    monkeypatch.setattr(cu, "REGION_ARGUMENT_BYTES", 20)
+    items = [item(c, 0, length, "batch", True, region_id=c) for c, length in CONTIGS]
+    outcomes = run(items, bam, tmp_path, "-F 0x10")
+    assert [(o.status, o.count) for o in outcomes] == [
+        ("ok", samtools_count(bam, f"{{{c}}}", "-F 0x10")) for c, _ in CONTIGS
     ]
-    for mode in ("single", "batch"):
-        items = [item(c, s, e, mode, whole) for c, s, e, whole in intervals]
-        outcomes = run(items, bam, tmp_path, samtools_args)
-        for it, outcome in zip(items, outcomes):
-            region = cu.region_string(it)
-            assert (outcome.status, outcome.count) == ("ok", samtools_count(bam, region, samtools_args)), (mode, region)
 
 
-@pytest.mark.parametrize("samtools_args", ["", "-F 0x4", "-e 'mapq >= 20'"])
-@pytest.mark.parametrize("first, last", [(0, 50_000), (1_234, 40_321)], ids=["whole-contig", "sub-region"])
-def test_pieces_add_up_to_the_region(bam, tmp_path, samtools_args, first, last):
-    bounds = [*range(first, last, 997), last]
-    pieces = [item("chr1", a, b, "single" if a == first else "chunk") for a, b in zip(bounds, bounds[1:])]
-    outcomes = run(pieces, bam, tmp_path, samtools_args)
-    assert all(o.status == "ok" for o in outcomes)
-    region = "chr1" if (first, last) == (0, 50_000) else f"chr1:{first + 1}-{last}"
-    assert sum(o.count for o in outcomes) == samtools_count(bam, region, samtools_args)
+def rows_of(path):
+    with open(path) as handle:
+        return read_tsv(handle)
+
+
+def write_unit(path, items):
+    rows = [
+        [it.region_id, it.contig, it.start, it.end, int(it.whole_contig), it.mode, int(it.open_end)] for it in items
+    ]
+    lines = ["\t".join(pu.UNIT_COLUMNS)] + ["\t".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_planned_units_count_every_contig_as_samtools_does(bam, tmp_path):
+    """Planner and counter together: split contigs (open-ended last pieces), singles and batches add up, per
+    contig, to samtools view -c '{name}' with the user's options, records past the end included."""
+    planned = ["--alignments", bam, "--index", bam + ".bai", "--sample", "s", "--outdir", str(tmp_path)]
+    assert pu.main([*planned, "--split-size", "7000", "--max-units", "3", "--min-unit-reads", "1"]) == 0
+    units = sorted((tmp_path / "units").iterdir())
+    rows = [row for unit in units for row in rows_of(unit)]
+    assert any(r["mode"] == "chunk" and r["open_end"] == "1" for r in rows)  # a whole contig was split
+    totals = {}
+    for unit in units:
+        out = str(tmp_path / f"{unit.stem}.result.tsv")
+        args = ["--alignments", bam, "--index", bam + ".bai", "--unit", str(unit), "--out", out]
+        assert cu.main([*args, "--samtools-args=-F 0x900 -e 'mapq >= 10'"]) == 0
+        for row in rows_of(out):
+            assert row["status"] == "ok", row
+            totals[row["contig"]] = totals.get(row["contig"], 0) + int(row["count"])
+    assert totals == {c: samtools_count(bam, f"{{{c}}}", "-F 0x900 -e 'mapq >= 10'") for c, _ in CONTIGS}
 
 
 def test_overlap_counting_of_adjacent_ranges_double_counts(bam, tmp_path):
     bounds = [*range(0, 50_000, 997), 50_000]
     # Overlap counting of the same ranges counts reads that span a boundary more than once.
     overlap = [item("chr1", a, b, "single") for a, b in zip(bounds, bounds[1:])]
-    assert sum(o.count for o in run(overlap, bam, tmp_path)) > samtools_count(bam, "chr1")
+    assert sum(o.count for o in run(overlap, bam, tmp_path)) > samtools_count(bam, "chr1:1-50000")
 
 
 def test_samtools_error_output_fails_the_item_with_its_message(bam, tmp_path):
@@ -134,16 +350,18 @@ def fake_samtools(tmp_path, body):
     return str(path)
 
 
-def test_killed_samtools_is_retryable(bam, tmp_path):
-    samtools = fake_samtools(tmp_path, "echo Killed >&2; exit 137")
+@pytest.mark.parametrize("killed", ['"${@: -1}" != -', '"${@: -1}" == -'], ids=["count", "options-check"])
+def test_killed_samtools_is_retryable(bam, tmp_path, killed):
+    """A killed counting call, and a killed option check (the call that reads stdin, '-')."""
+    samtools = fake_samtools(tmp_path, f'if [[ {killed} ]]; then echo Killed >&2; exit 137; fi\nexec samtools "$@"')
     with pytest.raises(cu.RetryableFailure) as failure:
-        run([item("chr1", 0, 10, "single")], bam, tmp_path, samtools=samtools)
+        run([item("chr1", 0, 10, "single")], bam, tmp_path, "-q 20", samtools=samtools)
     assert failure.value.exit_code == 137
 
 
 def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     unit = tmp_path / "unit_0001.tsv"
-    unit.write_text(
+    unit.write_text(  # a unit file without the open_end column (written before it existed) still reads
         "region_id\tcontig\tstart\tend\twhole\tmode\n1\tchr1\t0\t50000\t1\tbatch\n2\tempty\t0\t1000\t1\tsingle\n"
     )
     out = tmp_path / "unit_0001.result.tsv"
@@ -151,13 +369,65 @@ def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0].split("\t") == cu.RESULT_COLUMNS
     assert lines[1:] == [
-        f"1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, 'chr1')}\tok\t",
+        f"1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, '{chr1}')}\tok\t",
         "2\tempty\t0\t1000\tsingle\t0\tok\t",
     ]
     os.remove(out)
     samtools = fake_samtools(tmp_path, "exit 140")
     assert cu.main(["--alignments", bam, "--unit", str(unit), "--out", str(out), "--samtools", samtools]) == 140
     assert not out.exists()
+
+
+def run_script(bam, unit, out, *args):
+    command = [sys.executable, COUNT_UNIT, "--alignments", bam, "--index", bam + ".bai", "--unit", unit, "--out", out]
+    return subprocess.run([*command, *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("samtools_args", ["-q20", "--expr=mapq>=30", "-F0x10 -emapq<20", "--rf=0x10"])
+def test_the_cli_takes_options_starting_with_a_dash_after_equals(bam, tmp_path, samtools_args):
+    items = [item(c, 0, length, "batch", True, region_id=str(i)) for i, (c, length) in enumerate(CONTIGS)]
+    items += [item("chr1", 100, 20_000, "single", region_id="9")]
+    out = str(tmp_path / "u.result.tsv")
+    result = run_script(bam, write_unit(tmp_path / "u.tsv", items), out, f"--samtools-args={samtools_args}")
+    assert result.returncode == 0, result.stderr
+    counts = [int(row["count"]) for row in rows_of(out)]
+    assert counts == [samtools_count(bam, cu.region_string(it), samtools_args) for it in items]
+    assert counts != [samtools_count(bam, cu.region_string(it)) for it in items]
+
+
+@pytest.mark.parametrize(
+    "samtools_args, problem, calls",
+    [
+        ("--bogus x", "--bogus is not an option of samtools view (1.16.1)", 0),
+        ("-o x.sam", "-o is not allowed: it changes what samtools writes, not which reads are counted", 0),
+        (
+            "--output=x.sam -q 20",
+            "--output (-o) is not allowed: it changes what samtools writes, not which reads are counted",
+            0,
+        ),
+        ("-L t.bed", "-L is not allowed: the pipeline's own region handling replaces it: use --regions instead", 0),
+        ("-q 20 -e 'mapq >'", "samtools rejects them: [E::sam_passes_filter] Couldn't process filter expression", 1),
+        ("-e 'mapq > 1", "cannot be split into words: No closing quotation", 0),
+    ],
+)
+def test_refused_options_stop_the_unit_before_any_region(bam, tmp_path, samtools_args, problem, calls):
+    """One line, exit 2, no result file, and at most one samtools call (the check) whatever the unit holds."""
+    log = tmp_path / "calls"
+    samtools = fake_samtools(tmp_path, f'echo "$*" >> {log}\nexec samtools "$@"')
+    items = [
+        item(c, 0, length, mode, True, region_id=f"{c}{mode}") for c, length in CONTIGS for mode in ("single", "batch")
+    ]
+    out = tmp_path / "u.result.tsv"
+    result = run_script(
+        bam, write_unit(tmp_path / "u.tsv", items), str(out), f"--samtools-args={samtools_args}", "--samtools", samtools
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"[ERROR] --samtools_args '{samtools_args}': {problem}\n"
+    assert not out.exists()
+    made = log.read_text().splitlines() if log.exists() else []
+    assert made == (
+        [" ".join(["view", "-c", *cu.samtools_options.parse(samtools_args).tokens(), "-"])] if calls else []
+    )
 
 
 def test_harmless_cram_warning_is_not_a_failure():
@@ -168,7 +438,7 @@ def test_harmless_cram_warning_is_not_a_failure():
 
 
 def test_adjacent_ranges_in_one_call_double_count_without_multi_region_iterator(bam):
-    """Why batches use -M: without it samtools counts a read spanning two listed ranges twice."""
+    """Why sub-contig batches use -M: without it samtools counts a read spanning two listed ranges twice."""
     ranges = ["chr1:1-10000", "chr1:10001-20000"]
 
     def view_c(*options):
@@ -179,12 +449,36 @@ def test_adjacent_ranges_in_one_call_double_count_without_multi_region_iterator(
     assert view_c() > merged
 
 
-def test_failed_batch_is_recounted_item_by_item(bam, tmp_path):
-    """A batch pass that fails (here: a samtools that fails multi-region calls) does not fail every item."""
+def test_a_bed_end_past_every_record_costs_memory_per_contig(tmp_path):
+    """Why batched whole contigs are `{name}` arguments and not BED lines reaching past their records:
+    samtools -L allocates 4 bytes per 8 kb of BED end, per contig (here 1 MiB x 100 contigs)."""
+    contigs = [(f"c{i}", 1000) for i in range(100)]
+    path = write_tagged_bam(str(tmp_path / "many.bam"), contigs, [Read("r", 0, "c7", 5000, "10M", length=10)])
+    peaks = []
+    for end in ("1000", str(2**31 - 1)):
+        bed = tmp_path / f"{end}.bed"
+        bed.write_text("".join(f"{name}\t0\t{end}\n" for name, _ in contigs))
+        command = ["/usr/bin/time", "-f", "%M", "samtools", "view", "-c", "-M", "-L", str(bed), path]
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        peaks.append(int(result.stderr.split()[-1]))  # peak RSS, kB
+    assert peaks[1] - peaks[0] > 75_000
+
+
+@pytest.mark.parametrize(
+    "failing",
+    ['" $* " == *" -M "*', '" $* " == *" {chr1} "* && " $* " == *" {empty} "*'],
+    ids=["interval-pass", "whole-contig-pass"],
+)
+def test_failed_batch_is_recounted_item_by_item(bam, tmp_path, failing):
+    """A batch pass that fails (here: a samtools that fails that kind of call) does not fail its items."""
     samtools = fake_samtools(
-        tmp_path,
-        'if [[ " $* " == *" -M "* ]]; then echo "[E::bgzf_read] bad block" >&2; exit 1; fi\nexec samtools "$@"',
+        tmp_path, f'if [[ {failing} ]]; then echo "[E::bgzf_read] bad block" >&2; exit 1; fi\nexec samtools "$@"'
     )
-    items = [item("chr1", 0, 50_000, "batch", True), item("empty", 0, 1_000, "batch", True, region_id="2")]
+    items = [
+        item("chr1", 0, 50_000, "batch", True),
+        item("empty", 0, 1_000, "batch", True, region_id="2"),
+        item("chr1", 100, 900, "batch", region_id="3"),
+    ]
     outcomes = run(items, bam, tmp_path, samtools=samtools)
-    assert [(o.status, o.count) for o in outcomes] == [("ok", samtools_count(bam, "chr1")), ("ok", 0)]
+    expected = [samtools_count(bam, "{chr1}"), 0, samtools_count(bam, "chr1:101-900")]
+    assert [(o.status, o.count) for o in outcomes] == [("ok", n) for n in expected]
