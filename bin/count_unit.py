@@ -90,7 +90,7 @@ def read_unit(lines):
             int(r["end"]),
             r["whole"] == "1",
             r["mode"],
-            r.get("open_end", "0") == "1",
+            r.get("open_end", "0") == "1",  # absent in unit files planned before the column existed
         )
         for r in read_tsv(lines)
     ]
@@ -117,6 +117,8 @@ def filter_expression(user_expression, starts_before=None):
     if starts_before is None:
         return user_expression
     boundary = f"pos <= {starts_before}"
+    # htslib 1.16 reads && and || left to right at one precedence, so the parentheses change nothing there;
+    # they keep the user's expression whole should a later htslib bind && tighter.
     return f"({user_expression}) && {boundary}" if user_expression else boundary
 
 
