@@ -1,41 +1,73 @@
 #!/usr/bin/env python3
-"""Time the pipeline against the hand-written approaches, side by side on the same files (`make bench`).
+"""Time the pipeline against the tools users would pick instead, side by side on the same files (`make bench`).
 
-For each benchmark BAM (made by make_bam.py when missing, cached in --workdir) it times:
+Whole-contig datasets (a BAM made by make_bam.py when missing, cached in --workdir):
 - the pipeline (`nextflow run . --input BAM`, Nextflow's start-up included; --skip_multiqc, see below);
 - the reference pool: one `samtools view -c BAM CONTIG` per contig in a Pool of --cpus processes;
 - the serial loop: the same calls one after the other;
 - the whole-file pass: `samtools view -c -@ CPUS BAM` (the floor for reading every record once);
-and the pipeline on a tiny BAM (its fixed engine cost). Each method but the serial loop runs --repeats
-times, interleaved, and the table shows the median. It checks every pipeline count file against the
-reference pool's (which is `samtools view -c` per contig), counts the counting tasks per sample, and
-prints a table of wall times and the ratios the targets are about.
+- on `tiny`, the pipeline only: its fixed engine cost.
+Every pipeline count file must equal the reference pool's output (`samtools view -c` per contig).
 
-MultiQC is left out of the timed runs (--skip_multiqc): it renders a report in a fixed ~10 s whatever
-the data, which says nothing about counting.
+Target panels on the 10M-record GRCh38-like BAM (BED from make_bed.py, written again on every run):
+- the pipeline with `--regions BED`;
+- featureCounts on the panel as SAF, counting pairs (`-p --countReadPairs`, what subread 2.0.3 needs
+  to count fragments) and reads (`-p` alone: 2.0.3 then assigns reads in single-end mode);
+- `samtools bedcov -c` (exome panel only: on 10-100 kb genes it sums depth over a third of the genome);
+- one `samtools view -c -M -L union.bed` pass over the merged union of the panel;
+- the exactness oracle (oracle.py, once per run): htslib's iterator per region through pysam, itself
+  checked against `samtools view -c` on ~50 random regions and at the edges of special reads. Every
+  region of every pipeline run must equal it, in counts.tsv and in the count file.
+
+Cohorts (the pipeline on a samplesheet `sample,bam,bai`):
+- cohort16: 16 GRCh38-like BAMs of 1M records (make_bam.py, seeds 1-16), counted per contig; against a
+  `samtools view -c -@ CPUS` loop over the files. Every sample's count file is checked against the
+  oracle per contig (itself checked against `samtools view -c` on random contigs) and its total against
+  the loop's count minus the unplaced reads; --pool-check random samples are also compared with
+  reference_pool.py's output byte for byte;
+- cohort200: the bundled assets/test-data/test1.bam and its index hard-linked (or copied) under 200
+  names; also timed: the pipeline on one of those BAMs alone. Every count file must equal
+  reference_pool.py's output for test1.bam.
+
+Each method runs --repeats times, interleaved (all methods of a dataset, then again), and the table
+shows the median. MultiQC is left out of the timed runs (--skip_multiqc): it renders a report in a
+fixed ~10 s whatever the data, which says nothing about counting.
 """
 
 import argparse
 import csv
 import glob
 import os
+import random
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import make_bed  # noqa: E402
+import oracle  # noqa: E402
 
-# name -> (layout, records)
+# name -> (layout, records): one BAM, counted per contig
 DATASETS = {
     "tiny": ("balanced24", 2_000),
     "grch38_10M": ("grch38", 10_000_000),
     "balanced24_10M": ("balanced24", 10_000_000),
     "grch38_30M": ("grch38", 30_000_000),
 }
+# name -> (make_bed panel, BAM dataset): one BAM, counted per BED region
+PANELS = {"exome_10M": ("exome", "grch38_10M"), "genes_10M": ("genes", "grch38_10M")}
+COHORTS = ("cohort16", "cohort200")
+ALL_DATASETS = [*DATASETS, *PANELS, *COHORTS]
+COHORT16 = {"samples": 16, "records": 1_000_000, "layout": "grch38"}
+COHORT200_SAMPLES = 200
+TEST_BAM = os.path.join(ROOT, "assets", "test-data", "test1.bam")
+GB = 1 << 30
 
 
 @dataclass
@@ -44,6 +76,29 @@ class Timing:
     method: str
     seconds: float
     note: str = ""
+    facts: dict = field(default_factory=dict)  # task counts and peak RSS, for the ratio lines
+
+
+@dataclass
+class Bench:
+    """The options every dataset is run with."""
+
+    workdir: str
+    cpus: int
+    extra: list  # pipeline options (--pipeline-args)
+    repeats: int
+    rng: random.Random  # picks the samples of the random checks
+    pipeline: str = ROOT  # the pipeline folder run with nextflow
+    serial: bool = True
+    pool_check: int = 1
+
+
+@dataclass
+class PipelineRun:
+    seconds: float
+    outdir: str
+    processes: list  # one process name per trace row
+    peak_rss: int  # bytes, the largest of any task
 
 
 def timed(command, **kwargs):
@@ -58,55 +113,70 @@ def timed(command, **kwargs):
     return seconds, result
 
 
-def ensure_bam(workdir, name):
-    layout, records = DATASETS[name]
-    path = os.path.join(workdir, f"{name}.bam")
-    if not os.path.exists(path + ".bai"):
-        print(f"[bench] generating {path} ({layout}, {records:,} records)", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                os.path.join(HERE, "make_bam.py"),
-                "--layout",
-                layout,
-                "--records",
-                str(records),
-                "--seed",
-                "1",
-                "--out",
-                path,
-            ],
-            check=True,
-        )
+def make_bam(path, layout, records, seed):
+    if os.path.exists(path + ".bai"):
+        return path
+    print(f"[bench] generating {path} ({layout}, {records:,} records, seed {seed})", flush=True)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    subprocess.run(
+        [sys.executable, os.path.join(HERE, "make_bam.py"), "--layout", layout, "--records", str(records),
+         "--seed", str(seed), "--out", path],
+        check=True,
+    )  # fmt: skip
     return path
 
 
-def run_pipeline(bam, workdir, name, extra):
-    launch = os.path.join(workdir, f"run_{name}")
+def ensure_bam(workdir, name):
+    layout, records = DATASETS[name]
+    return make_bam(os.path.join(workdir, f"{name}.bam"), layout, records, 1)
+
+
+def parse_memory(text):
+    """Bytes of a Nextflow trace memory value ('123.4 MB', '2 GB', '0', '-': 0)."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGTP]?B)?\s*", text or "")
+    if not match:
+        return 0
+    scale = {None: 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}
+    return int(float(match.group(1)) * scale[match.group(2)])
+
+
+def format_memory(n):
+    return f"{n / GB:.2f} GB" if n >= GB else f"{n / (1 << 20):.0f} MB"
+
+
+def read_trace(outdir):
+    """(process names, largest peak_rss in bytes) of this run's trace."""
+    trace = sorted(glob.glob(os.path.join(outdir, "pipeline_info", "execution_trace_*.txt")))[-1]
+    with open(trace) as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [row["process"].split(":")[-1] for row in rows], max((parse_memory(r["peak_rss"]) for r in rows), default=0)
+
+
+def run_pipeline(bench, input_path, run_name, regions=None):
+    """Run the pipeline in a fresh launch folder (its own work/, no cache); time it."""
+    launch = os.path.join(bench.workdir, f"run_{run_name}")
     shutil.rmtree(launch, ignore_errors=True)
     os.makedirs(launch)
     outdir = os.path.join(launch, "results")
-    command = [
-        "nextflow",
-        "run",
-        ROOT,
-        "-ansi-log",
-        "false",
-        "--input",
-        bam,
-        "--outdir",
-        outdir,
-        "--skip_multiqc",
-        *extra,
-    ]
-    seconds, _ = timed(command, cwd=launch)
-    sample = os.path.basename(bam).removesuffix(".bam")
-    with open(os.path.join(outdir, sample, f"{sample}_count.txt")) as handle:
-        counts = handle.read()
-    trace = sorted(glob.glob(os.path.join(outdir, "pipeline_info", "execution_trace_*.txt")))[-1]
-    with open(trace) as handle:
-        tasks = [row["process"] for row in csv.DictReader(handle, delimiter="\t")]
-    return seconds, counts, tasks.count("COUNT_UNIT")
+    command = ["nextflow", "run", bench.pipeline, "-ansi-log", "false", "--input", input_path, "--outdir", outdir]
+    if regions:
+        command += ["--regions", regions]
+    seconds, _ = timed([*command, "--skip_multiqc", *bench.extra], cwd=launch)
+    processes, peak_rss = read_trace(outdir)
+    return PipelineRun(seconds, outdir, processes, peak_rss)
+
+
+def count_file(outdir, sample, suffix="_count.txt"):
+    with open(os.path.join(outdir, sample, f"{sample}{suffix}")) as handle:
+        return handle.read()
+
+
+def task_facts(run):
+    return {"count_tasks": run.processes.count("COUNT_UNIT"), "tasks": len(run.processes), "peak_rss": run.peak_rss}
+
+
+def task_note(facts):
+    return f"{facts['count_tasks']} counting tasks of {facts['tasks']}, peak RSS {format_memory(facts['peak_rss'])}"
 
 
 def warm_page_cache(path):
@@ -122,43 +192,258 @@ def median(values):
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def summarise(name, method, runs, note=""):
+def summarise(name, method, runs, note="", facts=None):
     """One table row: the median of the runs, and their spread when there are several."""
     spread = f"{len(runs)} runs, {min(runs):.2f}-{max(runs):.2f} s" if len(runs) > 1 else ""
-    return Timing(name, method, median(runs), ", ".join(part for part in (spread, note) if part))
+    return Timing(name, method, median(runs), ", ".join(part for part in (spread, note) if part), facts or {})
 
 
-def run_dataset(name, workdir, cpus, extra, with_serial, repeats):
-    """Time every method on one BAM. The repeats are interleaved (pipeline, pool, whole pass, then
-    again) so that a slow spell of a noisy machine does not fall on one method only."""
-    bam = ensure_bam(workdir, name)
+def run_dataset(bench, name):
+    """Time every method on one BAM, per contig. The repeats are interleaved (pipeline, pool, whole pass,
+    then again) so that a slow spell of a noisy machine does not fall on one method only."""
+    bam, cpus = ensure_bam(bench.workdir, name), bench.cpus
     warm_page_cache(bam)
     runs = {}
     pool_command = [sys.executable, os.path.join(HERE, "reference_pool.py"), bam]
-    for _ in range(repeats):
-        seconds, pipeline_counts, n_tasks = run_pipeline(bam, workdir, name, extra)
-        runs.setdefault("pipeline", []).append(seconds)
+    for _ in range(bench.repeats):
+        run = run_pipeline(bench, bam, name)
+        runs.setdefault("pipeline", []).append(run.seconds)
         if name == "tiny":
             continue
         seconds, pool = timed([*pool_command, "--procs", str(cpus)])
         runs.setdefault("reference pool", []).append(seconds)
-        if pool.stdout != pipeline_counts:
+        if pool.stdout != count_file(run.outdir, name):
             raise RuntimeError(f"{name}: pipeline counts differ from samtools view -c per contig")
         seconds, whole = timed(["samtools", "view", "-c", "-@", str(cpus), bam])
         runs.setdefault(f"whole-file pass -@{cpus}", []).append(seconds)
-    if with_serial and name != "tiny":  # minutes on grch38: once
+    if bench.serial and name != "tiny":  # minutes on grch38: once
         seconds, _ = timed([*pool_command, "--serial"])
         runs["serial loop"] = [seconds]
-    notes = {"pipeline": f"{n_tasks} counting tasks"}
+    facts = task_facts(run)
+    notes = {"pipeline": task_note(facts)}
     if name != "tiny":
         notes["pipeline"] += ", counts identical to samtools view -c per contig"
         notes[f"whole-file pass -@{cpus}"] = f"{int(whole.stdout):,} records"
-    return [summarise(name, method, seconds, notes.get(method, "")) for method, seconds in runs.items()]
+    return [
+        summarise(name, method, seconds, notes.get(method, ""), facts if method == "pipeline" else None)
+        for method, seconds in runs.items()
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Target panels
+# ------------------------------------------------------------------------------------------------
+
+
+def write_panel(workdir, panel):
+    """BED, SAF and merged-union BED of a panel, written again on every run (make_bed.py is
+    deterministic; nothing stale survives a change to it). Returns (regions, bed, saf, union)."""
+    folder = os.path.join(workdir, "panels")
+    os.makedirs(folder, exist_ok=True)
+    regions = make_bed.panel_regions(panel, seed=1)
+    paths = [os.path.join(folder, f"{panel}{suffix}") for suffix in (".bed", ".saf", ".union.bed")]
+    for path, text in zip(paths, (make_bed.bed_text, make_bed.saf_text, make_bed.union_text)):
+        make_bed.write_text(path, text(regions))
+    return [tuple(r) for r in regions], *paths
+
+
+def featurecounts_assigned(summary_path):
+    with open(summary_path) as handle:
+        for line in handle:
+            if line.startswith("Assigned\t"):
+                return int(line.split("\t")[1])
+    return None
+
+
+def featurecounts_command(saf, out, bam, cpus, pairs):
+    mode = ["-p", "--countReadPairs"] if pairs else ["-p"]
+    return ["featureCounts", *mode, "-O", "-T", str(cpus), "-F", "SAF", "-a", saf, "-o", out, bam]
+
+
+def run_panel(bench, name):
+    panel, bam_name = PANELS[name]
+    workdir, cpus = bench.workdir, bench.cpus
+    bam = ensure_bam(workdir, bam_name)
+    regions, bed, saf, union = write_panel(workdir, panel)
+    intervals = [(c, s, e) for c, s, e, _ in regions]
+    warm_page_cache(bam)
+    print(f"[bench] {name}: oracle on {len(regions):,} regions ({cpus} processes)", flush=True)
+    start = time.monotonic()
+    truth = oracle.oracle_counts(bam, intervals, procs=cpus)
+    oracle_seconds = time.monotonic() - start
+    checked = oracle.validate(bam, intervals, truth, sample=50, rng=bench.rng)
+    print(f"[bench] {name}: oracle took {oracle_seconds:.1f} s, agrees with samtools view -c on {checked} "
+          f"regions (50 random, the rest at the edges of special reads)", flush=True)  # fmt: skip
+    fc_dir = os.path.join(workdir, f"featurecounts_{name}")
+    runs, facts, notes = {}, [], {}
+    for _ in range(bench.repeats):
+        run = run_pipeline(bench, bam, name, regions=bed)
+        runs.setdefault("pipeline", []).append(run.seconds)
+        sample = bam_name
+        oracle.compare_counts_tsv(os.path.join(run.outdir, sample, f"{sample}.counts.tsv"), regions, truth)
+        oracle.compare_count_txt(os.path.join(run.outdir, sample, f"{sample}_count.txt"), regions, truth)
+        facts.append(task_facts(run))
+        for label, pairs in (("featureCounts pairs", True), ("featureCounts reads", False)):
+            shutil.rmtree(fc_dir, ignore_errors=True)
+            os.makedirs(fc_dir)
+            out = os.path.join(fc_dir, "counts.txt")
+            seconds, _ = timed(featurecounts_command(saf, out, bam, cpus, pairs), cwd=fc_dir)
+            runs.setdefault(label, []).append(seconds)
+            notes[label] = f"{featurecounts_assigned(out + '.summary'):,} assigned"
+        if panel == "exome":
+            seconds, _ = timed(["samtools", "bedcov", "-c", bed, bam])
+            runs.setdefault("samtools bedcov -c", []).append(seconds)
+        seconds, union_count = timed(["samtools", "view", "-c", "-M", "-L", union, bam])
+        runs.setdefault("view -c -M -L union", []).append(seconds)
+        notes["view -c -M -L union"] = f"{int(union_count.stdout):,} records"
+    runs["oracle (pysam/region)"] = [oracle_seconds]
+    notes["oracle (pysam/region)"] = f"once, {cpus} processes"
+    worst = max(facts, key=lambda f: f["peak_rss"])
+    worst = {**worst, "count_tasks": facts[-1]["count_tasks"], "tasks": facts[-1]["tasks"]}
+    notes["pipeline"] = f"{task_note(worst)}, all {len(regions):,} regions = oracle"
+    return [
+        summarise(name, method, seconds, notes.get(method, ""), worst if method == "pipeline" else None)
+        for method, seconds in runs.items()
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Cohorts
+# ------------------------------------------------------------------------------------------------
+
+
+def write_samplesheet(path, samples):
+    """samples: (name, bam) pairs; the index is BAM.bai."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sample", "bam", "bai"])
+        writer.writerows((name, bam, bam + ".bai") for name, bam in samples)
+    return path
+
+
+def ensure_cohort16(workdir):
+    folder = os.path.join(workdir, "cohort16")
+    samples = []
+    for i in range(1, COHORT16["samples"] + 1):
+        path = os.path.join(folder, f"s{i:02d}.bam")
+        make_bam(path, COHORT16["layout"], COHORT16["records"], seed=i)
+        samples.append((f"s{i:02d}", path))
+    return samples, write_samplesheet(os.path.join(folder, "samplesheet.csv"), samples)
+
+
+def link_or_copy(source, target):
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def ensure_cohort200(workdir):
+    """200 names for the bundled test1.bam, each with its own index; linked again on every run."""
+    folder = os.path.join(workdir, "cohort200")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    samples = []
+    for i in range(1, COHORT200_SAMPLES + 1):
+        path = os.path.join(folder, f"s{i:03d}.bam")
+        link_or_copy(TEST_BAM, path)
+        link_or_copy(TEST_BAM + ".bai", path + ".bai")
+        samples.append((f"s{i:03d}", path))
+    return samples, write_samplesheet(os.path.join(folder, "samplesheet.csv"), samples)
+
+
+def whole_file_loop(bams, cpus):
+    """(seconds, records per file) of `samtools view -c -@ CPUS` on each file, one after the other."""
+    start = time.monotonic()
+    totals = [int(timed(["samtools", "view", "-c", "-@", str(cpus), bam])[1].stdout) for bam in bams]
+    return time.monotonic() - start, totals
+
+
+def unplaced_reads(bam):
+    """Records with no contig (RNAME '*'), from the index: the '*' line of samtools idxstats."""
+    _, result = timed(["samtools", "idxstats", bam])
+    last = result.stdout.splitlines()[-1].split("\t")
+    assert last[0] == "*", last
+    return int(last[3])
+
+
+def contig_lengths(bam):
+    """(name, length) of the @SQ lines, in header order."""
+    with oracle.pysam.AlignmentFile(bam) as aln:
+        return list(zip(aln.references, aln.lengths))
+
+
+def check_cohort16(run, samples, loop_totals, cpus, pool_checks, rng):
+    """Every sample: count file = oracle per contig, total = whole-file count - unplaced reads; the oracle
+    checked against samtools view -c on random contigs of each; pool_checks random samples against
+    reference_pool.py byte for byte. Returns the number of contigs checked with samtools."""
+    checked = 0
+    for (sample, bam), total in zip(samples, loop_totals):
+        contigs = [(name, 0, length) for name, length in contig_lengths(bam)]
+        truth = oracle.oracle_counts(bam, contigs, procs=1)
+        regions = [(name, 0, length, name) for name, _, length in contigs]
+        oracle.compare_count_txt(os.path.join(run.outdir, sample, f"{sample}_count.txt"), regions, truth)
+        unplaced = unplaced_reads(bam)
+        if sum(truth) != total - unplaced:
+            raise oracle.Mismatch(f"{sample}: per-contig counts add up to {sum(truth)}, but samtools view -c "
+                                  f"counts {total} records of which {unplaced} have no contig")  # fmt: skip
+        checked += oracle.validate(bam, contigs, truth, sample=4, rng=rng, probes=False)
+    for sample, bam in rng.sample(samples, min(pool_checks, len(samples))):
+        _, pool = timed([sys.executable, os.path.join(HERE, "reference_pool.py"), bam, "--procs", str(cpus)])
+        if pool.stdout != count_file(run.outdir, sample):
+            raise oracle.Mismatch(f"cohort16 {sample}: pipeline counts differ from reference_pool.py's")
+    return checked
+
+
+def run_cohort(bench, name):
+    cpus = bench.cpus
+    samples, sheet = ensure_cohort16(bench.workdir) if name == "cohort16" else ensure_cohort200(bench.workdir)
+    bams = [bam for _, bam in samples]
+    for bam in dict.fromkeys(os.path.realpath(b) for b in bams):
+        warm_page_cache(bam)
+    if name == "cohort200":  # identical copies: one reference for all
+        _, pool = timed([sys.executable, os.path.join(HERE, "reference_pool.py"), TEST_BAM, "--procs", str(cpus)])
+        reference = pool.stdout
+    runs, notes, facts = {}, {}, {}
+    loop_label = f"whole-file loop -@{cpus}"
+    for _ in range(bench.repeats):
+        run = run_pipeline(bench, sheet, name)
+        runs.setdefault("pipeline", []).append(run.seconds)
+        facts = task_facts(run)
+        seconds, totals = whole_file_loop(bams, cpus)
+        runs.setdefault(loop_label, []).append(seconds)
+        notes[loop_label] = f"{len(bams)} files, {sum(totals):,} records"
+        if name == "cohort16":
+            checked = check_cohort16(run, samples, totals, cpus, bench.pool_check, bench.rng)
+            notes["pipeline"] = (f"every sample = oracle per contig (checked against samtools view -c on "
+                                 f"{checked} contigs), {bench.pool_check} = reference_pool.py")  # fmt: skip
+        else:
+            differ = [s for s, _ in samples if count_file(run.outdir, s) != reference]
+            if differ:
+                raise oracle.Mismatch(f"cohort200: {len(differ)} samples differ from reference_pool.py: {differ[:5]}")
+            one = run_pipeline(bench, bams[0], f"{name}_one")
+            runs.setdefault("pipeline, 1 BAM", []).append(one.seconds)
+            if count_file(one.outdir, samples[0][0]) != reference:
+                raise oracle.Mismatch("cohort200: the one-BAM run differs from reference_pool.py")
+            notes["pipeline, 1 BAM"] = task_note(task_facts(one))
+            notes["pipeline"] = f"all {len(samples)} = reference_pool.py"
+    notes["pipeline"] = f"{task_note(facts)}, {notes['pipeline']}"
+    return [
+        summarise(name, method, seconds, notes.get(method, ""), facts if method == "pipeline" else None)
+        for method, seconds in runs.items()
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------
 
 
 def ratio_lines(timings):
     """The target ratios from the table's figures."""
     t = {(x.dataset, x.method.split(" -@")[0]): x.seconds for x in timings}
+    facts = {x.dataset: x.facts for x in timings if x.method == "pipeline"}
+    tiny = t.get(("tiny", "pipeline"))
     lines = []
     for name in ("grch38_10M", "grch38_30M", "balanced24_10M"):
         if (name, "pipeline") in t and (name, "reference pool") in t:
@@ -166,19 +451,45 @@ def ratio_lines(timings):
             lines.append(
                 f"pipeline / reference pool, {name}: {ratio:.2f}" + (" (target <= 0.8)" if "grch38" in name else "")
             )
-    if ("grch38_30M", "pipeline") in t and ("tiny", "pipeline") in t:
-        ratio = (t["grch38_30M", "pipeline"] - t["tiny", "pipeline"]) / t["grch38_30M", "whole-file pass"]
+    if ("grch38_30M", "pipeline") in t and tiny:
+        ratio = (t["grch38_30M", "pipeline"] - tiny) / t["grch38_30M", "whole-file pass"]
         lines.append(f"(pipeline 30M - pipeline tiny) / whole-file pass 30M: {ratio:.2f} (target <= 1.15)")
     if ("grch38_10M", "pipeline") in t and ("balanced24_10M", "pipeline") in t:
         ratio = t["grch38_10M", "pipeline"] / t["balanced24_10M", "pipeline"]
         pool = t["grch38_10M", "reference pool"] / t["balanced24_10M", "reference pool"]
         lines.append(f"pipeline grch38_10M / balanced24_10M: {ratio:.2f} (target <= 1.15; reference pool: {pool:.1f})")
+    needs_tiny = "needs the tiny dataset in the same run"
+    for name in PANELS:
+        if (name, "pipeline") not in t:
+            continue
+        if tiny:
+            net = t[name, "pipeline"] - tiny
+            pairs, reads = t[name, "featureCounts pairs"], t[name, "featureCounts reads"]
+            lines.append(f"(pipeline {name} - pipeline tiny) / featureCounts pairs: {net / pairs:.2f} (target <= 1.0; "
+                         f"/ featureCounts reads: {net / reads:.2f})")  # fmt: skip
+        else:
+            lines.append(f"(pipeline {name} - pipeline tiny) / featureCounts: {needs_tiny}")
+        rss = facts[name]["peak_rss"]
+        target = " (target <= 1 GB)" if name == "exome_10M" else ""
+        lines.append(f"peak RSS of the pipeline's tasks, {name}: {format_memory(rss)}{target}")
+    if ("cohort16", "pipeline") in t:
+        if tiny:
+            ratio = (t["cohort16", "pipeline"] - tiny) / t["cohort16", "whole-file loop"]
+            lines.append(f"(pipeline cohort16 - pipeline tiny) / whole-file loop: {ratio:.2f} (target <= 1.5)")
+        else:
+            lines.append(f"(pipeline cohort16 - pipeline tiny) / whole-file loop: {needs_tiny}")
+    if ("cohort200", "pipeline") in t:
+        f = facts["cohort200"]
+        lines.append(f"cohort200 counting tasks (COUNT_UNIT): {f['count_tasks']} (target <= 12)")
+        lines.append(f"cohort200 tasks in all: {f['tasks']} (target <= 20)")
+        ratio = t["cohort200", "pipeline"] / t["cohort200", "pipeline, 1 BAM"]
+        lines.append(f"pipeline cohort200 / pipeline on one of its BAMs: {ratio:.2f} (target <= 2)")
     return lines
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", default=ALL_DATASETS, choices=ALL_DATASETS)
     parser.add_argument("--workdir", default=os.path.join(ROOT, ".bench"), help="BAM cache and run folders")
     parser.add_argument("--cpus", type=int, default=os.cpu_count())
     parser.add_argument(
@@ -186,6 +497,11 @@ def parse_args(argv):
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs of each method (the table shows the median)")
     parser.add_argument("--pipeline-args", default="", help="extra pipeline options, e.g. '--max_units 8'")
+    parser.add_argument(
+        "--pool-check", type=int, default=1, help="cohort16 samples also checked with reference_pool.py [1]"
+    )
+    parser.add_argument("--pipeline", default=ROOT, help="pipeline folder to run [this repository]")
+    parser.add_argument("--seed", type=int, help="seed of the random checks (default: a new one, printed)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -195,17 +511,24 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.workdir, exist_ok=True)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 32)
+    print(f"[bench] random checks with --seed {seed}, pipeline {os.path.abspath(args.pipeline)}", flush=True)
+    bench = Bench(
+        os.path.abspath(args.workdir), args.cpus, shlex.split(args.pipeline_args), args.repeats,
+        random.Random(seed), os.path.abspath(args.pipeline), args.serial, args.pool_check,
+    )  # fmt: skip
+    start = time.monotonic()
     timings = []
     for name in args.datasets:
-        timings.extend(
-            run_dataset(name, args.workdir, args.cpus, shlex.split(args.pipeline_args), args.serial, args.repeats)
-        )
-        print(f"[bench] {name} done", flush=True)
+        run = run_panel if name in PANELS else run_cohort if name in COHORTS else run_dataset
+        timings.extend(run(bench, name))
+        print(f"[bench] {name} done ({time.monotonic() - start:.0f} s so far)", flush=True)
     print(f"\n{'dataset':<16} {'method':<24} {'wall s':>8}  note")
     for x in timings:
         print(f"{x.dataset:<16} {x.method:<24} {x.seconds:>8.2f}  {x.note}")
     print()
     print("\n".join(ratio_lines(timings)))
+    print(f"\nbench took {time.monotonic() - start:.0f} s")
     return 0
 
 

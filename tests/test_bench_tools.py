@@ -1,0 +1,189 @@
+"""Unit tests for the benchmark helpers benchmarks/make_bed.py and benchmarks/oracle.py (no Nextflow).
+
+The oracle (pysam's count per region) must equal the real `samtools view -c` on a small BAM written here
+with every kind of record a region query meets: unmapped reads placed at a mate, secondary,
+supplementary, duplicate and QC-fail records, deletions, skips, insertions and clips, a contig whose
+name holds ':' and fully unmapped reads at the end.
+"""
+
+import os
+import random
+import subprocess
+import sys
+
+import pysam
+import pytest
+from conftest import ROOT, samtools_count
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import make_bed  # noqa: E402
+import oracle  # noqa: E402
+import run_bench  # noqa: E402
+
+MAKE_BED = os.path.join(ROOT, "benchmarks", "make_bed.py")
+CONTIGS = [("chr1", 20_000), ("HLA-A*01:01", 3_000), ("chr2", 6_000)]
+
+
+@pytest.fixture(scope="module")
+def exome():
+    return make_bed.panel_regions("exome", seed=1)
+
+
+@pytest.fixture(scope="module")
+def genes():
+    return make_bed.panel_regions("genes", seed=1)
+
+
+def neighbours(regions):
+    """Counts of (overlapping, nested, adjacent, identical) consecutive pairs on one contig."""
+    overlap = nested = adjacent = same = 0
+    for a, b in zip(regions, regions[1:]):
+        if a.contig != b.contig:
+            continue
+        same += (a.start, a.end) == (b.start, b.end)
+        overlap += b.start < a.end
+        nested += b.start < a.end and b.end <= a.end
+        adjacent += b.start == a.end
+    return overlap, nested, adjacent, same
+
+
+def check_panel(regions, n, low, high):
+    lengths = dict(make_bed.panel_contigs())
+    assert len(regions) == n
+    assert {r.contig for r in regions} == set(make_bed.PANEL_CONTIGS)
+    assert all(low <= r.end - r.start <= high and 0 <= r.start and r.end <= lengths[r.contig] for r in regions)
+    assert regions == make_bed.sort_regions(regions)
+    names = [r.name for r in regions]
+    assert all(names) and len(set(names)) < len(names)  # named, some names repeated
+
+
+def test_exome_panel(exome):
+    check_panel(exome, 200_000, 100, 300)
+    overlap, nested, adjacent, same = neighbours(exome)
+    assert overlap > 1_000 and nested > 500 and adjacent > 500 and same > 50
+
+
+def test_genes_panel(genes):
+    check_panel(genes, 20_000, 10_000, 100_000)
+    overlap, nested, _, _ = neighbours(genes)
+    assert overlap > 1_000 and nested > 500
+
+
+def test_make_bed_is_deterministic(exome, tmp_path):
+    """Same bytes from another process with another hash seed; another seed gives another panel."""
+    out = tmp_path / "exome.bed"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, MAKE_BED, "--panel", "exome", "--out", str(out)], check=True, env=env)
+    assert out.read_text() == make_bed.bed_text(exome)
+    assert make_bed.gene_regions(seed=2) != make_bed.gene_regions(seed=1)
+    assert make_bed.gene_regions(seed=1) == make_bed.gene_regions(seed=1)
+
+
+def test_saf_and_union():
+    R = make_bed.Region
+    regions = [R("chr1", 0, 100, "A"), R("chr1", 50, 80, "A"), R("chr1", 100, 150, "B"), R("chr1", 200, 300, "A"),
+               R("chr2", 10, 20, "C")]  # fmt: skip
+    saf = make_bed.saf_text(regions).splitlines()
+    assert saf[0] == "GeneID\tChr\tStart\tEnd\tStrand"
+    assert saf[1:3] == ["A|1\tchr1\t1\t100\t+", "A|2\tchr1\t51\t80\t+"]  # 1-based inclusive, one ID per line
+    assert len({line.split("\t")[0] for line in saf[1:]}) == len(regions)
+    assert make_bed.union_regions(regions) == [("chr1", 0, 150), ("chr1", 200, 300), ("chr2", 10, 20)]
+
+
+def random_cigar(rng):
+    """(cigartuples, reference span) of a 20-400 bp read with clips, insertions, deletions or skips."""
+    ops = [(4, rng.randint(1, 20))] if rng.random() < 0.2 else []
+    for _ in range(rng.randint(1, 3)):
+        ops.append((0, rng.randint(10, 150)))
+        kind = rng.random()
+        if kind < 0.2:
+            ops.append((2, rng.randint(1, 30)))  # deletion
+        elif kind < 0.3:
+            ops.append((3, rng.randint(100, 2_000)))  # skip (spliced)
+        elif kind < 0.4:
+            ops.append((1, rng.randint(1, 5)))  # insertion
+    ops.append((0, rng.randint(10, 100)))
+    return ops, sum(n for op, n in ops if op in (0, 2, 3))
+
+
+@pytest.fixture(scope="module")
+def small_bam(tmp_path_factory):
+    rng = random.Random(7)
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": n, "LN": n_} for n, n_ in CONTIGS]}
+    path = str(tmp_path_factory.mktemp("bam") / "small.bam")
+    records = []
+    for i in range(3_000):
+        tid = rng.choice((0, 0, 1, 2))
+        length = CONTIGS[tid][1]
+        cigar, span = random_cigar(rng)
+        pos = rng.randint(0, max(0, length - span))
+        flag = rng.choice((0, 16, 99, 147, 256, 2048, 1024, 512, 4 | 1 | 128, 0))
+        records.append((tid, pos, i, flag, cigar))
+    records.sort()
+    with pysam.AlignmentFile(path, "wb", header=header) as out:
+        for tid, pos, i, flag, cigar in records:
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = f"r{i}", flag, tid, pos
+            if flag & 4:  # unmapped, placed at its mate's position: no CIGAR
+                read.query_sequence = "A" * 50
+            else:
+                read.cigartuples = cigar
+                read.query_sequence = "A" * sum(n for op, n in cigar if op in (0, 1, 4))
+                read.mapping_quality = 60
+            out.write(read)
+        for i in range(5):  # fully unmapped, no contig
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.flag, read.reference_id, read.reference_start = f"u{i}", 4, -1, -1
+            read.query_sequence = "C" * 50
+            out.write(read)
+    pysam.index(path)
+    return path
+
+
+def test_oracle_equals_samtools_view_c(small_bam):
+    rng = random.Random(3)
+    intervals = []
+    for _ in range(2_500):
+        name, length = rng.choice(CONTIGS)
+        start = rng.randint(0, length - 1)
+        intervals.append((name, start, min(length, start + rng.choice((1, 2, 50, 300, 5_000)))))
+    intervals += [(name, 0, length) for name, length in CONTIGS]
+    counts = oracle.oracle_counts(small_bam, intervals, procs=1)
+    assert oracle.oracle_counts(small_bam, intervals, procs=2) == counts
+    assert sum(counts) > 5_000
+    for interval, count in list(zip(intervals, counts))[-203:]:
+        assert samtools_count(small_bam, oracle.region_string(*interval)) == count, interval
+    # the probes at the edges of unmapped-but-placed, secondary, supplementary, duplicate, indel reads
+    assert oracle.validate(small_bam, intervals, counts, sample=20, rng=rng) > 20
+
+
+def test_oracle_counts_unmapped_placed_reads(small_bam):
+    with pysam.AlignmentFile(small_bam) as aln:
+        read = next(r for r in aln.fetch("chr1") if r.is_unmapped)
+    interval = ("chr1", read.reference_start, read.reference_start + 1)
+    assert oracle.oracle_counts(small_bam, [interval])[0] >= 1
+    assert oracle.oracle_counts(small_bam, [interval]) == [samtools_count(small_bam, oracle.region_string(*interval))]
+
+
+def test_validate_and_compare_report_differences(small_bam, tmp_path):
+    intervals = [("chr1", 0, 20_000), ("chr2", 0, 3_000)]
+    counts = oracle.oracle_counts(small_bam, intervals)
+    with pytest.raises(oracle.Mismatch, match="samtools view -c says"):
+        oracle.validate(small_bam, intervals, [counts[0] + 1, counts[1]], probes=False)
+    regions = [("chr1", 0, 20_000, "A"), ("chr2", 0, 3_000, "A")]
+    tsv = tmp_path / "s.counts.tsv"
+    tsv.write_text(f"region\tlength\tcount\nA\t20000\t{counts[0]}\nA\t3000\t{counts[1]}\n")
+    oracle.compare_counts_tsv(str(tsv), regions, counts)
+    txt = tmp_path / "s_count.txt"
+    txt.write_text(f"Region A: {counts[0]}\nRegion A: {counts[1]}\nTotal reads: {sum(counts)}\n")
+    oracle.compare_count_txt(str(txt), regions, counts)
+    with pytest.raises(oracle.Mismatch, match="(?s)1 of 2 regions differ.*BED line 2 chr2"):
+        oracle.compare_counts_tsv(str(tsv), regions, [counts[0], counts[1] + 1])
+    with pytest.raises(oracle.Mismatch, match="lines"):
+        oracle.compare_count_txt(str(txt), regions[:1], counts[:1])
+
+
+def test_trace_memory_values():
+    assert run_bench.parse_memory("512 KB") == 512 << 10
+    assert run_bench.parse_memory("1.5 GB") == 3 << 29
+    assert run_bench.parse_memory("-") == run_bench.parse_memory("") == 0
