@@ -44,8 +44,10 @@ test: setup lint
 lint: venv
 	$(VENV)/bin/ruff check bin tests assets benchmarks
 
-# Wall times of the pipeline vs the hand-written pool, a serial loop and a whole-file pass (benchmarks/).
+# Wall times of the pipeline vs the hand-written pool, a serial loop, a whole-file pass, featureCounts
+# (Debian package subread) and samtools bedcov on panels and cohorts, with an exactness oracle (benchmarks/).
 bench: setup
+	@tools/install-subread.sh
 	$(VENV)/bin/python benchmarks/run_bench.py $(BENCH_ARGS)
 
 # Regenerate the bundled test BAMs (deterministic).
