@@ -18,7 +18,8 @@ include { MULTIQC             } from './modules/local/multiqc'
 include {
     acquireOutdirLock; alignmentFormat; alignmentProblem; contentFingerprint; countCpusProblem; countingTaskBound;
     findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; paramsHelp; parameterProblems;
-    releaseOutdirLock; removeEarlierResults; sampleNameProblem; samplesheetRows; stageablePath
+    releaseOutdirLock; removeEarlierResults; sampleGroup; sampleGroupCount; sampleNameProblem; samplesheetRows;
+    stageablePath
 } from './subworkflows/local/utils_regioncount'
 
 // [sample, alignments, index or null] for every input: a samplesheet (.csv) or a file or glob.
@@ -172,37 +173,53 @@ workflow {
             .first()
         : Channel.value([[], [], []])
 
-    PLAN_UNITS(ch_indexed, ch_regions_bed, ch_reference, countingTaskBound(params, session.config))
+    // Samples in groups (sampleGroup): each group is planned by one task, its units may hold several of its
+    // samples, and one task reduces it. Groups and their samples are sorted, so that -resume caches them.
+    def nGroups = sampleGroupCount(params, session.config)
+    ch_groups = ch_indexed
+        .toSortedList { a, b -> a[0].id <=> b[0].id }
+        .flatMap { rows ->
+            rows.groupBy { sampleGroup(it[0].id, nGroups) }.sort().collect { number, members ->
+                [[id: "group_${number}", samples: members*.get(0)], members*.get(1), members*.get(2)]
+            }
+        }
 
-    // One task per work unit; the sample's unit count travels in meta so results can be grouped as they come.
-    ch_units = PLAN_UNITS.out.units.flatMap { meta, units ->
-        def unitList = units instanceof List ? units : [units]
-        unitList.collect { unit -> [meta.id, unitList.size(), unit] }
-    }
-    ch_count_inputs = ch_indexed
-        .map { meta, alignments, index -> [meta.id, meta, alignments, index] }
-        .combine(ch_units, by: 0)
-        .map { id, meta, alignments, index, nUnits, unit -> [meta + [n_units: nUnits], alignments, index, unit] }
+    PLAN_UNITS(ch_groups, ch_regions_bed, ch_reference, countingTaskBound(params, session.config))
 
-    COUNT_UNIT(ch_count_inputs, ch_reference)
+    // One task per work unit, with the files of the samples it holds (unit_samples.tsv); the group's unit
+    // count travels in meta so that results can be grouped as they come.
+    ch_units = PLAN_UNITS.out.units
+        .map { group, units, unitSamples -> [group.id, group, units, unitSamples] }
+        .join(ch_groups.map { group, alignments, indexes -> [group.id, alignments, indexes] })
+        .flatMap { id, group, units, unitSamples, alignments, indexes ->
+            def unitList = units instanceof List ? units : [units]
+            def samplesOf = unitSamples.readLines().drop(1)*.split('\t').groupBy { it[0] }
+            def position = group.samples.withIndex().collectEntries { meta, i -> [meta.id, i] }
+            unitList.collect { unit ->
+                def ids = samplesOf[unit.name]*.getAt(1)
+                def meta = [group: group.id, unit: unit.baseName, n_units: unitList.size(),
+                            samples: ids.collect { group.samples[position[it]] }]
+                [meta, ids.collect { alignments[position[it]] }, ids.collect { indexes[position[it]] }, unit]
+            }
+        }
+
+    COUNT_UNIT(ch_units, ch_reference)
 
     ch_reduce_inputs = COUNT_UNIT.out.results
-        .map { meta, result -> [groupKey(meta.id, meta.n_units), result] }
+        .map { meta, result -> [groupKey(meta.group, meta.n_units), result] }
         .groupTuple()
         // Sorted so that the reducer's inputs, and so its cache key, do not depend on completion order.
         .map { id, results -> [id.toString(), results.sort { it.name }] }
-        .join(PLAN_UNITS.out.regions.map { meta, regions -> [meta.id, meta, regions] })
-        .map { id, results, meta, regions -> [meta, regions, results] }
+        .join(PLAN_UNITS.out.regions.map { group, regions -> [group.id, group, regions] })
+        .map { id, results, group, regions -> [group, regions, results] }
 
     REDUCE_COUNTS(ch_reduce_inputs)
 
-    // All samples' tables in one task, sorted by sample so that -resume caches it.
-    ch_tables = REDUCE_COUNTS.out.counts
-        .map { meta, count_file, table -> [meta.id, table] }
-        .toSortedList { a, b -> a[0] <=> b[0] }
-        .filter { it }
-        .map { rows -> rows.collect { it[1] } }
-    COUNTS_MATRIX(ch_tables)
+    // All samples' tables and every group's failure report in one task, sorted so that -resume caches it;
+    // it fails the run, naming every failed sample and region, once the others' results are published.
+    ch_tables = REDUCE_COUNTS.out.tables.flatten().toSortedList { a, b -> a.name <=> b.name }
+    ch_failures = REDUCE_COUNTS.out.failures.toSortedList { a, b -> a.text <=> b.text }
+    COUNTS_MATRIX(ch_tables, ch_failures)
 
     // Collected in the work directory (never staged back from --outdir, whose path may hold any character)
     // and published by this run only when it succeeds, so that no partial file is left.
@@ -221,7 +238,7 @@ workflow {
     // This run's own results (cached tasks too), for the summary: never the published files, which another
     // run or an earlier one may have written.
     def counted = Collections.synchronizedMap([:])
-    REDUCE_COUNTS.out.counts.subscribe { meta, count_file, table -> counted[meta.id] = count_file }
+    REDUCE_COUNTS.out.count_files.flatten().subscribe { count_file -> counted[count_file.parent.name] = count_file }
     def versionsFile = Collections.synchronizedList([])
     ch_software_versions.subscribe { versionsFile << it }
     workflow.onComplete {

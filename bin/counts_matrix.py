@@ -11,6 +11,10 @@ Reads ``<sample>.counts.tsv`` files (written by reduce_counts.py: ``region``, ``
   "other regions" category, so that the plot stays readable with thousands of contigs. A repeated region
   name is one bar per occurrence: the later ones are labelled 'name (2)', 'name (3)', ...
 - ``region_counts_general_stats_mqc.tsv``: each sample's total reads, for MultiQC's General Statistics.
+
+It also reads the reducers' ``failures.txt`` files (``--failures``): when any sample failed, it names every
+failed sample and region and exits 1 without writing anything. The failed samples' results were never
+written and the others' are already published, so the run fails loudly and no matrix looks complete.
 """
 
 import argparse
@@ -161,9 +165,23 @@ def general_stats_lines(samples, totals):
     return header + ["Sample\ttotal_reads"] + [f"{sample}\t{totals[sample]}" for sample in samples]
 
 
+def read_failures(path):
+    """The failure reports of a failures.txt: one report per sample, its region lines indented under it."""
+    with open(path) as handle:
+        text = handle.read()
+    reports = []
+    for line in text.splitlines():
+        if line.startswith("  ") and reports:
+            reports[-1] += "\n" + line
+        elif line.strip():
+            reports.append(line)
+    return reports
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tables", nargs="+", help="<sample>.counts.tsv files from reduce_counts.py")
+    parser.add_argument("tables", nargs="*", help="<sample>.counts.tsv files from reduce_counts.py")
+    parser.add_argument("--failures", nargs="*", default=[], help="failures.txt files from reduce_counts.py")
     parser.add_argument("--outdir", default=".")
     parser.add_argument("--top-regions", type=int, default=24, help="regions shown one by one in the bar graph")
     parser.add_argument("--log-level", default="INFO")
@@ -173,6 +191,13 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    reports = [line for path in sorted(args.failures) for line in read_failures(path)]
+    if reports:
+        log.error("%d sample(s) failed; no counts_matrix.tsv written:\n%s", len(reports), "\n".join(reports))
+        return 1
+    if not args.tables:
+        log.error("no counts tables given")
+        return 1
     try:
         tables = {}
         for path in args.tables:

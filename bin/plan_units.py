@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Read a sample's regions and plan the counting work units.
+"""Read the regions of a group of samples and plan their counting work units.
 
-Regions come from the BAM/CRAM header (@SQ lines, header order) or from a BED file. Each region
-becomes one or more items; items are packed into a bounded number of work units balanced by the
-expected number of reads (the index statistics give records per contig at no cost):
+The pipeline plans samples in groups (a cohort's small samples share planning, counting and reducing
+tasks); a group may be one sample. For each sample, regions come from its BAM/CRAM header (@SQ lines,
+header order) or from a BED file. Each region becomes one or more items; the items of every sample of the
+group are cut into a bounded number of work units balanced by the expected number of reads (the index
+statistics give records per contig at no cost):
 
 - a region holding more than one unit's share of the reads is split into chunks (of at most
   --split-size bp); a chunk counts the records whose leftmost position lies in it, so the chunks of a
   region add up to exactly the count of the whole region;
 - a region expected to hold many reads is counted by its own ``samtools view -c``;
-- small regions are batched: one samtools pass over all of them (one index load).
+- small regions are batched: one samtools pass over all of them (one index load);
+- units are contiguous runs of the items in genomic order (sample by sample, then header contig order and
+  position): a unit of a target panel reads one stretch of the file, so two units of one BAM decode
+  disjoint halves of it instead of both reading all of it.
 
-Outputs: ``<sample>.regions.tsv`` (one row per region, in order) and ``units/unit_NNNN.tsv``
-(one file per work unit). The plan depends only on the inputs and parameters, so ``-resume`` caches.
+Input: ``--samples``, a TSV manifest (``sample``, ``alignments``, ``index``, ``file_name`` for messages).
+Outputs: ``regions/<sample>.regions.tsv`` (one row per region, in order), ``units/unit_NNNN.tsv``
+(one file per work unit; each row names its sample) and ``unit_samples.tsv`` (the samples of each unit). The plan depends only on the inputs and parameters,
+so ``-resume`` caches.
 """
 
 import argparse
@@ -24,12 +31,13 @@ import sys
 import zlib
 from dataclasses import dataclass
 
-from tsv_files import write_tsv
+from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
 
 REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
-UNIT_COLUMNS = ["region_id", "contig", "start", "end", "whole", "mode", "open_end"]
+UNIT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "whole", "mode", "open_end"]
+UNIT_SAMPLES_FILE = "unit_samples.tsv"
 # open_end 1: the item reaches past `end` to the contig's last record (a whole contig, or its last piece):
 # htslib's `{name}` counts records placed past the @SQ length too.
 # How an item is counted (see count_unit.py):
@@ -57,6 +65,9 @@ class Region:
     contig: str
     start: int  # 0-based, half-open
     end: int
+    # A header (@SQ) region: counted as `{name}`, which reaches records placed past the @SQ length. A BED
+    # region is `{name}:beg-end` even when it spans the whole contig, as samtools would read it.
+    whole_contig: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,11 +80,20 @@ class Item:
     expected_reads: float
     whole_contig: bool
     open_end: bool = False
+    sample: str = ""
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    sample: str
+    alignments: str
+    index: str
+    file_name: str  # the user's file name, for messages
 
 
 def header_regions(contigs):
     """Whole-contig regions, in header order, from (name, length) pairs."""
-    return [Region(i, name, name, 0, length) for i, (name, length) in enumerate(contigs, start=1)]
+    return [Region(i, name, name, 0, length, True) for i, (name, length) in enumerate(contigs, start=1)]
 
 
 def is_bgzf(head):
@@ -178,7 +198,7 @@ def split_region(region, split_size, reads, target_reads):
     return [(bounds[i], bounds[i + 1], reads / n_chunks) for i in range(n_chunks)]
 
 
-def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads):
+def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads, sample=""):
     """Turn regions (with their expected reads) into items with a counting mode and expected reads."""
     items = []
     for region, reads in zip(regions, region_reads):
@@ -190,11 +210,10 @@ def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, 
                 mode = "batch"
             else:
                 mode = "single"
-            covers_contig = region.start == 0 and region.end == contig_lengths[region.contig]
-            whole = covers_contig and len(pieces) == 1
+            whole = region.whole_contig and len(pieces) == 1
             # Its last piece reaches as far as `{name}` does, past the length: the pieces add up to the whole.
-            open_end = covers_contig and number == len(pieces) - 1
-            items.append(Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end))
+            open_end = region.whole_contig and number == len(pieces) - 1
+            items.append(Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end, sample))
     return items
 
 
@@ -212,20 +231,31 @@ def unit_count(total_reads, max_units, min_unit_reads):
     return max(1, min(max_units, wanted))
 
 
-def pack_units(items, n_units, fixed_cost_reads):
-    """Greedy longest-first packing into n_units units, balanced by cost. Deterministic.
+def genomic_order(items, contig_order):
+    """Items in the order a unit should hold them: by sample (as given), header contig order, position."""
+    samples = {}
+    for item in items:
+        samples.setdefault(item.sample, len(samples))
+    return sorted(
+        items, key=lambda i: (samples[i.sample], contig_order[i.sample][i.contig], i.start, i.end, i.region_id)
+    )
 
-    Units are returned with their items in plan (region) order and numbered by first item.
+
+def partition_units(items, n_units, fixed_cost_reads):
+    """Cut items (in genomic order) into at most n_units contiguous runs of about equal cost. Deterministic.
+
+    An item goes to the unit its cost midpoint falls in, so each cut is within one item of the ideal one;
+    the planner keeps items at a third of a unit's share at most (split_region), which bounds the imbalance.
     """
-    order = sorted(range(len(items)), key=lambda i: (-item_cost(items[i], fixed_cost_reads), i))
-    loads = [0.0] * n_units
-    members = [[] for _ in range(n_units)]
-    for i in order:
-        target = min(range(n_units), key=lambda u: (loads[u], u))
-        loads[target] += item_cost(items[i], fixed_cost_reads)
-        members[target].append(i)
-    units = [[items[i] for i in sorted(m)] for m in members if m]
-    return sorted(units, key=lambda unit: items.index(unit[0]))
+    costs = [item_cost(item, fixed_cost_reads) for item in items]
+    share = sum(costs) / n_units if n_units > 0 else 0
+    units = [[] for _ in range(n_units)]
+    done = 0.0
+    for item, cost in zip(items, costs):
+        number = min(n_units - 1, int((done + cost / 2) / share)) if share > 0 else 0
+        units[number].append(item)
+        done += cost
+    return [unit for unit in units if unit]
 
 
 def region_rows(regions, items):
@@ -255,20 +285,58 @@ def read_alignment_header(path, index, reference, shown_name):
     return contigs, reads
 
 
+def read_samples(lines):
+    """The group's samples from the manifest, in its order."""
+    return [
+        SampleFiles(row["sample"], row["alignments"], row.get("index") or None, row.get("file_name") or "")
+        for row in read_tsv(lines)
+    ]
+
+
+def sample_regions(files, reference, bed_lines, bed_name):
+    """(regions, contig lengths, records per contig, contig order) of one sample; InputError names its file."""
+    contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
+    if not contigs:
+        raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
+    contig_lengths = dict(contigs)
+    regions = bed_regions(bed_lines, contig_lengths, bed_name) if bed_lines is not None else header_regions(contigs)
+    if not contig_reads:
+        # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
+        contig_reads = {name: length / 100 for name, length in contigs}
+    return regions, contig_lengths, contig_reads, {name: i for i, (name, _) in enumerate(contigs)}
+
+
+def plan_group(samples, regions_of, args):
+    """(items of every sample, in genomic order; the units). regions_of: sample -> sample_regions()."""
+    region_reads = {
+        s: [expected_reads(r, regions_of[s][2], regions_of[s][1]) for r in regions_of[s][0]] for s in samples
+    }
+    total_reads = sum(sum(reads) for reads in region_reads.values())
+    n_units = unit_count(total_reads, args.max_units, args.min_unit_reads)
+    # Chunks of at most a third of a unit's share keep the cuts within ~1.33x of perfect balance; one unit
+    # needs no chunks at all.
+    target_reads = total_reads / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
+    items = []
+    for sample in samples:
+        regions, contig_lengths, _, _ = regions_of[sample]
+        items += plan_items(
+            regions, region_reads[sample], contig_lengths, args.split_size, target_reads, args.batch_max_reads, sample
+        )
+    items = genomic_order(items, {s: regions_of[s][3] for s in samples})
+    return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--alignments", required=True, help="BAM or CRAM file")
-    parser.add_argument("--index", help="its index (.bai/.crai)")
+    parser.add_argument("--samples", required=True, help="TSV manifest: sample, alignments, index, file_name")
     parser.add_argument("--reference", help="FASTA reference (CRAM)")
     parser.add_argument("--bed", help="BED file of regions (default: every @SQ contig)")
     # User file names may start with '-': pass them as --bed-name=NAME, which argparse never reads as an option.
     parser.add_argument("--bed-name", help="BED file name to use in messages (default: --bed)")
-    parser.add_argument("--input-name", help="file name to use in messages (default: --alignments)")
-    parser.add_argument("--sample", required=True)
     parser.add_argument(
         "--split-size", type=int, default=0, help="max chunk length when a busy region is split (0: never)"
     )
-    parser.add_argument("--max-units", type=int, default=16, help="upper bound on work units for this sample")
+    parser.add_argument("--max-units", type=int, default=16, help="upper bound on work units for this group")
     parser.add_argument(
         "--batch-max-reads",
         type=float,
@@ -290,37 +358,49 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
-    shown_name = args.input_name or args.alignments
+    with open(args.samples) as handle:
+        group = read_samples(handle)
+    problems = []
+    regions_of = {}
     try:
-        contigs, contig_reads = read_alignment_header(args.alignments, args.index, args.reference, shown_name)
-        if not contigs:
-            raise InputError(f"{shown_name}: the header has no @SQ lines (no reference sequences to count on)")
-        contig_lengths = dict(contigs)
-        if args.bed:
-            bed_name = args.bed_name or args.bed
-            lines = bed_text_lines(read_bed_bytes(args.bed, bed_name), bed_name)
-            regions = bed_regions(lines, contig_lengths, bed_name)
-        else:
-            regions = header_regions(contigs)
+        bed_name = args.bed_name or args.bed
+        bed_lines = bed_text_lines(read_bed_bytes(args.bed, bed_name), bed_name) if args.bed else None
     except InputError as err:
         log.error("%s", err)
         return 2
-    if not contig_reads:
-        # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
-        contig_reads = {name: length / 100 for name, length in contigs}
-    region_reads = [expected_reads(region, contig_reads, contig_lengths) for region in regions]
-    n_units = unit_count(sum(region_reads), args.max_units, args.min_unit_reads)
-    # Chunks of at most a third of a unit's share keep the packing within ~1.33x of perfect balance
-    # (greedy packing ends within one item of the mean); one unit needs no chunks at all.
-    target_reads = sum(region_reads) / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
-    items = plan_items(regions, region_reads, contig_lengths, args.split_size, target_reads, args.batch_max_reads)
-    units = pack_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+    for files in group:
+        try:
+            regions_of[files.sample] = sample_regions(files, args.reference, bed_lines, bed_name)
+        except InputError as err:
+            problems.append(str(err))
+    if problems:  # every sample's problem, each on its own line
+        log.error("%s", "\n".join(problems))
+        return 2
+    samples = [files.sample for files in group]
+    items, units = plan_group(samples, regions_of, args)
     os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
-    write_tsv(os.path.join(args.outdir, f"{args.sample}.regions.tsv"), REGION_COLUMNS, region_rows(regions, items))
+    os.makedirs(os.path.join(args.outdir, "regions"), exist_ok=True)
+    items_of = {sample: [] for sample in samples}
+    for item in items:
+        items_of[item.sample].append(item)
+    for sample in samples:
+        rows = region_rows(regions_of[sample][0], items_of[sample])
+        write_tsv(os.path.join(args.outdir, "regions", f"{sample}.regions.tsv"), REGION_COLUMNS, rows)
     for number, unit in enumerate(units, start=1):
-        rows = [[i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)] for i in unit]
+        rows = [
+            [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)]
+            for i in unit
+        ]
         write_tsv(os.path.join(args.outdir, "units", f"unit_{number:04d}.tsv"), UNIT_COLUMNS, rows)
-    log.info("%s: %d regions, %d items, %d work units", args.sample, len(regions), len(items), len(units))
+    # Which samples each unit holds: the pipeline stages only those samples' files into its task.
+    unit_samples = [
+        [f"unit_{number:04d}.tsv", sample]
+        for number, unit in enumerate(units, start=1)
+        for sample in dict.fromkeys(item.sample for item in unit)
+    ]
+    write_tsv(os.path.join(args.outdir, UNIT_SAMPLES_FILE), ["unit", "sample"], unit_samples)
+    n_regions = sum(len(regions_of[s][0]) for s in samples)
+    log.info("%d samples, %d regions, %d items, %d work units", len(samples), n_regions, len(items), len(units))
     return 0
 
 

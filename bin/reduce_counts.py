@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Assemble the work units' results into a sample's per-region counts, or fail loudly.
+"""Assemble the work units' results of a group of samples into each sample's per-region counts.
 
-Reads the regions table written by plan_units.py and every unit result written by count_unit.py.
-When every item of every region was counted, writes (each through a temporary name):
-- ``<sample>_count.txt``: ``Region <name>: <count>`` per region in order, then ``Total reads: <sum>``;
-- ``<sample>.counts.tsv``: ``region``, ``length``, ``count`` per region.
-When any item failed or is missing, writes no count file, names every failed region with its samtools
-error and exits 1.
+Reads the regions tables written by plan_units.py (``<sample>.regions.tsv``, one per sample of the group)
+and every unit result written by count_unit.py (rows name their sample). For each sample whose every
+item of every region was counted, writes (each through a temporary name):
+- ``<sample>/<sample>_count.txt``: ``Region <name>: <count>`` per region in order, then ``Total reads: <sum>``;
+- ``<sample>/<sample>.counts.tsv``: ``region``, ``length``, ``count`` per region.
+A sample with any failed or missing item gets no count file: ``failures.txt`` names it and every failed
+region with its samtools error (and so does this script's log). One sample's failure never hides another
+sample's results, so this script exits 0 when it could read its inputs; the pipeline fails the run on any
+line of failures.txt once every sample's results are published (counts_matrix.py).
 """
 
 import argparse
@@ -31,6 +34,14 @@ class RegionTally:
     count: int = 0
     seen_items: int = 0
     errors: list = field(default_factory=list)
+
+
+def sample_of_regions_table(path):
+    """The sample of a ``<sample>.regions.tsv`` path."""
+    name = os.path.basename(path)
+    if not name.endswith(REGIONS_SUFFIX) or name == REGIONS_SUFFIX:
+        raise ValueError(f"{path}: expected a file named <sample>{REGIONS_SUFFIX}")
+    return name[: -len(REGIONS_SUFFIX)]
 
 
 def tally_regions(region_rows, result_rows):
@@ -78,6 +89,33 @@ def count_file_lines(tallies):
 
 
 TABLE_COLUMNS = ["region", "length", "count"]
+REGIONS_SUFFIX = ".regions.tsv"
+FAILURES_FILE = "failures.txt"
+
+
+def failure_report(sample, tallies, problems):
+    return f"sample '{sample}': {len(problems)} of {len(tallies)} regions failed; no count file written:\n  " + (
+        "\n  ".join(problems)
+    )
+
+
+def reduce_sample(sample, region_rows, result_rows, outdir):
+    """Write one sample's count files; return its failure report, or None when every region was counted."""
+    tallies = tally_regions(region_rows, result_rows)
+    sample_dir = os.path.join(outdir, sample)
+    count_path = os.path.join(sample_dir, f"{sample}_count.txt")
+    table_path = os.path.join(sample_dir, f"{sample}.counts.tsv")
+    problems = failures(tallies)
+    if problems:
+        for path in (count_path, table_path):
+            if os.path.exists(path):
+                os.remove(path)
+        return failure_report(sample, tallies, problems)
+    os.makedirs(sample_dir, exist_ok=True)
+    write_tsv(table_path, TABLE_COLUMNS, table_rows(tallies))
+    write_lines(count_path, count_file_lines(tallies))
+    log.info("sample '%s': %d regions, %d reads", sample, len(tallies), sum(t.count for t in tallies))
+    return None
 
 
 def table_rows(tallies):
@@ -86,42 +124,40 @@ def table_rows(tallies):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sample", required=True)
-    parser.add_argument("--regions", required=True, help="regions table from plan_units.py")
+    parser.add_argument("--regions", nargs="+", required=True, help="<sample>.regions.tsv tables from plan_units.py")
     parser.add_argument("--outdir", default=".")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("results", nargs="*", help="unit result files from count_unit.py")
     return parser.parse_args(argv)
 
 
+def read_results(paths):
+    """Every unit result row, grouped by sample."""
+    rows_of = {}
+    for path in sorted(paths):
+        with open(path) as handle:
+            for row in read_tsv(handle):
+                rows_of.setdefault(row["sample"], []).append(row)
+    return rows_of
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
-    with open(args.regions) as handle:
-        region_rows = read_tsv(handle)
-    result_rows = []
-    for path in sorted(args.results):
-        with open(path) as handle:
-            result_rows.extend(read_tsv(handle))
-    tallies = tally_regions(region_rows, result_rows)
-    count_path = os.path.join(args.outdir, f"{args.sample}_count.txt")
-    table_path = os.path.join(args.outdir, f"{args.sample}.counts.tsv")
-    problems = failures(tallies)
-    if problems:
-        for path in (count_path, table_path):
-            if os.path.exists(path):
-                os.remove(path)
-        log.error(
-            "sample '%s': %d of %d regions failed; no count file written:\n  %s",
-            args.sample,
-            len(problems),
-            len(tallies),
-            "\n  ".join(problems),
-        )
+    rows_of = read_results(args.results)
+    regions_of = {sample_of_regions_table(path): path for path in args.regions}
+    unknown = sorted(set(rows_of) - set(regions_of))
+    if unknown:
+        log.error("results for samples without a regions table: %s", ", ".join(unknown))
         return 1
-    write_tsv(table_path, TABLE_COLUMNS, table_rows(tallies))
-    write_lines(count_path, count_file_lines(tallies))
-    log.info("sample '%s': %d regions, %d reads", args.sample, len(tallies), sum(t.count for t in tallies))
+    reports = []
+    for sample in sorted(regions_of):
+        with open(regions_of[sample]) as handle:
+            report = reduce_sample(sample, read_tsv(handle), rows_of.get(sample, []), args.outdir)
+        if report:
+            log.error("%s", report)
+            reports.append(report)
+    write_lines(os.path.join(args.outdir, FAILURES_FILE), reports)
     return 0
 
 

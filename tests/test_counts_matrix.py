@@ -1,5 +1,6 @@
 """Unit tests for bin/counts_matrix.py: exact matrix and MultiQC custom-content text."""
 
+import os
 import random
 
 import counts_matrix as cm
@@ -175,3 +176,24 @@ def test_file_not_named_counts_tsv_is_refused(tmp_path, caplog):
     path.write_text("region\tlength\tcount\n")
     assert cm.main(["--outdir", str(tmp_path), str(path)]) == 1
     assert f"{path}: expected a file named <sample>.counts.tsv" in caplog.text
+
+
+def test_any_failed_sample_fails_naming_every_failure_and_writes_nothing(tmp_path, caplog):
+    table = tmp_path / "a.counts.tsv"
+    table.write_text("region\tlength\tcount\nchr1\t10\t3\n")
+    reports = []
+    for group, sample in ((1, "b"), (2, "c")):
+        path = tmp_path / f"failures_{group}.txt"
+        path.write_text(f"sample '{sample}': 1 of 1 regions failed; no count file written:\n  region 'chr1': boom\n")
+        reports.append(str(path))
+    empty = tmp_path / "failures_3.txt"
+    empty.write_text("")
+    assert cm.main(["--outdir", str(tmp_path), "--failures", *reports, str(empty), "--", str(table)]) == 1
+    assert (
+        "2 sample(s) failed; no counts_matrix.tsv written:\n"
+        "sample 'b': 1 of 1 regions failed; no count file written:\n  region 'chr1': boom\n"
+        "sample 'c': 1 of 1 regions failed; no count file written:\n  region 'chr1': boom"
+    ) in caplog.text
+    assert sorted(os.listdir(tmp_path)) == ["a.counts.tsv", "failures_1.txt", "failures_2.txt", "failures_3.txt"]
+    assert cm.main(["--outdir", str(tmp_path), "--failures", str(empty), "--", str(table)]) == 0
+    assert (tmp_path / "counts_matrix.tsv").read_text() == "region\ta\nchr1\t3\n"

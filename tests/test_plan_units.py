@@ -1,7 +1,9 @@
 """Unit tests for bin/plan_units.py: regions, BED parsing, splitting, batching and unit packing."""
 
 import gzip
+import math
 import os
+import pathlib
 import random
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import plan_units as pu
 import pysam
 import pytest
 import reduce_counts
-from conftest import ROOT, read_tsv, samtools_count
+from conftest import ROOT, expected_count_text, read_tsv, samtools_count
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
 LENGTHS = dict(TEST_CONTIGS)
@@ -119,9 +121,31 @@ def run_script(*args):
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
 
 
-def planner_args(bam, bed, outdir, *extra):
+def manifest(folder, *samples, file_name=None):
+    """The planner's --samples manifest for (sample, bam) pairs; the index beside each BAM (if any)."""
+    path = pathlib.Path(folder) / "samples.tsv"
+    lines = ["sample\talignments\tindex\tfile_name"]
+    for sample, bam in samples:
+        index = bam + ".bai" if os.path.exists(bam + ".bai") else ""
+        lines.append(f"{sample}\t{bam}\t{index}\t{file_name or os.path.basename(bam)}")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def count_manifest(folder, *samples):
+    """count_unit.py's --samples manifest."""
+    path = folder / "count_samples.tsv"
+    rows = [f"{sample}\t{bam}\t{bam}.bai" for sample, bam in samples]
+    path.write_text("\n".join(["sample\talignments\tindex", *rows]) + "\n")
+    return str(path)
+
+
+def planner_args(bam, bed, outdir, *extra, file_name=None):
     # The pipeline stages the BED as regions.bed whatever its name: gzip must be told by content.
-    return ["--alignments", bam, "--bed", bed, "--sample", "h", "--outdir", str(outdir), *extra]
+    folder = f"{outdir}-manifest"  # beside outdir: some tests check that nothing is written into it
+    os.makedirs(folder, exist_ok=True)
+    samples = manifest(folder, ("h", bam), file_name=file_name)
+    return ["--samples", samples, "--bed", bed, "--outdir", str(outdir), *extra]
 
 
 @pytest.mark.parametrize("how", ["plain", "gzip", "bgzip", "bgzf"])
@@ -129,7 +153,7 @@ def test_plain_gzip_and_bgzip_beds_give_the_same_regions(headerish_bam, tmp_path
     bed = write_bed(tmp_path / "regions.bed", BED_TEXT, how)
     result = run_script(*planner_args(headerish_bam, bed, tmp_path, "--bed-name=t.bed.gz"))
     assert result.returncode == 0, result.stderr
-    with open(tmp_path / "h.regions.tsv") as handle:
+    with open(tmp_path / "regions" / "h.regions.tsv") as handle:
         rows = read_tsv(handle)
     assert [(r["name"], r["contig"], int(r["start"]), int(r["end"])) for r in rows] == BED_REGIONS
 
@@ -140,13 +164,14 @@ def test_headerish_contigs_from_a_bgzipped_bed_count_as_samtools_does(headerish_
     plan_args = ["--max-units", "3", "--min-unit-reads", "1", "--split-size", "4000", "--bed-name=t.bed.gz"]
     assert pu.main(planner_args(headerish_bam, bed, tmp_path, *plan_args)) == 0
     results = []
+    samples = count_manifest(tmp_path, ("h", headerish_bam))
     for unit in sorted((tmp_path / "units").iterdir()):
         results.append(str(tmp_path / f"{unit.stem}.result.tsv"))
-        assert count_unit.main(["--alignments", headerish_bam, "--unit", str(unit), "--out", results[-1]]) == 0
+        assert count_unit.main(["--samples", samples, "--unit", str(unit), "--out", results[-1]]) == 0
     assert len(results) > 1
-    regions_tsv = str(tmp_path / "h.regions.tsv")
-    assert reduce_counts.main(["--sample", "h", "--regions", regions_tsv, "--outdir", str(tmp_path), *results]) == 0
-    with open(tmp_path / "h.counts.tsv") as handle:
+    regions_tsv = str(tmp_path / "regions" / "h.regions.tsv")
+    assert reduce_counts.main(["--regions", regions_tsv, "--outdir", str(tmp_path), *results]) == 0
+    with open(tmp_path / "h" / "h.counts.tsv") as handle:
         counts = [(row["region"], int(row["count"])) for row in read_tsv(handle)]
     expected = [(name, samtools_count(headerish_bam, f"{{{c}}}:{s + 1}-{e}")) for name, c, s, e in BED_REGIONS]
     assert counts == expected
@@ -227,7 +252,7 @@ def test_utf8_bed_with_byte_order_mark_is_read(headerish_bam, tmp_path):
     bed = tmp_path / "regions.bed"
     bed.write_bytes("chr1\t0\t10\tg\u00e8ne\n".encode("utf-8-sig"))
     assert pu.main(planner_args(headerish_bam, str(bed), tmp_path)) == 0
-    with open(tmp_path / "h.regions.tsv") as handle:
+    with open(tmp_path / "regions" / "h.regions.tsv") as handle:
         assert [(r["name"], r["contig"]) for r in read_tsv(handle)] == [("g\u00e8ne", "chr1")]
 
 
@@ -241,18 +266,19 @@ def test_missing_or_empty_bed_is_one_line_naming_the_users_file(headerish_bam, t
 
 def test_names_starting_with_a_dash_are_values_not_options(headerish_bam, tmp_path):
     bed = write_bed(tmp_path / "regions.bed", "chrNope\t0\t10\n", "plain")
-    result = run_script(*planner_args(headerish_bam, bed, tmp_path, "--bed-name=-t.bed", "--input-name=-x.bam"))
+    result = run_script(*planner_args(headerish_bam, bed, tmp_path, "--bed-name=-t.bed", file_name="-x.bam"))
     message = "[ERROR] -t.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header\n"
     assert (result.returncode, result.stderr) == (2, message)
     nosq = str(tmp_path / "nosq.bam")
     with pysam.AlignmentFile(nosq, "wb", header={"HD": {"VN": "1.6"}}):
         pass
     for name in ("-x.bam", "--max-units"):
-        result = run_script("--alignments", nosq, "--sample", "n", f"--input-name={name}", "--outdir", str(tmp_path))
+        samples = manifest(tmp_path, ("n", nosq), file_name=name)
+        result = run_script("--samples", samples, "--outdir", str(tmp_path))
         message = f"[ERROR] {name}: the header has no @SQ lines (no reference sequences to count on)\n"
         assert (result.returncode, result.stderr) == (2, message)
     good = write_bed(tmp_path / "good.bed", "chr1\t0\t10\n", "plain")
-    result = run_script(*planner_args(headerish_bam, good, tmp_path, "--bed-name=-t.bed", "--input-name=-x.bam"))
+    result = run_script(*planner_args(headerish_bam, good, tmp_path, "--bed-name=-t.bed", file_name="-x.bam"))
     assert result.returncode == 0, result.stderr
 
 
@@ -304,10 +330,9 @@ def test_grch38_like_header_gives_bounded_balanced_deterministic_complete_units(
     n_units = pu.unit_count(total, 16, 1_000_000)
     assert n_units == 16
     items = plan(contigs, reads, 50_000_000, total / n_units / pu.CHUNKS_PER_SHARE, 20_000)
-    units = pu.pack_units(items, n_units, 50_000)
+    units = pu.partition_units(items, n_units, 50_000)
     assert len(units) == 16
-    packed = [item for unit in units for item in unit]
-    assert sorted(packed, key=items.index) == items
+    assert [item for unit in units for item in unit] == items  # contiguous runs, in order, each item once
     loads = [sum(pu.item_cost(i, 50_000) for i in unit) for unit in units]
     assert max(loads) <= 1.34 * (sum(loads) / len(loads))
     samtools_calls = sum(1 for i in items if i.mode != "batch") + len(units)
@@ -321,23 +346,73 @@ def test_unit_count_follows_reads_within_bounds():
     assert pu.unit_count(1_500, 16, 0) == 16  # 0: always the bound
 
 
-def test_pack_units_keeps_empty_contigs_together():
+def test_partition_keeps_empty_contigs_together():
     empty = plan([("a", 10), ("b", 10)], {}, 0, 1.0, 100)
-    assert [[i.contig for i in unit] for unit in pu.pack_units(empty, 2, 100)] == [["a", "b"]]
+    assert [[i.contig for i in unit] for unit in pu.partition_units(empty, 2, 100)] == [["a", "b"]]
     busy = plan([("a", 10), ("b", 10)], {"a": 10**6, "b": 10**6}, 0, 10**6, 100)
-    assert [[i.contig for i in unit] for unit in pu.pack_units(busy, 2, 100)] == [["a"], ["b"]]
+    assert [[i.contig for i in unit] for unit in pu.partition_units(busy, 2, 100)] == [["a"], ["b"]]
+
+
+def test_panel_units_are_contiguous_stretches_of_the_genome():
+    """Two units of a BED panel read disjoint halves of the file: each unit is one genomic stretch."""
+    contigs = [("chr1", 1_000_000), ("chr2", 1_000_000)]
+    lengths = dict(contigs)
+    order = {"": {name: i for i, (name, _) in enumerate(contigs)}}
+    rng = random.Random(2)
+    regions = []
+    for i in range(2000):  # BED order is not genomic order
+        contig = rng.choice(["chr1", "chr2"])
+        start = rng.randrange(0, 999_000)
+        regions.append(pu.Region(i + 1, f"r{i}", contig, start, start + rng.randint(100, 300)))
+    reads = [pu.expected_reads(r, {"chr1": 10**6, "chr2": 10**6}, lengths) for r in regions]
+    items = pu.genomic_order(pu.plan_items(regions, reads, lengths, 0, math.inf, 20_000), order)
+    units = pu.partition_units(items, 2, 50_000)
+    assert len(units) == 2
+    spans = [((u[0].contig, u[0].start), (u[-1].contig, u[-1].start)) for u in units]
+    assert spans[0][1] <= spans[1][0]  # the first unit ends where the second starts
+    loads = [sum(pu.item_cost(i, 50_000) for i in unit) for unit in units]
+    assert max(loads) <= 1.01 * min(loads)
+
+
+def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
+    reads = [random_pairs(TEST_CONTIGS, 50 + i, random.Random(i)) for i in range(5)]
+    bams = [(f"s{i}", write_bam(str(tmp_path / f"s{i}.bam"), TEST_CONTIGS, reads[i])) for i in range(5)]
+    code = pu.main(["--samples", manifest(tmp_path, *bams), "--max-units", "2", "--min-unit-reads", "200",
+                    "--outdir", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    assert sorted(os.listdir(tmp_path / "regions")) == [f"s{i}.regions.tsv" for i in range(5)]
+    units = sorted(os.listdir(tmp_path / "units"))
+    assert units == ["unit_0001.tsv", "unit_0002.tsv"]  # 5 samples, 2 counting tasks
+    with open(tmp_path / "unit_samples.tsv") as handle:
+        unit_samples = [(row["unit"], row["sample"]) for row in read_tsv(handle)]
+    planned = {}
+    for unit in units:
+        with open(tmp_path / "units" / unit) as handle:
+            for row in read_tsv(handle):
+                planned.setdefault(row["sample"], []).append(row["contig"])
+                assert (unit, row["sample"]) in unit_samples
+    assert {s: sorted(set(c)) for s, c in planned.items()} == {s: sorted(n for n, _ in TEST_CONTIGS) for s, _ in bams}
+    # Count and reduce the group: every sample's counts are samtools view -c's, in its own folder.
+    results = []
+    for unit in units:
+        results.append(str(tmp_path / f"{unit}.result.tsv"))
+        samples = count_manifest(tmp_path, *bams)
+        assert (
+            count_unit.main(["--samples", samples, "--unit", str(tmp_path / "units" / unit), "--out", results[-1]]) == 0
+        )
+    regions = [str(tmp_path / "regions" / f"{s}.regions.tsv") for s, _ in bams]
+    assert reduce_counts.main(["--outdir", str(tmp_path), *results, "--regions", *regions]) == 0
+    for sample, bam in bams:
+        assert (tmp_path / sample / f"{sample}_count.txt").read_text() == expected_count_text(bam)
+    assert (tmp_path / "failures.txt").read_text() == ""
 
 
 def test_main_writes_regions_and_units(tmp_path):
     bam = write_bam(str(tmp_path / "s.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 300, random.Random(3)))
     code = pu.main(
         [
-            "--alignments",
-            bam,
-            "--index",
-            bam + ".bai",
-            "--sample",
-            "s",
+            "--samples",
+            manifest(tmp_path, ("s", bam)),
             "--split-size",
             "100000",
             "--max-units",
@@ -349,7 +424,7 @@ def test_main_writes_regions_and_units(tmp_path):
         ]
     )
     assert code == 0
-    with open(tmp_path / "s.regions.tsv") as handle:
+    with open(tmp_path / "regions" / "s.regions.tsv") as handle:
         rows = [line.rstrip("\n").split("\t") for line in handle]
     assert rows[0] == pu.REGION_COLUMNS
     assert [row[1] for row in rows[1:]] == [name for name, _ in TEST_CONTIGS]
@@ -365,8 +440,9 @@ def test_plan_is_identical_across_processes(tmp_path):
     plans = []
     for seed in ("1", "2"):
         outdir = tmp_path / f"seed{seed}"
+        outdir.mkdir()
         subprocess.run(
-            [sys.executable, os.path.join(ROOT, "bin", "plan_units.py"), "--alignments", bam, "--sample", "s"]
+            [sys.executable, os.path.join(ROOT, "bin", "plan_units.py"), "--samples", manifest(outdir, ("s", bam))]
             + ["--split-size", "50000", "--max-units", "4", "--min-unit-reads", "1", "--outdir", str(outdir)],
             check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
@@ -380,8 +456,6 @@ def test_main_rejects_header_without_sq(tmp_path, caplog):
     path = str(tmp_path / "nosq.bam")
     with pysam.AlignmentFile(path, "wb", header={"HD": {"VN": "1.6"}}):
         pass
-    assert (
-        pu.main(["--alignments", path, "--sample", "nosq", "--input-name", "nosq.bam", "--outdir", str(tmp_path)]) == 2
-    )
+    assert pu.main(["--samples", manifest(tmp_path, ("nosq", path)), "--outdir", str(tmp_path)]) == 2
     assert "nosq.bam: the header has no @SQ lines" in caplog.text
-    assert not os.path.exists(tmp_path / "nosq.regions.tsv")
+    assert not os.path.exists(tmp_path / "regions")

@@ -238,10 +238,12 @@ def test_counting_tasks_ran_as_job_arrays(slurm_run, slurm):
     counting = [row for row in rows if row["process"] == "COUNT_UNIT"]
     others = [row for row in rows if row["process"] != "COUNT_UNIT"]
     assert len(counting) > ARRAY_SIZE, "too few counting tasks to fill more than one array"
-    per_sample = {}
+    # Tags are '<group> (<its samples>):unit_NNNN'; the two samples fall in different groups of the four
+    # (--max_units 4 / --units_per_cpu 1), each group gets up to --max_units counting jobs.
+    per_group = {}
     for row in counting:
-        per_sample.setdefault(row["tag"].split(":")[0], []).append(row)
-    assert {sample: len(tasks) for sample, tasks in per_sample.items()} == {"indexed": 4, "unindexed": 4}
+        per_group.setdefault(re.search(r"\((.*)\):", row["tag"]).group(1), []).append(row)
+    assert {samples: len(tasks) for samples, tasks in per_group.items()} == {"indexed": 4, "unindexed": 4}
     arrays = {}
     for row in counting:
         array_id, index = row["native_id"].split("_")

@@ -1,8 +1,8 @@
-// Count the reads of one work unit (one or more regions of one sample) with samtools view -c.
-include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+// Count the reads of one work unit (regions of one or more samples of a group) with samtools view -c.
+include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_regioncount'
 
 process COUNT_UNIT {
-    tag "${meta.id}:${unit.baseName}"
+    tag "${groupLabel(meta.group, meta.samples)}:${unit.baseName}"
     label 'process_count'
 
     conda "${moduleDir}/environment.yml"
@@ -16,7 +16,8 @@ process COUNT_UNIT {
     container 'docker.io/staphb/samtools:1.16.1'
 
     input:
-    tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index'), path(unit)
+    // meta.samples: the metas of the samples the unit holds, in the order of the files; only theirs are staged.
+    tuple val(meta), path(alignments, stageAs: 'aln?/alignments'), path(indexes, stageAs: 'aln?/alignments.index'), path(unit)
     tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai'), path(reference_gzi, stageAs: 'reference.fa.gzi')
 
     output:
@@ -31,10 +32,13 @@ process COUNT_UNIT {
     // after '=' (a leading '-' is never read as our option) and parsed by count_unit.py without a shell.
     def args = task.ext.args ?: ''
     def fasta = reference ? '--reference reference.fa' : ''
+    def manifest = sampleManifest(meta.samples, ['sample', 'alignments', 'index']) { sample, i ->
+        [sample.id, "aln${i}/alignments", "aln${i}/alignments.index"]
+    }
     """
+    printf '%s\\n' ${manifest} > samples.tsv
     count_unit.py \\
-        --alignments alignments \\
-        --index alignments.index \\
+        --samples samples.tsv \\
         ${fasta} \\
         --unit '${unit}' \\
         --threads ${task.cpus - 1} \\
@@ -50,7 +54,7 @@ process COUNT_UNIT {
 
     stub:
     """
-    printf 'region_id\\tcontig\\tstart\\tend\\tmode\\tcount\\tstatus\\tmessage\\n' > '${unit.baseName}.result.tsv'
+    printf 'sample\\tregion_id\\tcontig\\tstart\\tend\\tmode\\tcount\\tstatus\\tmessage\\n' > '${unit.baseName}.result.tsv'
     touch versions.yml
     """
 }

@@ -1,4 +1,5 @@
-// Join every sample's counts table into counts_matrix.tsv, and write the MultiQC custom-content files.
+// Join every sample's counts table into counts_matrix.tsv and write the MultiQC custom-content files; or,
+// when any sample failed, name every failed sample and region and fail the run (the others are published).
 process COUNTS_MATRIX {
     tag "${tables instanceof List ? tables.size() : 1} samples"
     label 'process_single'
@@ -10,8 +11,9 @@ process COUNTS_MATRIX {
     container 'quay.io/biocontainers/pysam:0.22.1--py311h1f0e11c_1'
 
     input:
-    // <sample>.counts.tsv files (sample names are checked safe before the run); the shell sees only a glob.
+    // <sample>.counts.tsv files (sample names are checked safe before the run) and the reducers' failure reports.
     path tables, stageAs: 'tables/*'
+    path failures, stageAs: 'failures/failures_?.txt'
 
     output:
     path 'counts_matrix.tsv', emit: matrix
@@ -23,8 +25,11 @@ process COUNTS_MATRIX {
 
     script:
     def args = task.ext.args ?: ''
+    // File lists written out (their staged names), not globs: either list may be empty.
+    def tableFiles = (tables instanceof List ? tables : [tables]).collect { it.toString() }.join(' ')
+    def failureFiles = (failures instanceof List ? failures : [failures]).collect { it.toString() }.join(' ')
     """
-    counts_matrix.py ${args} tables/*.counts.tsv
+    counts_matrix.py ${args} --failures ${failureFiles} -- ${tableFiles}
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

@@ -1,8 +1,8 @@
-// Read a sample's regions (BAM header or BED) and plan its counting work units.
-include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+// Read a group of samples' regions (BAM header or BED) and plan their counting work units.
+include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_regioncount'
 
 process PLAN_UNITS {
-    tag "${meta.id}"
+    tag "${groupLabel(group.id, group.samples)}"
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
@@ -12,32 +12,35 @@ process PLAN_UNITS {
     container 'quay.io/biocontainers/pysam:0.22.1--py311h1f0e11c_1'
 
     input:
-    tuple val(meta), path(alignments, stageAs: 'alignments'), path(index, stageAs: 'alignments.index')
+    // A group of samples (group.samples: their metas, in the order of the files), planned together.
+    tuple val(group), path(alignments, stageAs: 'aln?/alignments'), path(indexes, stageAs: 'aln?/alignments.index')
     tuple path(regions_bed, stageAs: 'regions.bed'), val(regions_name)
     tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai'), path(reference_gzi, stageAs: 'reference.fa.gzi')
     val max_units
 
     output:
-    tuple val(meta), path("${meta.id}.regions.tsv"), emit: regions
-    tuple val(meta), path('units/unit_*.tsv')      , emit: units
-    path 'versions.yml'                            , emit: versions
+    tuple val(group), path('regions/*.regions.tsv')              , emit: regions
+    tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), emit: units
+    path 'versions.yml'                                          , emit: versions
 
     when:
     task.ext.when == null || task.ext.when
 
     script:
     def args = task.ext.args ?: ''
-    // User file names appear in messages only; after '=' so that a leading '-' is never read as our option.
+    // User file names appear in messages only: in the manifest (written by printf, a builtin: no argument
+    // length limit) and after '=' so that a leading '-' is never read as our option.
+    def manifest = sampleManifest(group.samples, ['sample', 'alignments', 'index', 'file_name']) { meta, i ->
+        [meta.id, "aln${i}/alignments", "aln${i}/alignments.index", meta.file_name]
+    }
     def bed = regions_bed ? "--bed regions.bed --bed-name=${shellQuote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''
     """
+    printf '%s\\n' ${manifest} > samples.tsv
     plan_units.py \\
-        --alignments alignments \\
-        --index alignments.index \\
+        --samples samples.tsv \\
         ${fasta} \\
         ${bed} \\
-        --sample '${meta.id}' \\
-        --input-name=${shellQuote(meta.file_name)} \\
         --max-units ${max_units} \\
         ${args}
 
@@ -50,9 +53,13 @@ process PLAN_UNITS {
 
     stub:
     """
-    mkdir units
-    printf 'region_id\\tname\\tcontig\\tstart\\tend\\tlength\\titems\\n' > '${meta.id}.regions.tsv'
-    printf 'region_id\\tcontig\\tstart\\tend\\twhole\\tmode\\n' > units/unit_0001.tsv
+    mkdir units regions
+    for sample in ${group.samples*.id.join(' ')}; do
+        printf 'region_id\\tname\\tcontig\\tstart\\tend\\tlength\\titems\\n' > "regions/\$sample.regions.tsv"
+    done
+    printf 'sample\\tregion_id\\tcontig\\tstart\\tend\\twhole\\tmode\\topen_end\\n' > units/unit_0001.tsv
+    printf 'unit\\tsample\\n' > unit_samples.tsv
+    for sample in ${group.samples*.id.join(' ')}; do printf 'unit_0001.tsv\\t%s\\n' "\$sample" >> unit_samples.tsv; done
     touch versions.yml
     """
 }

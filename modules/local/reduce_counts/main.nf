@@ -1,6 +1,8 @@
-// Assemble a sample's unit results into its count files; fail naming every failed region.
+// Assemble a group's unit results into each sample's count files; name every failed sample and region.
+include { groupLabel } from '../../../subworkflows/local/utils_regioncount'
+
 process REDUCE_COUNTS {
-    tag "${meta.id}"
+    tag "${groupLabel(group.id, group.samples)}"
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
@@ -10,11 +12,14 @@ process REDUCE_COUNTS {
     container 'quay.io/biocontainers/pysam:0.22.1--py311h1f0e11c_1'
 
     input:
-    tuple val(meta), path(regions), path(results, stageAs: 'results/*')
+    tuple val(group), path(regions, stageAs: 'regions/*'), path(results, stageAs: 'results/*')
 
     output:
-    tuple val(meta), path("${meta.id}_count.txt"), path("${meta.id}.counts.tsv"), emit: counts
-    path 'versions.yml'                                                         , emit: versions
+    // Per sample: <sample>/<sample>_count.txt and <sample>/<sample>.counts.tsv, for the samples counted in full.
+    path '*/*_count.txt', optional: true  , emit: count_files
+    path '*/*.counts.tsv', optional: true , emit: tables
+    path 'failures.txt'                   , emit: failures
+    path 'versions.yml'                   , emit: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -22,9 +27,9 @@ process REDUCE_COUNTS {
     script:
     """
     reduce_counts.py \\
-        --sample '${meta.id}' \\
-        --regions '${regions}' \\
-        results/*.result.tsv
+        --outdir . \\
+        results/*.result.tsv \\
+        --regions regions/*.regions.tsv
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
@@ -34,6 +39,10 @@ process REDUCE_COUNTS {
 
     stub:
     """
-    touch '${meta.id}_count.txt' '${meta.id}.counts.tsv' versions.yml
+    for sample in ${group.samples*.id.join(' ')}; do
+        mkdir -p "\$sample"
+        touch "\$sample/\${sample}_count.txt" "\$sample/\$sample.counts.tsv"
+    done
+    touch failures.txt versions.yml
     """
 }

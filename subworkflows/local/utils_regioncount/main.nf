@@ -17,6 +17,38 @@ def shellQuote(String text) {
     return "'" + text.replace("'", "'\\''") + "'"
 }
 
+// A TSV manifest for a task script, as the arguments of one `printf '%s\n' ... > file` line: a header and
+// one row per sample, row(sample, 1-based position) giving its fields, each row one quoted word (tabs and
+// line breaks, possible in file names, become spaces: the names are for messages). One script line, as
+// literal line breaks in a task script would defeat Nextflow's indentation stripping of the heredocs.
+def sampleManifest(samples, header, Closure row) {
+    def lines = [header.join('\t')]
+    samples.eachWithIndex { sample, i ->
+        lines << row(sample, i + 1).collect { it.toString().replaceAll(/[\t\r\n]/, ' ') }.join('\t')
+    }
+    return lines.collect { shellQuote(it) }.join(' ')
+}
+
+// Samples are planned, counted and reduced in groups, so that a cohort costs tasks by its reads, not by its
+// number of samples: a group's small samples share tasks, a big sample still gets up to --max_units units.
+// The group of a sample depends on its name only (CRC32), so adding a sample to a cohort changes one group
+// and -resume recounts that group alone. Groups: the CPU slots of the local executor, or --max_units /
+// --units_per_cpu on a scheduler.
+def sampleGroupCount(parameters, config) {
+    return Math.max(1, countingTaskBound(parameters, config).intdiv(parameters.units_per_cpu as int))
+}
+
+// A group as task tags show it: 'group_2 (s1,s2)', or 'group_2 (250 samples)'.
+def groupLabel(String group, samples) {
+    return "${group} (${samples.size() <= 3 ? samples*.id.join(',') : samples.size() + ' samples'})"
+}
+
+def sampleGroup(String id, int groups) {
+    def crc = new java.util.zip.CRC32()
+    crc.update(id.getBytes('UTF-8'))
+    return (int) (crc.value % groups) + 1
+}
+
 // Counting tasks per sample: at most --max_units; on the local executor also at most --units_per_cpu per
 // CPU it may use (per --count_cpus). Each task has a fixed cost (wrapper, trace, start-up), so a laptop
 // is best served by a few tasks per CPU, while a scheduler, whose capacity is unknown here, gets max_units.
