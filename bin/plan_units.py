@@ -18,8 +18,8 @@ statistics give records per contig at no cost):
 
 Input: ``--samples``, a TSV manifest (``sample``, ``alignments``, ``index``, ``file_name`` for messages).
 Outputs: ``regions/<sample>.regions.tsv`` (one row per region, in order), ``units/unit_NNNN.tsv``
-(one file per work unit; each row names its sample) and ``unit_samples.tsv`` (the samples of each unit). The plan depends only on the inputs and parameters,
-so ``-resume`` caches.
+(one file per work unit; each row names its sample) and ``unit_samples.tsv`` (the samples of each unit).
+The plan depends only on the inputs and parameters, so ``-resume`` caches.
 """
 
 import argparse
