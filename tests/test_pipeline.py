@@ -185,7 +185,7 @@ def test_chunk_boundaries_count_every_read_once(run_pipeline, tmp_path):
         "--input", bam, "--split_size", "5000", "--max_units", "4", "--units_per_cpu", "16", "--min_unit_reads", "0"
     )
     assert_counts_match_samtools(run, "spans", bam)
-    regions = glob.glob(os.path.join(run.launch_dir, "work", "*", "*", "spans.regions.tsv"))
+    regions = glob.glob(os.path.join(run.launch_dir, "work", "*", "*", "regions", "spans.regions.tsv"))
     with open(regions[0]) as handle:
         items = {row["name"]: row["items"] for row in read_tsv(handle)}
     assert items["chrBig"] == "20"
