@@ -305,13 +305,14 @@ def indexIsStale(index, alignments) {
 
 // A cheap content key for -resume. Nextflow's default cache keys on path, size and mtime, so a file
 // replaced in place by another of the same size with its mtime restored would be served from the cache:
-// its first and last 64 KiB (the header and the last records of a BAM) and size are hashed too. A whole-file
+// its first and last 16 KiB (the header and the last BGZF block's end, which any change to the last
+// records rewrites) and size are hashed too. A whole-file
 // hash (cache 'deep') would read every BAM once per task. Local files only (remote ones are not read here).
 def contentFingerprint(path) {
     if (path == null || path.toUri().scheme != 'file') {
         return ''
     }
-    def window = 65536L
+    def window = 16384L
     def digest = java.security.MessageDigest.getInstance('SHA-256')
     def size = path.size()
     new RandomAccessFile(path.toFile(), 'r').withCloseable { handle ->
