@@ -4,12 +4,13 @@ SHELL := /bin/bash
 VENV := .venv
 OUTDIR ?= results/test-profile
 PYTEST_ARGS ?=
+NFTEST_ARGS ?=
 
 # The project's virtualenv (pysam for bin/) and a Nextflow assembled into .tools/ come after the
 # user's own PATH entries, so a nextflow the user installed wins.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH):$(CURDIR)/.tools/bin
 
-.PHONY: setup venv samtools nextflow demo test lint bench test-data clean
+.PHONY: setup venv samtools nextflow nf-test demo test lint bench test-data clean
 
 setup: venv samtools nextflow
 
@@ -32,14 +33,22 @@ nextflow:
 		tools/nextflow/install.sh; \
 	fi
 
+# nf-test for the module and pipeline tests: only `make test` needs it (tools/nf-test/install.sh: the one on
+# PATH, else the official installer pinned to the snapshots' version, else a message saying how to get it).
+nf-test:
+	@tools/nf-test/install.sh
+
 demo: setup
 	nextflow run . -profile test --outdir $(OUTDIR)
 	@echo
 	@echo "Results: $(CURDIR)/$(OUTDIR)  (per sample: <sample>/<sample>_count.txt and <sample>.counts.tsv;"
 	@echo "         run reports and tool versions: pipeline_info/)"
 
-test: setup lint
+# pytest (exact counts against samtools, real runs), then nf-test (modules/local/*/tests, tests/*.nf.test):
+# --ci fails on a missing or changed snapshot instead of writing it.
+test: setup lint nf-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	nf-test test --ci $(NFTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check bin tests assets benchmarks
@@ -55,4 +64,4 @@ test-data: venv
 	$(VENV)/bin/python assets/make_test_data.py
 
 clean:
-	rm -rf work .nextflow .nextflow.log* results
+	rm -rf work .nextflow .nextflow.log* results .nf-test .nf-test.log
