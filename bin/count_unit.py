@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Count the reads of one work unit with samtools and record every item's count and status.
 
-Each item of the unit (see plan_units.py) is counted by samtools:
+A unit (see plan_units.py) may hold items of several samples (the small samples of a cohort share
+counting tasks): each item names its sample, and --samples gives each sample's files (TSV ``sample
+alignments index``, paths relative to the task folder). Each sample's items are counted in that sample's
+files only, as below, so that a failure in one sample's file never touches another sample's counts.
+
+Each item is counted by samtools:
 - single: ``samtools view -c`` over the interval (records overlapping it; a whole contig as ``{name}``);
 - chunk: the records whose leftmost position lies in the chunk: those overlapping it minus those that
   started before it (``-e '(user expression) && pos <= start'`` on the chunk's first base only), so that
@@ -9,8 +14,10 @@ Each item of the unit (see plan_units.py) is counted by samtools:
 - batch: few calls for all batch items of the unit (one index load each): whole contigs by one
   ``samtools view <file> {c1} {c2} ...`` (each contig once, records counted by contig name), the other
   items by one ``samtools view -M -L <bed>`` pass, records assigned to the items they overlap with
-  htslib's own overlap rule (bam_endpos). When a pass fails, each of its items is counted alone, so that
-  only the regions really affected are reported.
+  htslib's own overlap rule (bam_endpos) by a sweep in coordinate order (overlap_counts): its cost grows
+  with records + items + overlaps, not records x items, and it holds only the records spanning one base.
+  When a pass fails (or its records are out of coordinate order), each of its items is counted alone, so
+  that only the regions really affected are reported.
 
 A whole contig reaches past its @SQ length: htslib reads ``{name}`` and ``{name}:beg`` to the contig's
 last record, so records placed past the end (malformed, but indexed) count. So does the last piece of a
@@ -19,7 +26,7 @@ region arguments, not BED lines: a BED end past every record would cost samtools
 end, per contig (1 MiB per contig for 2^31-1, 3 GB for 3,000 contigs), and CRAM indexes do not tell
 where records past the end lie (slice spans stop at the contig length).
 
-The user's options (--samtools-args) are parsed and checked once by samtools_options.py (the allow-list,
+The user's options (--samtools-args) are parsed and checked once per unit by samtools_options.py (the allow-list,
 then one samtools call on a one-record input) before any region is counted: bad options stop the unit
 with one line and exit status 2, not one failing call per region.
 
@@ -31,6 +38,7 @@ Nextflow can retry the task.
 """
 
 import argparse
+import itertools
 import logging
 import os
 import re
@@ -39,16 +47,24 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from heapq import heappop, heappush
 
 import samtools_options
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("count_unit")
 
-RESULT_COLUMNS = ["region_id", "contig", "start", "end", "mode", "count", "status", "message"]
+# The planner writes unit files with these columns (open_end may be absent, see read_unit); the module
+# writes the manifest; the reducer reads the results.
+UNIT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "whole", "mode"]
+SAMPLE_COLUMNS = ["sample", "alignments", "index"]
+RESULT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "mode", "count", "status", "message"]
 RETRYABLE_EXIT_CODES = samtools_options.RETRYABLE_EXIT_CODES
-CIGAR_OP = re.compile(r"(\d+)([MIDNSHP=X])")
-REFERENCE_CONSUMING = frozenset("MDN=X")
+CIGAR_OP = re.compile(rb"(\d+)([MIDNSHP=X])")
+REFERENCE_CONSUMING = frozenset([b"M", b"D", b"N", b"=", b"X"])
+CIGAR_CACHE_SIZE = 100_000
+# Past any position (SAM POS, BAM's is a signed 32-bit number): the bound of an exhausted item list.
+NO_BOUND = 1 << 62
 MESSAGE_MAX_CHARS = 2000
 # Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
 HARMLESS_STDERR = (re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),)
@@ -58,6 +74,7 @@ REGION_ARGUMENT_BYTES = 100_000
 
 @dataclass(frozen=True)
 class Item:
+    sample: str
     region_id: str
     contig: str
     start: int  # 0-based, half-open
@@ -65,6 +82,12 @@ class Item:
     whole_contig: bool
     mode: str
     open_end: bool = False  # reaches past `end` to the contig's last record (the last piece of a whole contig)
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    alignments: str  # as given in the manifest: relative to the task folder (the working directory)
+    index: str = ""  # '' lets samtools find the index next to the alignments
 
 
 @dataclass
@@ -80,20 +103,52 @@ class RetryableFailure(Exception):
         self.exit_code = exit_code
 
 
-def read_unit(lines):
+class UnitError(Exception):
+    """A unit file or sample manifest this script cannot use (a planner/module mismatch): one line, exit 2."""
+
+
+def rows_with(lines, columns, what):
+    """Rows of a TSV as dicts; UnitError when the header lacks one of `columns`."""
+    rows = read_tsv(lines)
+    missing = [column for column in columns if rows and column not in rows[0]]
+    if missing:
+        raise UnitError(f"{what}: no column {', '.join(missing)} in the header")
+    return rows
+
+
+def read_unit(lines, what="unit file"):
     """Items of a unit file (TSV with the header written by plan_units.py)."""
-    return [
-        Item(
-            r["region_id"],
-            r["contig"],
-            int(r["start"]),
-            int(r["end"]),
-            r["whole"] == "1",
-            r["mode"],
-            r.get("open_end", "0") == "1",  # absent in unit files planned before the column existed
-        )
-        for r in read_tsv(lines)
-    ]
+    items = []
+    for number, r in enumerate(rows_with(lines, UNIT_COLUMNS, what), start=2):
+        try:
+            items.append(
+                Item(
+                    r["sample"],
+                    r["region_id"],
+                    r["contig"],
+                    int(r["start"]),
+                    int(r["end"]),
+                    r["whole"] == "1",
+                    r["mode"],
+                    r.get("open_end", "0") == "1",  # absent in unit files planned before the column existed
+                )
+            )
+        except (KeyError, ValueError) as err:  # a short row, a start that is no number
+            raise UnitError(f"{what}: line {number} is malformed ({err!r})") from None
+    return items
+
+
+def read_samples(lines, what="sample manifest"):
+    """Files of each sample from the manifest (TSV `sample alignments index`; index may be empty)."""
+    samples = {}
+    for number, r in enumerate(rows_with(lines, SAMPLE_COLUMNS, what), start=2):
+        sample, alignments = r.get("sample", ""), r.get("alignments", "")
+        if not sample or not alignments:
+            raise UnitError(f"{what}: line {number} has no sample name or no alignments file")
+        if sample in samples:
+            raise UnitError(f"{what}: sample '{sample}' is listed twice")
+        samples[sample] = SampleFiles(alignments, r.get("index") or "")  # a trailing empty field may be cut
+    return samples
 
 
 def region_string(item):
@@ -129,45 +184,174 @@ def view_command(samtools, common, expression, extra):
     return command + extra
 
 
+class CigarSpans(dict):
+    """Reference bases each CIGAR (bytes) consumes, as htslib's bam_endpos counts them (at least 1),
+    computed once per distinct CIGAR: a 150 bp panel's records share a handful of CIGARs. Cleared when it
+    grows past CIGAR_CACHE_SIZE distinct CIGARs (spliced reads make many), so memory stays bounded."""
+
+    def __missing__(self, cigar):
+        if len(self) >= CIGAR_CACHE_SIZE:
+            self.clear()
+        span = self[cigar] = cigar_span(cigar)
+        return span
+
+
+class UnmappedFlags(dict):
+    """Whether a FLAG field (bytes) has 0x4: a dict lookup costs less than int() on every record."""
+
+    def __missing__(self, flag):
+        unmapped = self[flag] = bool(int(flag) & 0x4)
+        return unmapped
+
+
+def cigar_span(cigar):
+    """Reference bases a CIGAR (bytes) consumes (M D N = X), at least 1: htslib's bam_endpos gives a
+    record without such operations (or without CIGAR, '*') the span of one base."""
+    if cigar[-1:] == b"M" and cigar[:-1].isdigit():  # the common `<n>M`
+        length = int(cigar[:-1])
+    else:
+        length = sum(int(n) for n, op in CIGAR_OP.findall(cigar) if op in REFERENCE_CONSUMING)
+    return length if length > 0 else 1
+
+
 def reference_end(pos0, flag, cigar):
-    """End (exclusive, 0-based) of a record on the reference, as htslib's bam_endpos computes it."""
-    if flag & 0x4 or cigar == "*":
-        return pos0 + 1
-    length = sum(int(n) for n, op in CIGAR_OP.findall(cigar) if op in REFERENCE_CONSUMING)
-    return pos0 + (length if length > 0 else 1)
+    """End (exclusive, 0-based) of a record on the reference, as htslib's bam_endpos computes it: an
+    unmapped record (0x4) spans one base whatever its CIGAR says."""
+    return pos0 + (1 if flag & 0x4 else cigar_span(cigar))
+
+
+class RecordOrderError(Exception):
+    """The records of a pass are not in coordinate order: the sweep cannot count them."""
+
+
+def contig_sweeps(items):
+    """Per contig (as SAM bytes): its items' indexes sorted by end and by start, with those bounds in
+    SAM's 1-based coordinates (an item [start, end) covers POS start+1 to end)."""
+    by_contig = {}
+    for index, item in enumerate(items):
+        by_contig.setdefault(item.contig.encode("utf-8", "surrogateescape"), []).append(index)
+    sweeps = {}
+    for contig, indexes in by_contig.items():
+        by_end = sorted(indexes, key=lambda i: items[i].end)
+        by_start = sorted(indexes, key=lambda i: items[i].start)
+        sweeps[contig] = (
+            by_end,
+            [items[i].end + 1 for i in by_end],
+            by_start,
+            [items[i].start + 1 for i in by_start],
+        )
+    return sweeps
 
 
 def overlap_counts(sam_lines, items):
-    """Count, for each item, the SAM records that overlap it (records come once each, -M), with htslib's
-    overlap rule: a record spans [pos, bam_endpos)."""
+    """For each item, the records (SAM lines, bytes) that overlap it by htslib's rule: a record spans
+    [POS, POS + span) with SAM's 1-based POS and span from bam_endpos, and overlaps the item's 0-based
+    half-open [start, end) when POS <= end and POS + span > start + 1. One sweep per contig, in the
+    stream's coordinate order:
+
+        overlapping(item) = #{records with POS <= end} - #{records ending at or before its start}
+
+    (a record that ends before the start also starts before the end, so the second set lies in the
+    first). Records of a -M pass come once each, in coordinate order; a record that does not overlap an
+    item adds to both terms or to neither. Cost: records + items + overlaps; memory: the records that
+    span one base (see sweep_contig). Raises RecordOrderError for records out of coordinate order."""
     counts = [0] * len(items)
-    by_contig = {}
-    for index, item in enumerate(items):
-        by_contig.setdefault(item.contig, []).append(index)
-    for line in sam_lines:
-        if line.startswith("@"):  # a header line: QNAME cannot start with '@'
-            continue
-        fields = line.split("\t", 6)
-        indexes = by_contig.get(fields[2])
-        if not indexes:
-            continue
-        pos0 = int(fields[3]) - 1
-        end0 = reference_end(pos0, int(fields[1]), fields[5])
-        for index in indexes:
-            if pos0 < items[index].end and end0 > items[index].start:
-                counts[index] += 1
+    sweeps = contig_sweeps(items)
+    no_items = ([], [], [], [])
+    spans, unmapped = CigarSpans(), UnmappedFlags()
+    finished = set()
+    lines = iter(sam_lines)
+    line = next(lines, None)
+    while line is not None:
+        contig = line.split(b"\t", 3)[2]
+        if contig in finished:  # its records were interrupted by another contig's
+            raise RecordOrderError(f"records of {contig.decode(errors='replace')} are not contiguous")
+        finished.add(contig)
+        line = sweep_contig(
+            itertools.chain([line], lines), contig, sweeps.get(contig, no_items), counts, spans, unmapped
+        )
     return counts
 
 
+def sweep_contig(lines, contig, sweep, counts, spans, unmapped):
+    """Add one contig's counts (see overlap_counts) from its records, the first lines of `lines`;
+    return the first line of the next contig (None at the end).
+
+    First term: items in end order; an item is done when a record past its end arrives (or the contig
+    ends), with every record seen so far. Second term: items in start order; `ended` counts the records
+    that end at or before the next pending start (they end before every pending start), a min-heap holds
+    the ends of the others: records that start before that base and end after it, the records that
+    span one base. When a record reaches the next pending start, that item takes the records ended
+    before its start, and the heap gives up the ends that the new next start passed."""
+    by_end, ends, by_start, starts = sweep
+    n_ends, n_starts = len(ends), len(starts)
+    next_end = ends[0] if n_ends else NO_BOUND  # the smallest pending end (1-based, exclusive)
+    next_start = starts[0] if n_starts else NO_BOUND
+    i_end = i_start = seen = ended = last = 0
+    spanning = []  # ends (1-based, exclusive) of records spanning base next_start
+    for line in lines:
+        fields = line.split(b"\t", 6)
+        if fields[2] != contig:
+            break
+        pos = int(fields[3])
+        if pos < last:
+            raise RecordOrderError(f"{contig.decode(errors='replace')}:{pos} follows {last}: records out of order")
+        last = pos
+        if pos >= next_end:
+            while i_end < n_ends and ends[i_end] <= pos:
+                counts[by_end[i_end]] += seen
+                i_end += 1
+            next_end = ends[i_end] if i_end < n_ends else NO_BOUND
+        if pos >= next_start:
+            i_start, ended = retire_starts(starts, by_start, i_start, pos, spanning, ended, counts)
+            next_start = starts[i_start] if i_start < n_starts else NO_BOUND
+        seen += 1
+        if i_start < n_starts:  # else no start is pending: record ends no longer matter
+            end = pos + (1 if unmapped[fields[1]] else spans[fields[5]])
+            if end <= next_start:
+                ended += 1
+            else:
+                heappush(spanning, end)
+    else:
+        line = None
+    for i in range(i_end, n_ends):
+        counts[by_end[i]] += seen
+    retire_starts(starts, by_start, i_start, NO_BOUND, spanning, ended, counts)
+    return line
+
+
+def counts_ended(spanning, bound, ended):
+    """`ended` plus the ends <= bound popped from the heap."""
+    while spanning and spanning[0] <= bound:
+        heappop(spanning)
+        ended += 1
+    return ended
+
+
+def retire_starts(starts, by_start, i_start, pos, spanning, ended, counts):
+    """Subtract from each item whose start is at or before pos the records that ended before its start;
+    then pop the ends that the next pending start passed (or drop the heap: no start is left).
+    Returns (index of the first pending item, ended)."""
+    n_starts = len(starts)
+    while i_start < n_starts and starts[i_start] <= pos:
+        ended = counts_ended(spanning, starts[i_start], ended)
+        counts[by_start[i_start]] -= ended
+        i_start += 1
+    if i_start < n_starts:
+        ended = counts_ended(spanning, starts[i_start], ended)
+    else:
+        del spanning[:]
+    return i_start, ended
+
+
 def contig_counts(sam_lines, contigs):
-    """Records per contig in SAM output, in the order of `contigs`."""
-    counts = dict.fromkeys(contigs, 0)
+    """Records per contig in SAM output (bytes lines), in the order of `contigs`."""
+    counts = dict.fromkeys((contig.encode("utf-8", "surrogateescape") for contig in contigs), 0)
     for line in sam_lines:
-        if not line.startswith("@"):
-            contig = line.split("\t", 3)[2]
-            if contig in counts:
-                counts[contig] += 1
-    return [counts[contig] for contig in contigs]
+        contig = line.split(b"\t", 3)[2]
+        if contig in counts:
+            counts[contig] += 1
+    return [counts[contig.encode("utf-8", "surrogateescape")] for contig in contigs]
 
 
 def check_exit(result, what):
@@ -224,16 +408,26 @@ def count_single(item, samtools, common, user_expression, target):
 
 
 def stream_counts(command, count, n_counts, what, workdir):
-    """Outcomes of one samtools view call whose SAM output `count` turns into n_counts counts; every one
-    fails when the call does."""
+    """Outcomes of one samtools view call whose SAM output (binary lines) `count` turns into n_counts
+    counts; every one fails when the call does, or when `count` cannot read the output (records out of
+    coordinate order, a malformed line): then samtools is stopped and its output thrown away."""
     log.debug("running %s", shlex.join(command))
-    with tempfile.TemporaryFile("w+", dir=workdir) as stderr_file:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file, text=True)
-        counts = count(process.stdout)
-        process.wait()
+    with tempfile.TemporaryFile("w+b", dir=workdir) as stderr_file:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
+        try:
+            counts, error = count(process.stdout), ""
+        except (RecordOrderError, ValueError, IndexError) as err:  # int() of a non-number, a line too short
+            counts, error = None, f"cannot count the output of samtools ({err})"
+            process.kill()  # our kill: its status says nothing about samtools, so check_exit is not asked
+        finally:
+            process.stdout.close()
+            process.wait()
         stderr_file.seek(0)
-        result = subprocess.CompletedProcess(command, process.returncode, "", stderr_file.read())
-    error = check_exit(result, what)
+        stderr = stderr_file.read().decode("utf-8", "replace")
+    if not error:
+        error = check_exit(subprocess.CompletedProcess(command, process.returncode, "", stderr), what)
+    elif stderr.strip():
+        error += f"; samtools: {stderr}"
     if error:
         return [Outcome(0, "error", shorten(error)) for _ in range(n_counts)]
     return [Outcome(n) for n in counts]
@@ -271,7 +465,7 @@ def count_whole_contigs(items, samtools, common, user_expression, target, workdi
 def count_intervals(items, samtools, common, user_expression, target, workdir):
     """Sub-contig items: one `samtools view -M -L <bed>` pass (multi-region iterator: each record once)."""
     bed_path = os.path.join(workdir, "batch.bed")
-    with open(bed_path, "w") as bed:
+    with open(bed_path, "w", encoding="utf-8", errors="surrogateescape") as bed:
         bed.writelines(f"{item.contig}\t{item.start}\t{item.end}\n" for item in items)
     command = view_command(samtools, common, filter_expression(user_expression), ["-M", "-L", bed_path, *target])
     return stream_counts(
@@ -281,14 +475,15 @@ def count_intervals(items, samtools, common, user_expression, target, workdir):
 
 def count_batch(items, samtools, common, user_expression, target, workdir):
     """Outcomes of the batch items, in order: whole contigs by `{name}` arguments, the rest by -M -L."""
-    whole = [item for item in items if item.whole_contig]
-    intervals = [item for item in items if not item.whole_contig]
-    outcomes = {}
-    if whole:
-        outcomes.update(zip(whole, count_whole_contigs(whole, samtools, common, user_expression, target, workdir)))
-    if intervals:
-        outcomes.update(zip(intervals, count_intervals(intervals, samtools, common, user_expression, target, workdir)))
-    return [outcomes[item] for item in items]
+    outcomes = [None] * len(items)
+    for whole in (True, False):
+        indexes = [i for i, item in enumerate(items) if item.whole_contig == whole]
+        if indexes:
+            count = count_whole_contigs if whole else count_intervals
+            part = count([items[i] for i in indexes], samtools, common, user_expression, target, workdir)
+            for i, outcome in zip(indexes, part):
+                outcomes[i] = outcome
+    return outcomes
 
 
 def checked_options(samtools, samtools_args):
@@ -300,33 +495,74 @@ def checked_options(samtools, samtools_args):
         raise RetryableFailure(killed.exit_code, str(killed)) from None
 
 
-def count_unit(items, samtools, alignments, index, reference, threads, samtools_args, workdir):
-    """Outcome of every item, in unit order. Raises SamtoolsArgsError for refused options, before counting."""
-    user = checked_options(samtools, samtools_args)
-    common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user.options]
+def count_sample_items(items, files, samtools, common, user_expression, workdir):
+    """Outcome of every item of one sample, in order, counted in that sample's files."""
     # htslib's "file##idx##index" form: -X would want region arguments, which a -L batch call has none of.
-    target = [f"{alignments}##idx##{index}" if index else alignments]
-    outcomes = {}
+    target = [f"{files.alignments}##idx##{files.index}" if files.index else files.alignments]
+    outcomes = [None] * len(items)
     # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
-    batch = [item for item in items if item.mode == "batch" and (item.whole_contig or not item.open_end)]
+    batch = [i for i, item in enumerate(items) if item.mode == "batch" and (item.whole_contig or not item.open_end)]
     if batch:
-        outcomes.update(zip(batch, count_batch(batch, samtools, common, user.expression, target, workdir)))
-        failed = [item for item in batch if outcomes[item].status != "ok"]
+        batched = count_batch([items[i] for i in batch], samtools, common, user_expression, target, workdir)
+        failed = [outcome for outcome in batched if outcome.status != "ok"]
         if failed:
             # One bad block fails a whole pass: count each of its items alone to name exactly the failing ones.
             log.warning(
-                "a batch pass failed (%s); counting its %d regions one by one", outcomes[failed[0]].message, len(failed)
+                "%s: a batch pass failed (%s); counting its %d regions one by one",
+                items[0].sample,
+                failed[0].message,
+                len(failed),
             )
-            outcomes.update((item, None) for item in failed)
-    for item in items:
-        if outcomes.get(item) is None:
-            outcomes[item] = count_single(item, samtools, common, user.expression, target)
-    return [outcomes[item] for item in items]
+        for i, outcome in zip(batch, batched):
+            outcomes[i] = outcome if outcome.status == "ok" else None
+    for i, item in enumerate(items):
+        if outcomes[i] is None:
+            outcomes[i] = count_single(item, samtools, common, user_expression, target)
+    return outcomes
+
+
+def items_by_sample(items):
+    """Indexes of the items of each sample, samples in order of first appearance."""
+    by_sample = {}
+    for index, item in enumerate(items):
+        by_sample.setdefault(item.sample, []).append(index)
+    return by_sample
+
+
+def count_unit(items, samples, samtools, reference, threads, samtools_args, workdir):
+    """Outcome of every item, in unit order, each sample's items counted in its own files (`samples`:
+    name -> SampleFiles), so that one sample's failures never touch another's counts. Raises UnitError
+    for an item of a sample the manifest lacks and SamtoolsArgsError for refused options, before any
+    counting."""
+    by_sample = items_by_sample(items)
+    missing = [sample for sample in by_sample if sample not in samples]
+    if missing:
+        raise UnitError("samples of the unit missing from the sample manifest: " + ", ".join(map(repr, missing)))
+    user = checked_options(samtools, samtools_args)  # once per unit: the same options for every sample
+    common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user.options]
+    outcomes = [None] * len(items)
+    for sample, indexes in by_sample.items():
+        counted = count_sample_items(
+            [items[i] for i in indexes], samples[sample], samtools, common, user.expression, workdir
+        )
+        for i, outcome in zip(indexes, counted):
+            outcomes[i] = outcome
+    return outcomes
 
 
 def write_results(path, items, outcomes):
     rows = [
-        [item.region_id, item.contig, item.start, item.end, item.mode, outcome.count, outcome.status, outcome.message]
+        [
+            item.sample,
+            item.region_id,
+            item.contig,
+            item.start,
+            item.end,
+            item.mode,
+            outcome.count,
+            outcome.status,
+            outcome.message,
+        ]
         for item, outcome in zip(items, outcomes)
     ]
     write_tsv(path, RESULT_COLUMNS, rows)
@@ -334,8 +570,12 @@ def write_results(path, items, outcomes):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--alignments", required=True, help="BAM or CRAM file")
-    parser.add_argument("--index", help="its index (.bai/.crai)")
+    parser.add_argument(
+        "--samples",
+        required=True,
+        help="sample manifest: TSV with header `sample alignments index` (BAM/CRAM and index, paths relative "
+        "to the working directory; an empty index lets samtools find it)",
+    )
     parser.add_argument("--reference", help="FASTA reference (CRAM)")
     parser.add_argument("--unit", required=True, help="work unit file written by plan_units.py")
     parser.add_argument("--threads", type=int, default=0, help="additional samtools threads (-@)")
@@ -351,23 +591,31 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def read_table(path, read):
+    """`read` applied to the lines of a TSV file; a file that cannot be read is a UnitError."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            return read(handle, path)
+    except OSError as err:
+        raise UnitError(f"{path}: cannot read: {err.strerror or err}") from None
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
-    with open(args.unit) as handle:
-        items = read_unit(handle)
     try:
+        items = read_table(args.unit, read_unit)
+        samples = read_table(args.samples, read_samples)
         outcomes = count_unit(
             items,
+            samples,
             args.samtools,
-            args.alignments,
-            args.index,
             args.reference,
             args.threads,
             args.samtools_args,
             os.path.dirname(os.path.abspath(args.out)),
         )
-    except samtools_options.SamtoolsArgsError as err:
+    except (UnitError, samtools_options.SamtoolsArgsError) as err:
         log.error("%s", err)
         return 2
     except RetryableFailure as failure:
@@ -375,7 +623,7 @@ def main(argv=None):
         return failure.exit_code
     write_results(args.out, items, outcomes)
     failed = sum(outcome.status != "ok" for outcome in outcomes)
-    log.info("%d items counted, %d failed", len(items), failed)
+    log.info("%d items of %d samples counted, %d failed", len(items), len({item.sample for item in items}), failed)
     return 0
 
 

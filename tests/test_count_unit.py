@@ -6,13 +6,13 @@ The BAM holds records placed past their contig's @SQ length (malformed, but samt
 """
 
 import os
+import pathlib
 import random
 import stat
 import subprocess
 import sys
 
 import count_unit as cu
-import plan_units as pu
 import pysam
 import pytest
 from conftest import ROOT, read_tsv, samtools_count
@@ -20,6 +20,15 @@ from make_test_data import Read, header_for, sort_key, to_segment
 
 CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
 COUNT_UNIT = os.path.join(ROOT, "bin", "count_unit.py")
+
+
+# The unit file's and the result's columns, as the planner writes and the reducer reads them.
+UNIT_HEADER = ["sample", "region_id", "contig", "start", "end", "whole", "mode", "open_end"]
+RESULT_HEADER = ["sample", "region_id", "contig", "start", "end", "mode", "count", "status", "message"]
+
+
+def query_length(cigar):
+    return sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar.encode()) if op in b"MIS=X")
 
 
 def varied_reads(rng, n=3000):
@@ -53,7 +62,7 @@ def varied_reads(rng, n=3000):
                 pos,
                 cigar,
                 rng.randint(0, 60),
-                length=sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar) if op in "MIS=X"),
+                length=query_length(cigar),
             )
         )
     return reads
@@ -107,12 +116,14 @@ def cram(tmp_path_factory):
     return write_cram(folder, write_tagged_bam(str(folder / "reads.bam"), CONTIGS, reads))
 
 
-def item(contig, start, end, mode, whole=False, region_id="1", open_end=False):
-    return cu.Item(region_id, contig, start, end, whole, mode, open_end)
+def item(contig, start, end, mode, whole=False, region_id="1", open_end=False, sample="s"):
+    return cu.Item(sample, region_id, contig, start, end, whole, mode, open_end)
 
 
 def run(items, bam, tmp_path, samtools_args="", samtools="samtools", index=None, reference=None):
-    return cu.count_unit(items, samtools, bam, index or bam + ".bai", reference, 0, samtools_args, str(tmp_path))
+    """count_unit with one sample, "s", whose files are bam and its index."""
+    samples = {"s": cu.SampleFiles(bam, index or bam + ".bai")}
+    return cu.count_unit(items, samples, samtools, reference, 0, samtools_args, str(tmp_path))
 
 
 def pieces(contig, first, last, step, whole_contig):
@@ -215,7 +226,8 @@ def test_reference_end_matches_htslib(bam):
     with pysam.AlignmentFile(bam) as aln:
         for segment in aln.fetch(until_eof=True):
             expected = segment.reference_end if not segment.is_unmapped else segment.reference_start + 1
-            assert cu.reference_end(segment.reference_start, segment.flag, segment.cigarstring or "*") == expected
+            cigar = (segment.cigarstring or "*").encode()
+            assert cu.reference_end(segment.reference_start, segment.flag, cigar) == expected
 
 
 def test_region_strings_never_parse_names_as_ranges():
@@ -303,30 +315,19 @@ def rows_of(path):
 
 def write_unit(path, items):
     rows = [
-        [it.region_id, it.contig, it.start, it.end, int(it.whole_contig), it.mode, int(it.open_end)] for it in items
+        [it.sample, it.region_id, it.contig, it.start, it.end, int(it.whole_contig), it.mode, int(it.open_end)]
+        for it in items
     ]
-    lines = ["\t".join(pu.UNIT_COLUMNS)] + ["\t".join(str(v) for v in row) for row in rows]
+    lines = ["\t".join(UNIT_HEADER)] + ["\t".join(str(v) for v in row) for row in rows]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 
 
-def test_planned_units_count_every_contig_as_samtools_does(bam, tmp_path):
-    """Planner and counter together: split contigs (open-ended last pieces), singles and batches add up, per
-    contig, to samtools view -c '{name}' with the user's options, records past the end included."""
-    planned = ["--alignments", bam, "--index", bam + ".bai", "--sample", "s", "--outdir", str(tmp_path)]
-    assert pu.main([*planned, "--split-size", "7000", "--max-units", "3", "--min-unit-reads", "1"]) == 0
-    units = sorted((tmp_path / "units").iterdir())
-    rows = [row for unit in units for row in rows_of(unit)]
-    assert any(r["mode"] == "chunk" and r["open_end"] == "1" for r in rows)  # a whole contig was split
-    totals = {}
-    for unit in units:
-        out = str(tmp_path / f"{unit.stem}.result.tsv")
-        args = ["--alignments", bam, "--index", bam + ".bai", "--unit", str(unit), "--out", out]
-        assert cu.main([*args, "--samtools-args=-F 0x900 -e 'mapq >= 10'"]) == 0
-        for row in rows_of(out):
-            assert row["status"] == "ok", row
-            totals[row["contig"]] = totals.get(row["contig"], 0) + int(row["count"])
-    assert totals == {c: samtools_count(bam, f"{{{c}}}", "-F 0x900 -e 'mapq >= 10'") for c, _ in CONTIGS}
+def write_manifest(path, samples):
+    """The --samples manifest for (sample, alignments, index) triples."""
+    lines = ["sample\talignments\tindex", *("\t".join(row) for row in samples)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
 
 
 def test_overlap_counting_of_adjacent_ranges_double_counts(bam, tmp_path):
@@ -362,25 +363,34 @@ def test_killed_samtools_is_retryable(bam, tmp_path, killed):
 def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     unit = tmp_path / "unit_0001.tsv"
     unit.write_text(  # a unit file without the open_end column (written before it existed) still reads
-        "region_id\tcontig\tstart\tend\twhole\tmode\n1\tchr1\t0\t50000\t1\tbatch\n2\tempty\t0\t1000\t1\tsingle\n"
+        "sample\tregion_id\tcontig\tstart\tend\twhole\tmode\n"
+        "s\t1\tchr1\t0\t50000\t1\tbatch\ns\t2\tempty\t0\t1000\t1\tsingle\n"
     )
+    samples = write_manifest(tmp_path / "samples.tsv", [("s", bam, bam + ".bai")])
     out = tmp_path / "unit_0001.result.tsv"
-    assert cu.main(["--alignments", bam, "--index", bam + ".bai", "--unit", str(unit), "--out", str(out)]) == 0
+    assert cu.main(["--samples", samples, "--unit", str(unit), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].split("\t") == cu.RESULT_COLUMNS
+    assert lines[0].split("\t") == cu.RESULT_COLUMNS == RESULT_HEADER
     assert lines[1:] == [
-        f"1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, '{chr1}')}\tok\t",
-        "2\tempty\t0\t1000\tsingle\t0\tok\t",
+        f"s\t1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, '{chr1}')}\tok\t",
+        "s\t2\tempty\t0\t1000\tsingle\t0\tok\t",
     ]
     os.remove(out)
     samtools = fake_samtools(tmp_path, "exit 140")
-    assert cu.main(["--alignments", bam, "--unit", str(unit), "--out", str(out), "--samtools", samtools]) == 140
+    assert cu.main(["--samples", samples, "--unit", str(unit), "--out", str(out), "--samtools", samtools]) == 140
     assert not out.exists()
 
 
-def run_script(bam, unit, out, *args):
-    command = [sys.executable, COUNT_UNIT, "--alignments", bam, "--index", bam + ".bai", "--unit", unit, "--out", out]
+def run_script(bam, unit, out, *args, samples=None):
+    """count_unit.py as the pipeline runs it; by default one sample "s" whose files are bam and its index."""
+    if samples is None:
+        samples = write_manifest(tmp_folder_of(unit) / "samples.tsv", [("s", bam, bam + ".bai")])
+    command = [sys.executable, COUNT_UNIT, "--samples", samples, "--unit", unit, "--out", out]
     return subprocess.run([*command, *args], capture_output=True, text=True)
+
+
+def tmp_folder_of(path):
+    return pathlib.Path(path).parent
 
 
 @pytest.mark.parametrize("samtools_args", ["-q20", "--expr=mapq>=30", "-F0x10 -emapq<20", "--rf=0x10"])
@@ -486,3 +496,178 @@ def test_failed_batch_is_recounted_item_by_item(bam, tmp_path, failing):
     outcomes = run(items, bam, tmp_path, samtools=samtools)
     expected = [samtools_count(bam, "{chr1}"), 0, samtools_count(bam, "chr1:101-900")]
     assert [(o.status, o.count) for o in outcomes] == [("ok", n) for n in expected]
+
+
+# A unit holding items of several samples: each counted in its own files, failures kept to their sample.
+
+SAMPLES = ["s1", "s2", "s3"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """Three BAMs of different reads over the same contigs: sample name -> BAM path."""
+    folder = tmp_path_factory.mktemp("cohort")
+    return {
+        sample: write_tagged_bam(str(folder / f"{sample}.bam"), CONTIGS, varied_reads(random.Random(11 + i), n=1500))
+        for i, sample in enumerate(SAMPLES)
+    }
+
+
+def cohort_items(samples):
+    """Items of every sample, interleaved as a planner may interleave them: singles, batches (whole contigs
+    and intervals) and split regions, each sample with the same regions. A region id is the mode and the
+    samtools region its items add up to."""
+    items = []
+    for c, s, e, whole in INTERVALS:
+        for mode in ("single", "batch"):
+            for sample in samples:
+                items.append(item(c, s, e, mode, whole, region_id=f"{mode} {region_of(c, s, e, whole)}", sample=sample))
+    for c, first, last, step, whole in SPLIT:
+        for sample in samples:
+            region_id = f"split {region_of(c, first, last, whole)}"
+            items += [
+                cu.Item(sample, region_id, p.contig, p.start, p.end, False, p.mode, p.open_end)
+                for p in pieces(c, first, last, step, whole)
+            ]
+    return items
+
+
+def test_a_unit_of_three_samples_counts_each_in_its_own_bam(cohort, tmp_path):
+    """Through the CLI: a manifest of three samples (one index left to samtools to find), a unit whose items
+    of the three are interleaved; every region's count is samtools view -c's on that sample's own BAM."""
+    items = cohort_items(SAMPLES)
+    manifest = [
+        (s, os.path.relpath(bam, tmp_path), os.path.relpath(bam, tmp_path) + ".bai") for s, bam in cohort.items()
+    ]
+    manifest[1] = (manifest[1][0], manifest[1][1], "")  # index beside the BAM: samtools finds it
+    samples = write_manifest(tmp_path / "samples.tsv", manifest)  # paths relative to the task folder
+    out = str(tmp_path / "u.result.tsv")
+    command = [sys.executable, COUNT_UNIT, "--samples", samples, "--unit", write_unit(tmp_path / "u.tsv", items)]
+    result = subprocess.run(
+        [*command, "--out", out, "--samtools-args=-F 0x10"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    rows = rows_of(out)
+    assert [(r["sample"], r["region_id"], r["mode"]) for r in rows] == [(i.sample, i.region_id, i.mode) for i in items]
+    assert all(r["status"] == "ok" for r in rows), rows
+    sums = {}
+    for row in rows:
+        key = (row["sample"], row["region_id"])
+        sums[key] = sums.get(key, 0) + int(row["count"])
+    expected = {key: samtools_count(cohort[key[0]], key[1].split(" ", 1)[1], "-F 0x10") for key in sums}
+    assert sums == expected
+    # The samples' reads differ, so a count taken from another sample's BAM would show.
+    assert len({tuple(n for (s, _), n in expected.items() if s == sample) for sample in SAMPLES}) == 3
+
+
+def corrupt_middle_block(path, out):
+    """A copy of the BAM (and its index) with bytes flipped inside the compressed data of its middle BGZF
+    block; the other blocks, the EOF block among them, are left as they are."""
+    data = bytearray(open(path, "rb").read())
+    blocks, offset = [], 0
+    while offset < len(data):
+        size = int.from_bytes(data[offset + 16 : offset + 18], "little") + 1  # BSIZE: the block's size - 1
+        blocks.append((offset, size))
+        offset += size
+    offset, size = blocks[len(blocks) // 2]
+    middle = offset + 18 + (size - 26) // 2  # inside the deflate data: 18 header bytes, 8 of CRC32 and ISIZE
+    data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
+    with open(out, "wb") as handle:
+        handle.write(data)
+    with open(path + ".bai", "rb") as index, open(out + ".bai", "wb") as copy:
+        copy.write(index.read())
+    return out, len(blocks)
+
+
+def direct_count(bam, region):
+    """(count or None, stderr) of samtools view -c, without failing on a samtools error."""
+    result = subprocess.run(["samtools", "view", "-c", bam, region], capture_output=True, text=True)
+    ok = result.returncode == 0 and not result.stderr
+    return (int(result.stdout) if ok else None), result.stderr
+
+
+def test_a_corrupt_bam_fails_only_its_samples_items(cohort, tmp_path):
+    """s2's BAM has a bad block: the items that read it fail with samtools' error; its other items, and every
+    item of s1 and s3, keep samtools' counts."""
+    bad, n_blocks = corrupt_middle_block(cohort["s2"], str(tmp_path / "s2_bad.bam"))
+    assert n_blocks > 4
+    bams = {**cohort, "s2": bad}
+    samples = {s: cu.SampleFiles(bam, bam + ".bai") for s, bam in bams.items()}
+    items = [it for it in cohort_items(SAMPLES) if it.mode != "chunk"]  # singles and batches: one region each
+    outcomes = cu.count_unit(items, samples, "samtools", None, 0, "", str(tmp_path))
+    failed = 0
+    for it, outcome in zip(items, outcomes):
+        count, stderr = direct_count(bams[it.sample], cu.region_string(it))
+        if it.sample != "s2":
+            assert (outcome.status, outcome.count) == ("ok", count), it
+        elif count is None:  # samtools fails on this region: so does the item, with samtools' error
+            failed += 1
+            assert outcome.status == "error" and outcome.count == 0, it
+            assert "CRC32 checksum mismatch" in stderr
+            assert "[E::bgzf_uncompress] CRC32 checksum mismatch" in outcome.message
+        else:
+            assert (outcome.status, outcome.count) == ("ok", count), it
+    assert failed >= 2  # a single and a batch item at least: the batch pass failed and was recounted
+
+
+def test_options_are_checked_once_per_unit_not_per_sample(cohort, tmp_path):
+    log = tmp_path / "calls"
+    samtools = fake_samtools(tmp_path, f'echo "$*" >> {log}\nexec samtools "$@"')
+    samples = {s: cu.SampleFiles(bam, bam + ".bai") for s, bam in cohort.items()}
+    items = [item("chr1", 0, 50_000, "single", True, sample=s) for s in SAMPLES]
+    outcomes = cu.count_unit(items, samples, samtools, None, 0, "-q 20", str(tmp_path))
+    assert [o.count for o in outcomes] == [samtools_count(cohort[s], "{chr1}", "-q 20") for s in SAMPLES]
+    checks = [line for line in log.read_text().splitlines() if line.endswith(" -")]
+    assert checks == ["view -c -q 20 -"]
+
+
+@pytest.mark.parametrize(
+    "unit_text, manifest_text, problem",
+    [
+        (
+            "sample\tregion_id\tcontig\tstart\tend\twhole\tmode\topen_end\ns\t1\tchr1\t0\t10\t0\tsingle\t0\n"
+            "t\t2\tchr1\t0\t10\t0\tsingle\t0\nu\t3\tchr1\t0\t10\t0\tbatch\t0\n",
+            "sample\talignments\tindex\ns\t{bam}\t{bam}.bai\n",
+            "samples of the unit missing from the sample manifest: 't', 'u'",
+        ),
+        (
+            "region_id\tcontig\tstart\tend\twhole\tmode\n1\tchr1\t0\t10\t0\tsingle\n",
+            "sample\talignments\tindex\ns\t{bam}\t{bam}.bai\n",
+            "{unit}: no column sample in the header",
+        ),
+        (
+            "sample\tregion_id\tcontig\tstart\tend\twhole\tmode\ns\t1\tchr1\t0\t10\t0\tsingle\n",
+            "sample\tbam\ns\t{bam}\n",
+            "{manifest}: no column alignments, index in the header",
+        ),
+        (
+            "sample\tregion_id\tcontig\tstart\tend\twhole\tmode\ns\t1\tchr1\t0\t10\t0\tsingle\n",
+            "sample\talignments\tindex\ns\t{bam}\t\ns\t{bam}\t\n",
+            "{manifest}: sample 's' is listed twice",
+        ),
+        (
+            "sample\tregion_id\tcontig\tstart\tend\twhole\tmode\ns\t1\tchr1\tzero\t10\t0\tsingle\n",
+            "sample\talignments\tindex\ns\t{bam}\t\n",
+            "{unit}: line 2 is malformed (ValueError(\"invalid literal for int() with base 10: 'zero'\"))",
+        ),
+    ],
+    ids=["missing-samples", "unit-without-sample", "manifest-columns", "duplicate-sample", "bad-start"],
+)
+def test_unit_and_manifest_problems_are_one_line_and_exit_2(bam, tmp_path, unit_text, manifest_text, problem):
+    """Before any samtools call, with no result file."""
+    log = tmp_path / "calls"
+    samtools = fake_samtools(tmp_path, f'echo "$*" >> {log}\nexec samtools "$@"')
+    unit, manifest, out = tmp_path / "u.tsv", tmp_path / "samples.tsv", tmp_path / "u.result.tsv"
+    unit.write_text(unit_text)
+    manifest.write_text(manifest_text.format(bam=bam))
+    result = run_script(bam, str(unit), str(out), "--samtools-args=-q 1", "--samtools", samtools, samples=str(manifest))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"[ERROR] {problem.format(unit=unit, manifest=manifest)}\n"
+    assert not out.exists() and not log.exists()
+
+
+def test_an_unreadable_manifest_is_one_line_and_exit_2(bam, tmp_path):
+    unit = write_unit(tmp_path / "u.tsv", [item("chr1", 0, 10, "single")])
+    missing = str(tmp_path / "nope.tsv")
+    result = run_script(bam, unit, str(tmp_path / "out.tsv"), samples=missing)
+    assert (result.returncode, result.stderr) == (2, f"[ERROR] {missing}: cannot read: No such file or directory\n")
