@@ -166,4 +166,32 @@ class TestData {
         Files.write(path, data)
         return path
     }
+
+    /**
+     * A work unit file (as plan_units.py writes it) of [sample, region_id, contig, start, end, whole, mode,
+     * open_end] rows.
+     */
+    static Path unitTable(String where, List<List> rows) {
+        return table(where, ['sample', 'region_id', 'contig', 'start', 'end', 'whole', 'mode', 'open_end'], rows)
+    }
+
+    /** A <sample>.regions.tsv table (as plan_units.py writes it) of [region_id, name, contig, start, end, length, items] rows. */
+    static Path regionsTable(String where, List<List> rows) {
+        return table(where, ['region_id', 'name', 'contig', 'start', 'end', 'length', 'items'], rows)
+    }
+
+    /** A unit result (as count_unit.py writes it) of [sample, region_id, contig, start, end, mode, count, status, message] rows. */
+    static Path resultTable(String where, List<List> rows) {
+        return table(where, ['sample', 'region_id', 'contig', 'start', 'end', 'mode', 'count', 'status', 'message'], rows)
+    }
+
+    /** The rows of a TSV file after its header, each split on tabs (empty trailing fields kept). */
+    static List<List<String>> tsvRows(Object path) {
+        return Files.readAllLines(Paths.get(path.toString()), java.nio.charset.StandardCharsets.UTF_8)
+            .drop(1).collect { it.split('\t', -1) as List }
+    }
+
+    static Path table(String where, List<String> header, List<List> rows) {
+        return text(where, ([header] + rows).collect { it.join('\t') + '\n' }.join(''))
+    }
 }
