@@ -17,7 +17,7 @@ include { COUNTS_MATRIX       } from './modules/local/counts_matrix'
 include { MULTIQC             } from './modules/local/multiqc'
 include {
     acquireOutdirLock; alignmentFormat; alignmentProblem; contentFingerprint; countCpusProblem; countingTaskBound;
-    findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; paramsHelp; parameterProblems;
+    findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip; paramsHelp; parameterProblems;
     releaseOutdirLock; removeEarlierResults; sampleGroup; sampleGroupCount; sampleNameProblem; samplesheetRows;
     stageablePath
 } from './subworkflows/local/utils_regioncount'
@@ -85,7 +85,7 @@ def describeReference(fasta) {
     if (!path.exists()) {
         error "--fasta ${fasta}: file not found"
     }
-    def gzipped = new String(path.withInputStream { it.readNBytes(2) }, 'ISO-8859-1') == '\u001f\u008b'
+    def gzipped = isGzip(path)
     def bgzipped = gzipped && isBgzf(path)
     if (gzipped && !bgzipped) {
         error "--fasta ${fasta}: compressed with gzip, which samtools cannot index: use bgzip (or an uncompressed FASTA)"

@@ -189,10 +189,15 @@ def headBytes(path, int count) {
     path.withInputStream { stream -> stream.readNBytes(count) }
 }
 
+// Gzip (or BGZF) by its magic bytes, whatever the file's name.
+def isGzip(path) {
+    def head = headBytes(path, 2)
+    return head.length == 2 && (head[0] & 0xff) == 0x1f && (head[1] & 0xff) == 0x8b
+}
+
 // The first `count` bytes of a gzip (or BGZF) file's content, or null when it is not gzip.
 def gunzippedHead(path, int count) {
-    def head = headBytes(path, 2)
-    if (head.length < 2 || (head[0] & 0xff) != 0x1f || (head[1] & 0xff) != 0x8b) {
+    if (!isGzip(path)) {
         return null
     }
     try {
