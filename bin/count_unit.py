@@ -17,7 +17,12 @@ Each item is counted by samtools:
   htslib's own overlap rule (bam_endpos) by a sweep in coordinate order (overlap_counts): its cost grows
   with records + items + overlaps, not records x items, and it holds only the records spanning one base.
   When a pass fails (or its records are out of coordinate order), each of its items is counted alone, so
-  that only the regions really affected are reported.
+  that only the regions really affected are reported;
+- pass: every contig of a sample (a small sample's header regions, planned into one unit): one region-less
+  ``samtools view -u <file>`` pass, its records counted per refID (bam_stream.py), which is what
+  ``{name}`` counts. Region arguments would cost more: htslib decodes a BGZF block again for every
+  region that starts in it, and a small contig shares its block with many others (3,366 `{name}`
+  regions of a 1M-record BAM: 2.4 s, the whole file: 0.7 s).
 
 A whole contig reaches past its @SQ length: htslib reads ``{name}`` and ``{name}:beg`` to the contig's
 last record, so records placed past the end (malformed, but indexed) count. So does the last piece of a
@@ -49,6 +54,7 @@ import tempfile
 from dataclasses import dataclass
 from heapq import heappop, heappush
 
+import bam_stream
 import samtools_options
 from tsv_files import read_tsv, write_tsv
 
@@ -416,7 +422,8 @@ def stream_counts(command, count, n_counts, what, workdir):
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
         try:
             counts, error = count(process.stdout), ""
-        except (RecordOrderError, ValueError, IndexError) as err:  # int() of a non-number, a line too short
+        # int() of a non-number, a line too short, a cut BAM stream (BamStreamError is a ValueError)
+        except (RecordOrderError, ValueError, IndexError) as err:
             counts, error = None, f"cannot count the output of samtools ({err})"
             process.kill()  # our kill: its status says nothing about samtools, so check_exit is not asked
         finally:
@@ -473,6 +480,21 @@ def count_intervals(items, samtools, common, user_expression, target, workdir):
     )
 
 
+def count_pass(items, samtools, common, user_expression, target, workdir):
+    """Whole contigs of a sample by one region-less `samtools view -u` pass: records counted per refID."""
+
+    def contig_counts_of(stream):
+        names, counts = bam_stream.contig_record_counts(stream)
+        by_name = dict(zip(names, counts))
+        missing = [item.contig for item in items if item.contig not in by_name]
+        if missing:
+            raise bam_stream.BamStreamError(f"contig {missing[0]!r} is not in the header samtools wrote")
+        return [by_name[item.contig] for item in items]
+
+    command = view_command(samtools, ["-u", *common], filter_expression(user_expression), target)
+    return stream_counts(command, contig_counts_of, len(items), f"{len(items)} contigs in one pass", workdir)
+
+
 def count_batch(items, samtools, common, user_expression, target, workdir):
     """Outcomes of the batch items, in order: whole contigs by `{name}` arguments, the rest by -M -L."""
     outcomes = [None] * len(items)
@@ -501,19 +523,23 @@ def count_sample_items(items, files, samtools, common, user_expression, workdir)
     target = [f"{files.alignments}##idx##{files.index}" if files.index else files.alignments]
     outcomes = [None] * len(items)
     # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
+    passes = [i for i, item in enumerate(items) if item.mode == "pass" and item.whole_contig]
     batch = [i for i, item in enumerate(items) if item.mode == "batch" and (item.whole_contig or not item.open_end)]
-    if batch:
-        batched = count_batch([items[i] for i in batch], samtools, common, user_expression, target, workdir)
-        failed = [outcome for outcome in batched if outcome.status != "ok"]
+    for shared, count in ((passes, count_pass), (batch, count_batch)):
+        if not shared:
+            continue
+        counted = count([items[i] for i in shared], samtools, common, user_expression, target, workdir)
+        failed = [outcome for outcome in counted if outcome.status != "ok"]
         if failed:
             # One bad block fails a whole pass: count each of its items alone to name exactly the failing ones.
             log.warning(
-                "%s: a batch pass failed (%s); counting its %d regions one by one",
+                "%s: a %s pass failed (%s); counting its %d regions one by one",
                 items[0].sample,
+                items[shared[0]].mode,
                 failed[0].message,
                 len(failed),
             )
-        for i, outcome in zip(batch, batched):
+        for i, outcome in zip(shared, counted):
             outcomes[i] = outcome if outcome.status == "ok" else None
     for i, item in enumerate(items):
         if outcomes[i] is None:

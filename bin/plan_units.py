@@ -12,6 +12,9 @@ statistics give records per contig at no cost):
   region add up to exactly the count of the whole region;
 - a region expected to hold many reads is counted by its own ``samtools view -c``;
 - small regions are batched: one samtools pass over all of them (one index load);
+- a sample counted per contig (header regions) that fits in one unit's share of the reads is counted by
+  one region-less pass over its file, whatever its number of contigs: per-contig region calls would
+  decode the blocks shared by small contigs again and again (the cohort case: many small BAMs);
 - units are contiguous runs of the items in genomic order (sample by sample, then header contig order and
   position): a unit of a target panel reads one stretch of the file, so two units of one BAM decode
   disjoint halves of it instead of both reading all of it.
@@ -44,6 +47,8 @@ UNIT_SAMPLES_FILE = "unit_samples.tsv"
 #   single - samtools view -c over the interval (records overlapping it); also a split region's first piece
 #   chunk  - records whose leftmost position lies in the interval (the later pieces of a split region)
 #   batch  - one multi-region samtools pass shared by every batch item of the unit
+#   pass   - every contig of a small sample, counted by one region-less samtools pass over its file: the
+#            sample's items stay in one unit (pass_items, unit_atoms)
 CHUNKS_PER_SHARE = 3
 # BED header/comment lines start with these, unless their first field is a contig of the header (bed_regions).
 # samtools skips such lines whatever they hold, so these contigs must never go into a batch BED (plan_items).
@@ -217,9 +222,47 @@ def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, 
     return items
 
 
+def counted_in_one_pass(regions, sample_reads, unit_share):
+    """Whether a sample's regions are best counted by one region-less pass over its file: every region is
+    a whole contig of the header and the sample needs no more than one unit's share of the reads. A pass
+    also reads the unplaced records, which the index statistics do not count: a file of mostly unplaced
+    reads costs more than its share says."""
+    return all(region.whole_contig for region in regions) and sample_reads <= unit_share
+
+
+def pass_items(regions, region_reads, sample):
+    """One `pass` item per whole-contig region: the sample's records counted per contig in one pass."""
+    return [
+        Item(r.region_id, r.contig, r.start, r.end, "pass", reads, True, True, sample)
+        for r, reads in zip(regions, region_reads)
+    ]
+
+
 def item_cost(item, fixed_cost_reads):
-    """Cost of an item in read units; every samtools call also pays a fixed cost (index load, start)."""
-    return item.expected_reads + (0 if item.mode == "batch" else fixed_cost_reads)
+    """Cost of an item in read units; every samtools call also pays a fixed cost (index load, start),
+    which the items of a shared call (batch, pass) pay once per unit or per sample (unit_atoms)."""
+    return item.expected_reads + (0 if item.mode in ("batch", "pass") else fixed_cost_reads)
+
+
+def unit_atoms(items, fixed_cost_reads):
+    """Items (in genomic order) in runs that must share a unit, with each run's cost: the pass items of one
+    sample (one samtools call, whose fixed cost the run pays once), every other item alone."""
+    runs = []
+    for item in items:
+        previous = runs[-1][0] if runs else None
+        if item.mode == "pass" and previous and previous.mode == "pass" and previous.sample == item.sample:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return [
+        (run, sum(item_cost(item, fixed_cost_reads) for item in run) + run_call_cost(run, fixed_cost_reads))
+        for run in runs
+    ]
+
+
+def run_call_cost(run, fixed_cost_reads):
+    """The fixed cost of a pass run's one samtools call (item_cost leaves it out of each pass item)."""
+    return fixed_cost_reads if run[0].mode == "pass" else 0
 
 
 def unit_count(total_reads, max_units, min_unit_reads):
@@ -246,14 +289,15 @@ def partition_units(items, n_units, fixed_cost_reads):
 
     An item goes to the unit its cost midpoint falls in, so each cut is within one item of the ideal one;
     the planner keeps items at a third of a unit's share at most (split_region), which bounds the imbalance.
+    A sample counted in one pass goes whole to one unit.
     """
-    costs = [item_cost(item, fixed_cost_reads) for item in items]
-    share = sum(costs) / n_units if n_units > 0 else 0
+    atoms = unit_atoms(items, fixed_cost_reads)
+    share = sum(cost for _, cost in atoms) / n_units if n_units > 0 else 0
     units = [[] for _ in range(n_units)]
     done = 0.0
-    for item, cost in zip(items, costs):
+    for run, cost in atoms:
         number = min(n_units - 1, int((done + cost / 2) / share)) if share > 0 else 0
-        units[number].append(item)
+        units[number].extend(run)
         done += cost
     return [unit for unit in units if unit]
 
@@ -319,6 +363,9 @@ def plan_group(samples, regions_of, args):
     items = []
     for sample in samples:
         regions, contig_lengths, _, _ = regions_of[sample]
+        if counted_in_one_pass(regions, sum(region_reads[sample]), total_reads / n_units):
+            items += pass_items(regions, region_reads[sample], sample)
+            continue
         items += plan_items(
             regions, region_reads[sample], contig_lengths, args.split_size, target_reads, args.batch_max_reads, sample
         )

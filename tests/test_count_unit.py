@@ -204,13 +204,16 @@ ACCEPTED = [
 
 @pytest.mark.parametrize("samtools_args", ACCEPTED)
 def test_every_mode_equals_samtools_view_c_with_the_users_options(bam, tmp_path, samtools_args):
-    """Single and batch items, and regions split into pieces (their sum), in one unit, against samtools
-    given the user's string as the user wrote it."""
+    """Single, batch and pass items, and regions split into pieces (their sum), in one unit, against
+    samtools given the user's string as the user wrote it."""
     items, expected = [], []
     for mode in ("single", "batch"):
         for c, s, e, whole in INTERVALS:
             items.append(item(c, s, e, mode, whole, region_id=str(len(items))))
             expected.append(samtools_count(bam, cu.region_string(items[-1]), samtools_args))
+    for c, length in CONTIGS:  # a sample's every contig, counted in one region-less pass
+        items.append(item(c, 0, length, "pass", True, region_id=str(len(items)), open_end=True))
+        expected.append(samtools_count(bam, f"{{{c}}}", samtools_args))
     split = [pieces(c, first, last, step, whole) for c, first, last, step, whole in SPLIT]
     outcomes = run(items + [p for region in split for p in region], bam, tmp_path, samtools_args)
     assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes if o.status != "ok"]
@@ -266,9 +269,9 @@ def test_records_past_the_contig_end_count_in_every_mode(bam, tmp_path):
         whole = samtools_count(bam, f"{{{contig}}}")
         assert whole > samtools_count(bam, f"{{{contig}}}:1-{length}")  # the data has such records
         outcomes = run(
-            [item(contig, 0, length, mode, True, open_end=True) for mode in ("single", "batch")], bam, tmp_path
+            [item(contig, 0, length, mode, True, open_end=True) for mode in ("single", "batch", "pass")], bam, tmp_path
         )
-        assert [(o.status, o.count) for o in outcomes] == [("ok", whole)] * 2
+        assert [(o.status, o.count) for o in outcomes] == [("ok", whole)] * 3
         split = pieces(contig, 0, length, length // 3, True)
         assert sum(o.count for o in run(split, bam, tmp_path)) == whole
 
@@ -276,13 +279,14 @@ def test_records_past_the_contig_end_count_in_every_mode(bam, tmp_path):
 def test_records_past_the_contig_end_count_in_a_cram(cram, tmp_path):
     path, reference = cram
     oracle = f"-T {reference}"
-    items = [item(c, 0, length, "batch", True, region_id=c) for c, length in CONTIGS]
+    items = [item(c, 0, length, mode, True, region_id=c) for mode in ("batch", "pass") for c, length in CONTIGS]
     items += pieces("chr1", 0, 50_000, 9000, True)
     outcomes = run(items, path, tmp_path, index=path + ".crai", reference=reference)
     assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes]
     whole = [samtools_count(path, f"{{{c}}}", oracle) for c, _ in CONTIGS]
-    assert [o.count for o in outcomes[: len(CONTIGS)]] == whole
-    assert sum(o.count for o in outcomes[len(CONTIGS) :]) == whole[0] > samtools_count(path, "chr1:1-50000", oracle)
+    assert [o.count for o in outcomes[: 2 * len(CONTIGS)]] == whole * 2
+    pieces_sum = sum(o.count for o in outcomes[2 * len(CONTIGS) :])
+    assert pieces_sum == whole[0] > samtools_count(path, "chr1:1-50000", oracle)
 
 
 def test_an_undecodable_cram_fails_loudly(bam, tmp_path):
@@ -480,11 +484,11 @@ def test_a_bed_end_past_every_record_costs_memory_per_contig(tmp_path):
 
 @pytest.mark.parametrize(
     "failing",
-    ['" $* " == *" -M "*', '" $* " == *" {chr1} "* && " $* " == *" {empty} "*'],
-    ids=["interval-pass", "whole-contig-pass"],
+    ['" $* " == *" -M "*', '" $* " == *" {chr1} "* && " $* " == *" {empty} "*', '" $* " == *" -u "*'],
+    ids=["interval-pass", "whole-contig-pass", "region-less-pass"],
 )
 def test_failed_batch_is_recounted_item_by_item(bam, tmp_path, failing):
-    """A batch pass that fails (here: a samtools that fails that kind of call) does not fail its items."""
+    """A shared pass that fails (here: a samtools that fails that kind of call) does not fail its items."""
     samtools = fake_samtools(
         tmp_path, f'if [[ {failing} ]]; then echo "[E::bgzf_read] bad block" >&2; exit 1; fi\nexec samtools "$@"'
     )
@@ -492,9 +496,11 @@ def test_failed_batch_is_recounted_item_by_item(bam, tmp_path, failing):
         item("chr1", 0, 50_000, "batch", True),
         item("empty", 0, 1_000, "batch", True, region_id="2"),
         item("chr1", 100, 900, "batch", region_id="3"),
+        item("chr1", 0, 50_000, "pass", True, region_id="4", open_end=True),
+        item("empty", 0, 1_000, "pass", True, region_id="5", open_end=True),
     ]
     outcomes = run(items, bam, tmp_path, samtools=samtools)
-    expected = [samtools_count(bam, "{chr1}"), 0, samtools_count(bam, "chr1:101-900")]
+    expected = [samtools_count(bam, "{chr1}"), 0, samtools_count(bam, "chr1:101-900"), samtools_count(bam, "{chr1}"), 0]
     assert [(o.status, o.count) for o in outcomes] == [("ok", n) for n in expected]
 
 
@@ -515,13 +521,16 @@ def cohort(tmp_path_factory):
 
 def cohort_items(samples):
     """Items of every sample, interleaved as a planner may interleave them: singles, batches (whole contigs
-    and intervals) and split regions, each sample with the same regions. A region id is the mode and the
-    samtools region its items add up to."""
+    and intervals), passes (every contig) and split regions, each sample with the same regions. A region id
+    is the mode and the samtools region its items add up to."""
     items = []
     for c, s, e, whole in INTERVALS:
         for mode in ("single", "batch"):
             for sample in samples:
                 items.append(item(c, s, e, mode, whole, region_id=f"{mode} {region_of(c, s, e, whole)}", sample=sample))
+    for sample in samples:
+        for c, length in CONTIGS:
+            items.append(item(c, 0, length, "pass", True, f"pass {{{c}}}", open_end=True, sample=sample))
     for c, first, last, step, whole in SPLIT:
         for sample in samples:
             region_id = f"split {region_of(c, first, last, whole)}"

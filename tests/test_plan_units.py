@@ -374,6 +374,32 @@ def test_panel_units_are_contiguous_stretches_of_the_genome():
     assert max(loads) <= 1.01 * min(loads)
 
 
+def pass_sample(sample, reads_per_contig, n_contigs=3):
+    """A sample's pass items (whole contigs of the header), reads_per_contig expected in each."""
+    regions = [pu.Region(i + 1, f"c{i}", f"c{i}", 0, 1000, whole_contig=True) for i in range(n_contigs)]
+    return pu.pass_items(regions, [reads_per_contig] * n_contigs, sample)
+
+
+def test_one_pass_only_for_header_regions_within_a_units_share():
+    header = [pu.Region(1, "c1", "c1", 0, 1000, whole_contig=True), pu.Region(2, "c2", "c2", 0, 10, whole_contig=True)]
+    bed = [pu.Region(1, "c1", "c1", 0, 1000)]  # a BED region spanning its contig is still a range
+    assert pu.counted_in_one_pass(header, 1000, 1000)
+    assert not pu.counted_in_one_pass(header, 1001, 1000)  # more than a unit: split by contig and position
+    assert not pu.counted_in_one_pass(bed, 10, 1000)
+    assert not pu.counted_in_one_pass(header + bed, 10, 1000)
+
+
+def test_a_pass_sample_goes_whole_to_one_unit_and_pays_one_call():
+    """Three samples counted in one pass each, of 3 x 100, 3 x 400 and 3 x 300 reads: never cut, the
+    cut falls between samples (by cost midpoints), and the fixed cost counts once per sample."""
+    items = pass_sample("a", 100) + pass_sample("b", 400) + pass_sample("c", 300)
+    runs = pu.unit_atoms(items, fixed_cost_reads=50)
+    assert [(run[0].sample, len(run), cost) for run, cost in runs] == [("a", 3, 350), ("b", 3, 1250), ("c", 3, 950)]
+    units = pu.partition_units(items, 2, 50)
+    assert [sorted({i.sample for i in unit}) for unit in units] == [["a", "b"], ["c"]]
+    assert [i for unit in units for i in unit] == items
+
+
 def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
     reads = [random_pairs(TEST_CONTIGS, 50 + i, random.Random(i)) for i in range(5)]
     bams = [(f"s{i}", write_bam(str(tmp_path / f"s{i}.bam"), TEST_CONTIGS, reads[i])) for i in range(5)]
@@ -385,12 +411,15 @@ def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
     assert units == ["unit_0001.tsv", "unit_0002.tsv"]  # 5 samples, 2 counting tasks
     with open(tmp_path / "unit_samples.tsv") as handle:
         unit_samples = [(row["unit"], row["sample"]) for row in read_tsv(handle)]
-    planned = {}
+    planned, units_of = {}, {}
     for unit in units:
         with open(tmp_path / "units" / unit) as handle:
             for row in read_tsv(handle):
                 planned.setdefault(row["sample"], []).append(row["contig"])
+                units_of.setdefault(row["sample"], set()).add(unit)
                 assert (unit, row["sample"]) in unit_samples
+                assert row["mode"] == "pass"  # small samples counted per contig: one region-less pass each
+    assert all(len(u) == 1 for u in units_of.values())  # ... in one unit
     assert {s: sorted(set(c)) for s, c in planned.items()} == {s: sorted(n for n, _ in TEST_CONTIGS) for s, _ in bams}
     # Count and reduce the group: every sample's counts are samtools view -c's, in its own folder.
     results = []
