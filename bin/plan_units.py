@@ -27,12 +27,14 @@ The plan depends only on the inputs and parameters, so ``-resume`` caches.
 
 import argparse
 import gzip
+import itertools
 import logging
 import math
 import os
 import sys
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tsv_files import read_tsv, write_tsv
 
@@ -50,6 +52,9 @@ UNIT_SAMPLES_FILE = "unit_samples.tsv"
 #   pass   - every contig of a small sample, counted by one region-less samtools pass over its file: the
 #            sample's items stay in one unit (pass_items, unit_atoms)
 CHUNKS_PER_SHARE = 3
+# Records in one BGZF block (64 KiB uncompressed; ~320-byte records of 150 bp reads): samtools decodes the
+# whole block a region starts in, even for a region of one read.
+BLOCK_READS = 200
 # BED header/comment lines start with these, unless their first field is a contig of the header (bed_regions).
 # samtools skips such lines whatever they hold, so these contigs must never go into a batch BED (plan_items).
 BED_SKIPPED_PREFIXES = ("#", "track", "browser")
@@ -63,8 +68,9 @@ class InputError(Exception):
     """Bad input: the message names the file and the problem."""
 
 
-@dataclass(frozen=True)
-class Region:
+# Regions and items are named tuples: a panel makes hundreds of thousands, and a frozen dataclass costs
+# several times more to build.
+class Region(NamedTuple):
     region_id: int
     name: str
     contig: str
@@ -75,8 +81,7 @@ class Region:
     whole_contig: bool = False
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     region_id: int
     contig: str
     start: int
@@ -86,6 +91,8 @@ class Item:
     whole_contig: bool
     open_end: bool = False
     sample: str = ""
+    # Records a batch pass decodes to reach the item beyond its own (block_overheads): part of its cost.
+    decoded_reads: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,9 +157,9 @@ def bed_regions(lines, contig_lengths, path):
     regions, problems = [], []
     for lineno, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
-        if is_bed_header(line, contig_lengths):
-            continue
         fields = line.split("\t")
+        if fields[0] not in contig_lengths and is_bed_header(line, contig_lengths):  # a contig first: data
+            continue
         if len(fields) < 3:
             problems.append(f"line {lineno}: expected at least 3 tab-separated columns, got {len(fields)}")
             continue
@@ -191,6 +198,24 @@ def expected_reads(region, contig_reads, contig_lengths):
     return contig_reads.get(region.contig, 0) * (region.end - region.start) / length
 
 
+def block_overheads(regions, contig_reads, contig_lengths):
+    """Per region, the records a -M -L pass decodes to reach it beyond its own: those between it and the
+    region before it on its contig, at most one BGZF block's worth. 200,000 exons on a 10M-record BAM lie
+    in nearly every block: the pass costs the file's decoding, not its 190,000 reads. Header regions: 0."""
+    overheads = [0.0] * len(regions)
+    reach = {}  # contig -> the furthest end of the regions so far
+    for index in sorted(range(len(regions)), key=lambda i: (regions[i].contig, regions[i].start)):
+        region = regions[index]
+        if region.whole_contig:
+            continue
+        length = contig_lengths[region.contig]
+        density = contig_reads.get(region.contig, 0) / length if length > 0 else 0.0
+        gap = max(0, region.start - reach.get(region.contig, 0))
+        overheads[index] = min(gap * density, BLOCK_READS)
+        reach[region.contig] = max(reach.get(region.contig, 0), region.end)
+    return overheads
+
+
 def split_region(region, split_size, reads, target_reads):
     """Chunks of a region holding more than target_reads reads, so that no unit is left with the whole
     of a busy contig: at least reads / target_reads chunks, and chunks of at most split_size bp. A region
@@ -203,10 +228,13 @@ def split_region(region, split_size, reads, target_reads):
     return [(bounds[i], bounds[i + 1], reads / n_chunks) for i in range(n_chunks)]
 
 
-def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads, sample=""):
-    """Turn regions (with their expected reads) into items with a counting mode and expected reads."""
+def plan_items(
+    regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads, sample="", overheads=None
+):
+    """Turn regions (with their expected reads and block_overheads) into items with a counting mode and
+    expected reads; a region's overhead goes to its first piece."""
     items = []
-    for region, reads in zip(regions, region_reads):
+    for region, reads, overhead in zip(regions, region_reads, overheads or itertools.repeat(0.0)):
         pieces = split_region(region, split_size, reads, target_reads)
         for number, (start, end, piece_reads) in enumerate(pieces):
             if number > 0:
@@ -218,7 +246,10 @@ def plan_items(regions, region_reads, contig_lengths, split_size, target_reads, 
             whole = region.whole_contig and len(pieces) == 1
             # Its last piece reaches as far as `{name}` does, past the length: the pieces add up to the whole.
             open_end = region.whole_contig and number == len(pieces) - 1
-            items.append(Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end, sample))
+            decoded = overhead if number == 0 else 0.0
+            items.append(
+                Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end, sample, decoded)
+            )
     return items
 
 
@@ -241,28 +272,24 @@ def pass_items(regions, region_reads, sample):
 def item_cost(item, fixed_cost_reads):
     """Cost of an item in read units; every samtools call also pays a fixed cost (index load, start),
     which the items of a shared call (batch, pass) pay once per unit or per sample (unit_atoms)."""
-    return item.expected_reads + (0 if item.mode in ("batch", "pass") else fixed_cost_reads)
+    return item.expected_reads + item.decoded_reads + (0 if item.mode in ("batch", "pass") else fixed_cost_reads)
 
 
 def unit_atoms(items, fixed_cost_reads):
     """Items (in genomic order) in runs that must share a unit, with each run's cost: the pass items of one
     sample (one samtools call, whose fixed cost the run pays once), every other item alone."""
-    runs = []
+    atoms = []
     for item in items:
-        previous = runs[-1][0] if runs else None
-        if item.mode == "pass" and previous and previous.mode == "pass" and previous.sample == item.sample:
-            runs[-1].append(item)
-        else:
-            runs.append([item])
-    return [
-        (run, sum(item_cost(item, fixed_cost_reads) for item in run) + run_call_cost(run, fixed_cost_reads))
-        for run in runs
-    ]
-
-
-def run_call_cost(run, fixed_cost_reads):
-    """The fixed cost of a pass run's one samtools call (item_cost leaves it out of each pass item)."""
-    return fixed_cost_reads if run[0].mode == "pass" else 0
+        cost = item_cost(item, fixed_cost_reads)
+        if item.mode == "pass":
+            first = atoms[-1][0][0] if atoms else None
+            if first is not None and first.mode == "pass" and first.sample == item.sample:
+                atoms[-1][0].append(item)
+                atoms[-1][1] += cost
+                continue
+            cost += fixed_cost_reads
+        atoms.append([[item], cost])
+    return atoms
 
 
 def unit_count(total_reads, max_units, min_unit_reads):
@@ -355,19 +382,28 @@ def plan_group(samples, regions_of, args):
     region_reads = {
         s: [expected_reads(r, regions_of[s][2], regions_of[s][1]) for r in regions_of[s][0]] for s in samples
     }
-    total_reads = sum(sum(reads) for reads in region_reads.values())
-    n_units = unit_count(total_reads, args.max_units, args.min_unit_reads)
+    overheads = {s: block_overheads(regions_of[s][0], regions_of[s][2], regions_of[s][1]) for s in samples}
+    # The work in records decoded: the regions' reads and what reaching them costs.
+    total_cost = sum(sum(reads) for reads in region_reads.values()) + sum(sum(o) for o in overheads.values())
+    n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)
     # Chunks of at most a third of a unit's share keep the cuts within ~1.33x of perfect balance; one unit
     # needs no chunks at all.
-    target_reads = total_reads / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
+    target_reads = total_cost / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
     items = []
     for sample in samples:
         regions, contig_lengths, _, _ = regions_of[sample]
-        if counted_in_one_pass(regions, sum(region_reads[sample]), total_reads / n_units):
+        if counted_in_one_pass(regions, sum(region_reads[sample]), total_cost / n_units):
             items += pass_items(regions, region_reads[sample], sample)
             continue
         items += plan_items(
-            regions, region_reads[sample], contig_lengths, args.split_size, target_reads, args.batch_max_reads, sample
+            regions,
+            region_reads[sample],
+            contig_lengths,
+            args.split_size,
+            target_reads,
+            args.batch_max_reads,
+            sample,
+            overheads[sample],
         )
     items = genomic_order(items, {s: regions_of[s][3] for s in samples})
     return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)

@@ -16,14 +16,14 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tsv_files import read_tsv, write_lines, write_tsv
 
 log = logging.getLogger("reduce_counts")
 
 
-@dataclass
+@dataclass(slots=True)  # a panel has hundreds of thousands: slots and no list per region keep them cheap
 class RegionTally:
     region_id: str
     name: str
@@ -33,7 +33,7 @@ class RegionTally:
     expected_items: int
     count: int = 0
     seen_items: int = 0
-    errors: list = field(default_factory=list)
+    errors: list | None = None  # samtools' messages, made on the first error
 
 
 def sample_of_regions_table(path):
@@ -62,7 +62,7 @@ def tally_regions(region_rows, result_rows):
             start, end = int(row["start"]), int(row["end"])
             piece = (start, end) != (tally.start, tally.end)
             where = f"{row['contig']}:{start + 1}-{end}: "
-            tally.errors.append((where if piece else "") + row["message"])
+            tally.errors = (tally.errors or []) + [(where if piece else "") + row["message"]]
     return list(tallies.values())
 
 
@@ -70,7 +70,7 @@ def failures(tallies):
     """One message per failed region: samtools' errors, or the items that never reported."""
     messages = []
     for tally in tallies:
-        problems = list(tally.errors)
+        problems = list(tally.errors or [])
         if tally.seen_items < tally.expected_items:
             problems.append(
                 f"{tally.expected_items - tally.seen_items} of {tally.expected_items} work items reported no result"

@@ -15,7 +15,14 @@ def write_lines(path, lines):
 
 def write_tsv(path, header, rows):
     """A header row and rows of fields (any type, tabs in fields become spaces)."""
-    write_lines(path, ["\t".join(str(field).replace("\t", " ") for field in row) for row in [header, *rows]])
+    write_lines(path, [tsv_line(row) for row in [header, *rows]])
+
+
+def tsv_line(row):
+    line = "\t".join(map(str, row))
+    if line.count("\t") != len(row) - 1:  # a field holds a tab (rarely): a space instead, the columns stay
+        line = "\t".join(str(field).replace("\t", " ") for field in row)
+    return line
 
 
 def read_tsv(lines):
