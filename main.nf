@@ -17,9 +17,9 @@ include { COUNTS_MATRIX       } from './modules/local/counts_matrix'
 include { MULTIQC             } from './modules/local/multiqc'
 include {
     acquireOutdirLock; alignmentFormat; alignmentProblem; contentFingerprint; countCpusProblem; countingTaskBound;
-    findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip; paramsHelp; parameterProblems;
-    releaseOutdirLock; removeEarlierResults; sampleGroup; sampleGroupCount; sampleNameProblem; samplesheetRows;
-    stageablePath
+    estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip; paramsHelp;
+    parameterProblems; releaseOutdirLock; removeEarlierResults; sampleGroup; sampleGroupCount; sampleGroupsFor;
+    sampleNameProblem; samplesheetRows; stageablePath
 } from './subworkflows/local/utils_regioncount'
 
 // [sample, alignments, index or null] for every input: a samplesheet (.csv) or a file or glob.
@@ -175,10 +175,12 @@ workflow {
 
     // Samples in groups (sampleGroup): each group is planned by one task, its units may hold several of its
     // samples, and one task reduces it. Groups and their samples are sorted, so that -resume caches them.
-    def nGroups = sampleGroupCount(params, session.config)
+    def baseGroups = sampleGroupCount(params, session.config)
+    def bedRegions = estimatedBedRegions(regionsBed)
     ch_groups = ch_indexed
         .toSortedList { a, b -> a[0].id <=> b[0].id }
         .flatMap { rows ->
+            def nGroups = sampleGroupsFor(baseGroups, rows.size(), bedRegions, params.max_group_regions as long)
             rows.groupBy { sampleGroup(it[0].id, nGroups) }.sort().collect { number, members ->
                 [[id: "group_${number}", samples: members*.get(0)], members*.get(1), members*.get(2)]
             }

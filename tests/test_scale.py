@@ -139,3 +139,30 @@ def test_panel_of_thousands_of_regions_counts_as_samtools_does(run_pipeline, tmp
     expected = [samtools_count(bam, f"{{{c}}}:{s + 1}-{e}", "-F 0x900") for c, s, e in regions]
     assert got == expected
     assert sum(expected) > 1000 and expected.count(0) > 0  # reads in many regions, and some empty ones
+
+
+def test_a_cohort_on_a_large_panel_gets_more_smaller_groups(run_pipeline, cohort, tmp_path):
+    """--max_group_regions bounds samples x regions per group (every task holds its group's items): six
+    samples on a panel of ~100 regions with a bound of 150 are 4 groups instead of 2 (the base doubles),
+    and every sample's regions still count as samtools view -c counts them."""
+    rng = random.Random(5)
+    regions = panel(rng, 40)
+    bed = tmp_path / "panel.bed"
+    bed.write_text("".join(f"{c}\t{s}\t{e}\tr{i}\n" for i, (c, s, e) in enumerate(regions)))
+    estimated = bed.stat().st_size // 24  # the pipeline's estimate of a BED's regions, from its size
+    samples = [f"s{i}" for i in range(1, 7)]
+    assert 2 < len(samples) * estimated / 150 <= 4  # needs more than the 2 base groups: doubled once
+    groups = {group_of(s, 4) for s in samples}
+    assert len(groups) > 2  # the samples do spread over more groups than before
+    sheet = samplesheet(tmp_path / "sheet.csv", cohort, samples)
+    run = run_pipeline(
+        "--input", sheet, "--regions", str(bed), "--max_group_regions", "150", "--skip_multiqc", *local_config(tmp_path)
+    )  # fmt: skip
+    assert run.result.returncode == 0, run.log
+    processes = [row["process"] for row in run.trace_rows()]
+    assert processes.count("PLAN_UNITS") == processes.count("REDUCE_COUNTS") == len(groups), run.log
+    for sample in samples:
+        lines = read_text(os.path.join(run.outdir, sample, f"{sample}_count.txt")).splitlines()
+        counts = [samtools_count(cohort[sample], f"{{{c}}}:{s + 1}-{e}") for c, s, e in regions]
+        assert lines[:-1] == [f"Region r{i}: {n}" for i, n in enumerate(counts)]
+        assert lines[-1] == f"Total reads: {sum(counts)}"

@@ -38,6 +38,31 @@ def sampleGroupCount(parameters, config) {
     return Math.max(1, countingTaskBound(parameters, config).intdiv(parameters.units_per_cpu as int))
 }
 
+// More groups for a cohort on a large panel: every task of a group holds its samples x regions items in
+// memory (the reducer ~1.6 KB each), so a group holds at most --max_group_regions of them. The count
+// doubles rather than grows by one, so that adding a sample reshuffles the groups (and -resume recounts
+// them all) only when the cohort crosses a doubling, not at every sample.
+def sampleGroupsFor(int baseGroups, int nSamples, long regionsPerSample, long maxGroupRegions) {
+    def groups = baseGroups
+    if (maxGroupRegions > 0) {
+        def needed = Math.ceil(nSamples * (double) regionsPerSample / maxGroupRegions)
+        while (groups < needed && groups < nSamples) {
+            groups *= 2
+        }
+    }
+    return groups
+}
+
+// A BED's regions as its size tells them (the driver reads no input data): a line is about 24 bytes, a
+// gzipped BED holds about 5 times more. Only the grouping depends on it, never a count.
+def estimatedBedRegions(bed) {
+    if (!bed) {
+        return 0L
+    }
+    def size = bed.size()
+    return (long) (bed.name.endsWith('.gz') ? size * 5 / 24 : size / 24)
+}
+
 // A group as task tags show it: 'group_2 (s1,s2)', or 'group_2 (250 samples)'.
 def groupLabel(String group, samples) {
     return "${group} (${samples.size() <= 3 ? samples*.id.join(',') : samples.size() + ' samples'})"
