@@ -74,6 +74,8 @@ NO_BOUND = 1 << 62
 MESSAGE_MAX_CHARS = 2000
 # Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
 HARMLESS_STDERR = (re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),)
+# How long a samtools whose output could not be counted may take to exit by itself (then its status counts).
+STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 # Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.
 REGION_ARGUMENT_BYTES = 100_000
 
@@ -414,10 +416,13 @@ def count_single(item, samtools, common, user_expression, target):
 
 
 def stream_counts(command, count, n_counts, what, workdir):
-    """Outcomes of one samtools view call whose SAM output (binary lines) `count` turns into n_counts
-    counts; every one fails when the call does, or when `count` cannot read the output (records out of
-    coordinate order, a malformed line): then samtools is stopped and its output thrown away."""
+    """Outcomes of one samtools view call whose output (SAM lines, or BAM for a pass) `count` turns into
+    n_counts counts; every one fails when the call does, or when `count` cannot read the output (records
+    out of coordinate order, a malformed line, a cut stream): then samtools is stopped and its output
+    thrown away. A samtools that ended by itself is judged by its own status first: killed (out of memory),
+    the task is retried, whatever its cut output made of the count."""
     log.debug("running %s", shlex.join(command))
+    killed_by_us = False
     with tempfile.TemporaryFile("w+b", dir=workdir) as stderr_file:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
         try:
@@ -425,16 +430,20 @@ def stream_counts(command, count, n_counts, what, workdir):
         # int() of a non-number, a line too short, a cut BAM stream (BamStreamError is a ValueError)
         except (RecordOrderError, ValueError, IndexError) as err:
             counts, error = None, f"cannot count the output of samtools ({err})"
-            process.kill()  # our kill: its status says nothing about samtools, so check_exit is not asked
+            try:  # a cut stream usually means samtools stopped: give it a moment to say how
+                process.wait(timeout=STOPPED_SAMTOOLS_WAIT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()  # our kill: its status then says nothing about samtools
+                killed_by_us = True
         finally:
             process.stdout.close()
             process.wait()
         stderr_file.seek(0)
         stderr = stderr_file.read().decode("utf-8", "replace")
-    if not error:
-        error = check_exit(subprocess.CompletedProcess(command, process.returncode, "", stderr), what)
-    elif stderr.strip():
-        error += f"; samtools: {stderr}"
+    if killed_by_us:
+        error += f"; samtools: {stderr}" if stderr.strip() else ""
+    else:  # samtools' own failure, if any, says more than what its cut output did to the count
+        error = check_exit(subprocess.CompletedProcess(command, process.returncode, "", stderr), what) or error
     if error:
         return [Outcome(0, "error", shorten(error)) for _ in range(n_counts)]
     return [Outcome(n) for n in counts]

@@ -364,6 +364,23 @@ def test_killed_samtools_is_retryable(bam, tmp_path, killed):
     assert failure.value.exit_code == 137
 
 
+@pytest.mark.parametrize("mode", ["pass", "batch"])
+@pytest.mark.parametrize("output", ["", "echo 'BAM or SAM?'"], ids=["no-output", "cut-output"])
+def test_a_pass_whose_samtools_is_killed_is_retryable(bam, tmp_path, mode, output):
+    """A shared pass whose samtools is killed once (out of memory) leaves a cut or empty stream: the task is
+    retried (exit 137), its items are not counted one by one as if the file were bad."""
+    marker = tmp_path / "killed"
+    samtools = fake_samtools(
+        tmp_path,
+        f'if [[ " $* " != *" - "* && ! -e {marker} ]]; then touch {marker}; {output or ":"}; '
+        'echo Killed >&2; exit 137; fi\nexec samtools "$@"',
+    )
+    items = [item(c, 0, length, mode, True, region_id=c, open_end=True) for c, length in CONTIGS]
+    with pytest.raises(cu.RetryableFailure) as failure:
+        run(items, bam, tmp_path, "-q 20", samtools=samtools)
+    assert failure.value.exit_code == 137 and marker.exists()
+
+
 def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     unit = tmp_path / "unit_0001.tsv"
     unit.write_text(  # a unit file without the open_end column (written before it existed) still reads
