@@ -259,7 +259,7 @@ def test_failed_rerun_leaves_no_earlier_count_file(run_pipeline, bam, other_bam,
     # 'file##idx##index'): its earlier count file must go.
     failing = samtools_wrapper(
         tmp_path / "failing",
-        f"""for arg in "$@"; do if [[ "$1" == view && "$(readlink -f "${{arg%%##idx##*}}")" == {other_bam} ]]; then
+        f"""for arg in "$@"; do if [[ "$1" == view && "$(readlink -f -- "${{arg%%##idx##*}}")" == {other_bam} ]]; then
             echo "[E::bgzf_read] Read block operation failed" >&2; exit 1; fi; done""",
     )
     second = run_pipeline(
