@@ -31,6 +31,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 
+from input_checks import input_problem
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
@@ -89,6 +90,9 @@ class SampleFiles:
     alignments: str
     index: str
     file_name: str  # the user's file name, for messages
+    # A remote input, which the driver did not read: its URL (and its index's) for input_checks' messages.
+    check_name: str = ""
+    index_check_name: str = ""
 
 
 def header_regions(contigs):
@@ -288,13 +292,22 @@ def read_alignment_header(path, index, reference, shown_name):
 def read_samples(lines):
     """The group's samples from the manifest, in its order."""
     return [
-        SampleFiles(row["sample"], row["alignments"], row.get("index") or None, row.get("file_name") or "")
+        SampleFiles(
+            row["sample"], row["alignments"], row.get("index") or None, row.get("file_name") or "",
+            row.get("check_name") or "", row.get("index_check_name") or "",
+        )  # fmt: skip
         for row in read_tsv(lines)
     ]
 
 
 def sample_regions(files, reference, bed_lines, bed_name):
     """(regions, contig lengths, records per contig, contig order) of one sample; InputError names its file."""
+    if files.check_name:
+        problem = input_problem(
+            files.alignments, files.check_name, files.index, files.index_check_name, files.file_name, bool(reference)
+        )
+        if problem:
+            raise InputError(problem)
     contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")

@@ -236,10 +236,49 @@ def endsWithBgzfEof(path) {
     return Arrays.equals(tail, BGZF_EOF)
 }
 
+// Remote inputs (https://, s3://, ...): Nextflow stages each into the work directory once per run (its
+// stage folder), so the driver reads none of their bytes: the checks that need them (format, truncation,
+// index kind, @SQ lines) run in the first task that has them staged (bin/input_checks.py, same messages).
+def isRemote(path) {
+    return path != null && path.toUri().scheme != 'file'
+}
+
+// Whether a path exists, at no data cost. Nextflow's http(s) file system asks with a GET of the whole file
+// (the body left unread, so the server sends megabytes into the socket buffers) and retries a 404 three
+// times over seconds: a HEAD answers without a body. Other schemes ask their file system (s3://: an object
+// metadata request). A server that refuses HEAD is asked Nextflow's way.
+def pathExists(path) {
+    def uri = path.toUri()
+    if (!(uri.scheme in ['http', 'https'])) {
+        return path.exists()
+    }
+    def connection = (HttpURLConnection) uri.toURL().openConnection()
+    connection.requestMethod = 'HEAD'
+    connection.connectTimeout = 30000
+    connection.readTimeout = 30000
+    try {
+        def code = connection.responseCode
+        return code in [405, 501] ? path.exists() : code >= 200 && code < 300
+    } catch (IOException problem) {
+        error "${uri}: cannot reach the server (${problem.class.simpleName}: ${problem.message})"
+    } finally {
+        connection.disconnect()
+    }
+}
+
+// 'bam' or 'cram' by the name of a remote file, for what the driver must decide before any task (CRAM needs
+// --fasta; the index SAMTOOLS_INDEX builds): its content is checked in the first task (input_checks.py).
+def alignmentFormatByName(path) {
+    return path.name.endsWith('.cram') ? 'cram' : 'bam'
+}
+
 // One line naming the file and its problem, or null when it looks like usable alignments.
 def alignmentProblem(path) {
-    if (!path.exists()) {
-        return "${path}: file not found"
+    if (!pathExists(path)) {
+        return "${path.toUriString()}: file not found"
+    }
+    if (isRemote(path)) {
+        return null
     }
     if (path.isDirectory() || path.size() == 0) {
         return "${path}: not a BAM or CRAM file (${path.isDirectory() ? 'a folder' : 'empty file'})"
@@ -262,7 +301,7 @@ def findIndex(alignments) {
     def candidates = suffixes.collectMany { suffix ->
         [alignments.resolveSibling("${alignments.name}.${suffix}"), alignments.resolveSibling("${stem}.${suffix}")]
     }
-    return candidates.find { it.exists() && it != alignments }
+    return candidates.find { it != alignments && pathExists(it) }
 }
 
 // What an index holds, from its first bytes: 'bai', 'csi', 'tbi', 'crai' (gzipped lines of numbers), or null.
@@ -471,9 +510,9 @@ def samplesheetRows(sheet) {
         // A samplesheet names files, not patterns: 's[1].bam' is that file.
         def bam = file(row.bam, glob: false)
         def bai = row.bai ? file(row.bai, glob: false) : null
-        if (!bam.exists()) {
+        if (!pathExists(bam)) {
             problems << "line ${lineNumber}: file not found: ${row.bam}"
-        } else if (bai && !bai.exists()) {
+        } else if (bai && !pathExists(bai)) {
             problems << "line ${lineNumber}: index not found: ${row.bai}"
         } else {
             rows << [row.sample, bam, bai]
