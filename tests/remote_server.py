@@ -9,6 +9,11 @@ that closes a whole-file GET early still gets what the kernel accepted, and that
 
 Started by the tests as its own process; it binds 127.0.0.1 on a free port and writes that port to
 --port-file once it listens. Stopped by its PID (SIGTERM).
+
+--send-buffer caps each connection's socket send buffer. Nextflow's http file system asks a file's size
+and mtime with GETs whose bodies it never reads; Linux lets a loopback send buffer grow to 4 MiB, so such a
+GET of a small file looks, by the bytes sent, like a whole download. A small buffer keeps an unread body to
+what the two socket buffers hold (a few hundred KB), as a real network's window would.
 """
 
 import argparse
@@ -17,6 +22,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -47,7 +53,13 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     root = "."
     log_path = None
+    send_buffer = 0
     lock = threading.Lock()
+
+    def setup(self):
+        if self.send_buffer:
+            self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+        super().setup()
 
     def do_HEAD(self):
         self.serve(body=False)
@@ -116,8 +128,10 @@ def main(argv=None):
     parser.add_argument("--root", required=True, help="folder whose files are served")
     parser.add_argument("--log", required=True, help="JSON lines, one per request")
     parser.add_argument("--port-file", required=True, help="written with the port once the server listens")
+    parser.add_argument("--send-buffer", type=int, default=0, help="socket send buffer in bytes (0: the system's)")
     args = parser.parse_args(argv)
     Handler.root, Handler.log_path = os.path.abspath(args.root), os.path.abspath(args.log)
+    Handler.send_buffer = args.send_buffer
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

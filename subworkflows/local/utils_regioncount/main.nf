@@ -467,22 +467,23 @@ def csvRecords(String text, String where) {
 
 // [[sample, alignments path, index path or null], ...] from a samplesheet with header sample,bam[,bai].
 def samplesheetRows(sheet) {
+    def where = sheet.toUriString()  // a remote path's toString() is its path part only
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), sheet.toString())
+    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), where)
     if (!records) {
-        error "${sheet}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
+        error "${where}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
     }
     def header = records[0][1]
     def missing = ['sample', 'bam'].findAll { !(it in header) }
     if (missing) {
-        error "${sheet}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${header.join(',')})"
+        error "${where}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${header.join(',')})"
     }
     def unknown = header.findAll { !(it in ['sample', 'bam', 'bai']) }
     if (unknown) {
-        error "${sheet}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be sample,bam[,bai])"
+        error "${where}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be sample,bam[,bai])"
     }
     if (records.size() == 1) {
-        error "${sheet}: the samplesheet has a header but no samples"
+        error "${where}: the samplesheet has a header but no samples"
     }
     def problems = []
     def rows = []
@@ -519,7 +520,7 @@ def samplesheetRows(sheet) {
         }
     }
     if (problems) {
-        error "${sheet}: invalid samplesheet: ${problems.join('; ')}"
+        error "${where}: invalid samplesheet: ${problems.join('; ')}"
     }
     return rows
 }
