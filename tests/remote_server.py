@@ -61,6 +61,12 @@ class Handler(BaseHTTPRequestHandler):
             self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
         super().setup()
 
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the client closed a kept-alive connection between requests
+
     def do_HEAD(self):
         self.serve(body=False)
 

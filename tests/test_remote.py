@@ -88,7 +88,7 @@ def server(tmp_path_factory):
 def served(server):
     """The served files: BAMs beside each kind of index, one without, truncated ones, a BED, a CRAM."""
     root = server.root
-    # About 2 MB: far more than the driver may read, more than what the server's socket buffers hold.
+    # About 7 MB: far more than the driver may read, and than an unread GET body (the socket buffers) holds.
     bam = write_bam(str(root / "sample.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 30000, random.Random(5)))
     for name in ["csi.bam", "bai.bam", "noindex.bam"]:
         shutil.copy(bam, root / name)
@@ -241,5 +241,5 @@ def test_truncated_remote_bams_and_a_bad_index_are_refused_by_name(run_pipeline,
     # Without an index, SAMTOOLS_INDEX is the first task that has it: it checks it before indexing.
     url = server.url("truncated_noindex.bam")
     run = run_pipeline("--input", url, outdir=tmp_path / "b")
-    assert_refused(run, f"{url}: truncated BAM (no BGZF end-of-file marker)")
-    assert "cannot index" not in run.log
+    assert_refused(run, f"[ERROR] {url}: truncated BAM (no BGZF end-of-file marker)")
+    assert "[ERROR] truncated_noindex.bam: cannot index" not in run.log  # refused before samtools index ran
