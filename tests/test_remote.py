@@ -230,14 +230,25 @@ def test_truncated_remote_bams_and_a_bad_index_are_refused_by_name(run_pipeline,
     # One group (--max_units 1): its planning task reports every sample's problem, one line each.
     sheet = served / "bad.csv"
     sheet.write_text(f"sample,bam\ntruncated,{server.url('truncated.bam')}\nbadindex,{server.url('badindex.bam')}\n")
+
+    def messages(where):
+        return [
+            f"{where}/truncated.bam: truncated BAM (no BGZF end-of-file marker)",
+            f"{where}/badindex.bam.bai: not a BAI, CSI or CRAI index (unrecognised content), "
+            "which cannot index the BAM file badindex.bam (expected .bai or .csi)",
+        ]
+
     run = run_pipeline("--input", server.url("bad.csv"), "--max_units", "1", outdir=tmp_path / "a")
-    assert_refused(
-        run,
-        f"{server.url('truncated.bam')}: truncated BAM (no BGZF end-of-file marker)",
-        f"{server.url('badindex.bam.bai')}: not a BAI, CSI or CRAI index (unrecognised content), "
-        "which cannot index the BAM file badindex.bam (expected .bai or .csi)",
-    )
+    assert_refused(run, *messages(server.url("")[:-1]))
     assert "COUNT_UNIT" not in {row["process"] for row in run.trace_rows()}
+    # The same lines as for local copies, which the driver checks before any task.
+    local = tmp_path / "local"
+    local.mkdir()
+    for name in ["truncated.bam", "badindex.bam", "badindex.bam.bai"]:
+        shutil.copy(served / name, local / name)
+    (local / "bad.csv").write_text(f"sample,bam\ntruncated,{local}/truncated.bam\nbadindex,{local}/badindex.bam\n")
+    run = run_pipeline("--input", str(local / "bad.csv"), outdir=tmp_path / "local_results")
+    assert_refused(run, *messages(local))
     # Without an index, SAMTOOLS_INDEX is the first task that has it: it checks it before indexing.
     url = server.url("truncated_noindex.bam")
     run = run_pipeline("--input", url, outdir=tmp_path / "b")
