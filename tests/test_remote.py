@@ -12,6 +12,7 @@ import os
 import random
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -216,6 +217,13 @@ def test_remote_cram_with_remote_fasta_and_fai(run_pipeline, server, served, tmp
 def test_missing_remote_bam_or_index_is_named_as_a_local_one(run_pipeline, server, served, tmp_path):
     missing = server.url("nope.bam")
     assert_refused(run_pipeline("--input", missing, outdir=tmp_path / "a"), f"{missing}: file not found")
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{closed.getsockname()[1]}/sample.bam"
+        assert_refused(
+            run_pipeline("--input", unreachable, outdir=tmp_path / "d"),
+            f"{unreachable}: cannot reach the server (ConnectException: Connection refused)",
+        )
     local = run_pipeline("--input", str(tmp_path / "nope.bam"), outdir=tmp_path / "b")
     assert_refused(local, f"{tmp_path}/nope.bam: file not found")
     sheet = served / "missing.csv"

@@ -246,7 +246,8 @@ def isRemote(path) {
 // Whether a path exists, at no data cost. Nextflow's http(s) file system asks with a GET of the whole file
 // (the body left unread, so the server sends megabytes into the socket buffers) and retries a 404 three
 // times over seconds: a HEAD answers without a body. Other schemes ask their file system (s3://: an object
-// metadata request). A server that refuses HEAD is asked Nextflow's way.
+// metadata request). Any answer but found or gone (a refused HEAD, a login asked for, a redirect to another
+// protocol) is left to Nextflow's way, which knows its credentials and redirects.
 def pathExists(path) {
     def uri = path.toUri()
     if (!(uri.scheme in ['http', 'https'])) {
@@ -258,7 +259,7 @@ def pathExists(path) {
     connection.readTimeout = 30000
     try {
         def code = connection.responseCode
-        return code in [405, 501] ? path.exists() : code >= 200 && code < 300
+        return code >= 200 && code < 300 ? true : (code in [404, 410] ? false : path.exists())
     } catch (IOException problem) {
         error "${uri}: cannot reach the server (${problem.class.simpleName}: ${problem.message})"
     } finally {
