@@ -107,3 +107,35 @@ def test_staged_index_older_than_its_bam_is_not_a_counting_failure(files, tmp_pa
     assert cu.check_exit(other, "chr1") == "samtools reported an error: [E::other] a real error"
     with pysam.AlignmentFile(bam, index_filename=index) as aln:  # plan_units.py reads it through pysam
         assert aln.count("chr1") == int(result.stdout)
+
+
+def test_plan_units_checks_the_remote_samples_of_its_group(files, tmp_path):
+    # The manifest PLAN_UNITS writes: check_name and index_check_name are set for remote inputs only.
+    notes = tmp_path / "notes.bai"
+    notes.write_text("not an index\n")
+    rows = [
+        ["good", files / "s.bam", files / "s.bam.bai", "s.bam", "https://h/s.bam", "https://h/s.bam.bai"],
+        ["cut", files / "truncated.bam", files / "s.bam.bai", "truncated.bam", "https://h/truncated.bam", ""],
+        ["badindex", files / "s.bam", notes, "b.bam", "https://h/b.bam", "https://h/b.bam.bai"],
+        ["local", files / "s.bam", files / "s.bam.bai", "s.bam", "", ""],
+    ]
+    header = ["sample", "alignments", "index", "file_name", "check_name", "index_check_name"]
+
+    def plan(selected, outdir):
+        manifest = tmp_path / f"{outdir}.tsv"
+        manifest.write_text("\n".join("\t".join(map(str, row)) for row in [header, *selected]) + "\n")
+        script = os.path.join(ROOT, "bin", "plan_units.py")
+        command = [sys.executable, script, "--samples", str(manifest), "--outdir", str(tmp_path / outdir)]
+        return subprocess.run(command, capture_output=True, text=True)
+
+    bad = plan(rows, "bad")
+    assert (bad.returncode, bad.stderr) == (
+        2,
+        "[ERROR] https://h/truncated.bam: truncated BAM (no BGZF end-of-file marker)\n"
+        "https://h/b.bam.bai: not a BAI, CSI or CRAI index (unrecognised content), "
+        "which cannot index the BAM file b.bam (expected .bai or .csi)\n",
+    )
+    assert not (tmp_path / "bad" / "units").exists()
+    good = plan([rows[0], rows[3]], "good")
+    assert good.returncode == 0, good.stderr
+    assert sorted(os.listdir(tmp_path / "good" / "regions")) == ["good.regions.tsv", "local.regions.tsv"]
