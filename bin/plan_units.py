@@ -291,11 +291,9 @@ def read_alignment_header(path, index, reference, shown_name):
 
 def read_samples(lines):
     """The group's samples from the manifest, in its order."""
+    names = ("file_name", "check_name", "index_check_name")
     return [
-        SampleFiles(
-            row["sample"], row["alignments"], row.get("index") or None, row.get("file_name") or "",
-            row.get("check_name") or "", row.get("index_check_name") or "",
-        )  # fmt: skip
+        SampleFiles(row["sample"], row["alignments"], row.get("index") or None, *(row.get(n) or "" for n in names))
         for row in read_tsv(lines)
     ]
 
