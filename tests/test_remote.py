@@ -89,8 +89,9 @@ def server(tmp_path_factory):
 def served(server):
     """The served files: BAMs beside each kind of index, one without, truncated ones, a BED, a CRAM."""
     root = server.root
-    # About 7 MB: far more than the driver may read, and than an unread GET body (the socket buffers) holds.
-    bam = write_bam(str(root / "sample.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 30000, random.Random(5)))
+    # About 15 MB: far more than the driver may read, and than what an unread GET body of Nextflow's gets sent
+    # (the socket buffers, and what Java drains to reuse a connection: up to 3 MB seen).
+    bam = write_bam(str(root / "sample.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 60000, random.Random(5)))
     for name in ["csi.bam", "bai.bam", "noindex.bam"]:
         shutil.copy(bam, root / name)
     pysam.index("-c", str(root / "csi.bam"))  # csi.bam.csi
