@@ -6,7 +6,6 @@ Every count is compared with `samtools view -c` on the local copy of the served 
 every request tells what was read and when.
 """
 
-import datetime
 import json
 import os
 import random
@@ -20,6 +19,7 @@ import pysam
 import pytest
 from conftest import ROOT, expected_count_text, read_text, samtools_count, wait_for
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
+from remote_requests import log_time
 
 pytestmark = pytest.mark.pipeline
 
@@ -48,14 +48,6 @@ class Server:
         with open(self.log) as handle:
             rows = [json.loads(line) for line in handle][since:]
         return [r for r in rows if name is None or r["path"] == f"/{name}"]
-
-
-def log_time(nextflow_log, text):
-    """The time (as time.time()) of the first .nextflow.log line holding text."""
-    with open(nextflow_log) as handle:
-        line = next(line for line in handle if text in line)
-    stamp = f"{datetime.date.today().year}-{line[:19]}"  # e.g. 'Dec-02 00:21:23.072'
-    return datetime.datetime.strptime(stamp, "%Y-%b-%d %H:%M:%S.%f").timestamp()
 
 
 def whole_reads(requests, size):
