@@ -16,9 +16,10 @@ include { REDUCE_COUNTS       } from './modules/local/reduce_counts'
 include { COUNTS_MATRIX       } from './modules/local/counts_matrix'
 include { MULTIQC             } from './modules/local/multiqc'
 include {
-    acquireOutdirLock; alignmentFormat; alignmentProblem; contentFingerprint; countCpusProblem; countingTaskBound;
-    estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip; paramsHelp;
-    parameterProblems; releaseOutdirLock; removeEarlierResults; sampleGroup; sampleGroupCount; sampleGroupsFor;
+    acquireOutdirLock; alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; countCpusProblem;
+    countingTaskBound; estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
+    isRemote; paramsHelp; parameterProblems; pathExists; releaseOutdirLock; removeEarlierResults; sampleGroup;
+    sampleGroupCount; sampleGroupsFor;
     sampleNameProblem; samplesheetRows; stageablePath
 } from './subworkflows/local/utils_regioncount'
 
@@ -26,15 +27,16 @@ include {
 def inputRows(input) {
     if (input.endsWith('.csv')) {
         def sheet = file(input, glob: false)
-        if (!sheet.exists()) {
+        if (!pathExists(sheet)) {
             error "${input}: samplesheet not found"
         }
         return samplesheetRows(sheet)
     }
     // An existing file is that file, whatever its characters ('s[1].bam'); a pattern only when none exists.
+    // A remote path (https://, s3://) is never a pattern.
     def literal = file(input, glob: false)
-    def found = literal.exists() ? literal : file(input)
-    def files = (found instanceof List ? found : [found]).findAll { it.exists() }
+    def found = pathExists(literal) || isRemote(literal) ? literal : file(input)
+    def files = (found instanceof List ? found : [found]).findAll { pathExists(it) }
     if (!files) {
         error "${input}: ${input =~ /[*?\[{]/ ? 'no file matches this pattern' : 'file not found'}"
     }
@@ -48,26 +50,32 @@ def describeInputs(rows, fasta) {
     def problems = []
     def seen = [] as Set
     def inputs = rows.collect { id, alignments, index ->
-        def problem = sampleNameProblem(id, alignments.toString()) ?: alignmentProblem(alignments)
+        def shown = alignments.toUriString()
+        def problem = sampleNameProblem(id, shown) ?: alignmentProblem(alignments)
         if (!problem && !seen.add(id)) {
-            problem = "${alignments}: sample name '${id}' is used by another input too (sample names must be unique)"
+            problem = "${shown}: sample name '${id}' is used by another input too (sample names must be unique)"
         }
-        def format = problem ? null : alignmentFormat(alignments)
+        def format = problem ? null : (isRemote(alignments) ? alignmentFormatByName(alignments) : alignmentFormat(alignments))
         if (!problem && format == 'cram' && !fasta) {
-            problem = "${alignments}: CRAM input needs --fasta, the reference it was compressed against"
+            problem = "${shown}: CRAM input needs --fasta, the reference it was compressed against"
         }
         index = problem ? null : (index ?: findIndex(alignments))
-        problem = problem ?: (index ? indexProblem(index, alignments, format) : null)
+        // A remote pair is checked by the first task that stages it; its freshness cannot be seen from here
+        // (nor on the staged copies, whose mtimes are their download times): the user's index is trusted.
+        def remote = isRemote(alignments) || isRemote(index)
+        problem = problem ?: (index && !remote ? indexProblem(index, alignments, format) : null)
         if (problem) {
             problems << problem
             return null
         }
-        if (index && indexIsStale(index, alignments)) {
+        if (index && !remote && indexIsStale(index, alignments)) {
             log.warn "${index} is older than ${alignments}: re-indexing"
             index = null
         }
+        // check_name, index_check_name: the names input_checks.py gives the files it checks ('' = checked here).
         def meta = [id: id, file_name: alignments.name, format: format,
-                    fingerprint: contentFingerprint(alignments) + contentFingerprint(index)]
+                    fingerprint: contentFingerprint(alignments) + contentFingerprint(index),
+                    check_name: remote ? shown : '', index_check_name: remote && index ? index.toUriString() : '']
         return [meta, stageablePath(alignments, workflow.workDir), stageablePath(index, workflow.workDir)]
     }
     if (problems) {
@@ -82,17 +90,18 @@ def describeReference(fasta) {
         return null
     }
     def path = file(fasta, glob: false)
-    if (!path.exists()) {
+    if (!pathExists(path)) {
         error "--fasta ${fasta}: file not found"
     }
-    def gzipped = isGzip(path)
-    def bgzipped = gzipped && isBgzf(path)
+    // A remote FASTA is not read here: bgzipped by its name (samtools faidx refuses a plain gzip one).
+    def gzipped = isRemote(path) ? path.name ==~ /.*\.(gz|bgz)$/ : isGzip(path)
+    def bgzipped = gzipped && (isRemote(path) || isBgzf(path))
     if (gzipped && !bgzipped) {
         error "--fasta ${fasta}: compressed with gzip, which samtools cannot index: use bgzip (or an uncompressed FASTA)"
     }
-    def fai = file("${path}.fai", glob: false)
-    def gzi = file("${path}.gzi", glob: false)
-    def indexed = fai.exists() && (!bgzipped || gzi.exists())
+    def fai = path.resolveSibling("${path.name}.fai")
+    def gzi = path.resolveSibling("${path.name}.gzi")
+    def indexed = pathExists(fai) && (!bgzipped || pathExists(gzi))
     return [path, indexed ? fai : null, bgzipped && indexed ? gzi : null, bgzipped]
 }
 
@@ -123,7 +132,7 @@ workflow {
         error "Invalid parameters (see --help):\n  " + problems.join('\n  ')
     }
     def regionsBed = params.regions ? file(params.regions, glob: false) : null
-    if (regionsBed && !regionsBed.exists()) {
+    if (regionsBed && !pathExists(regionsBed)) {
         error "--regions ${params.regions}: file not found"
     }
     def reference = describeReference(params.fasta)

@@ -73,7 +73,12 @@ CIGAR_CACHE_SIZE = 100_000
 NO_BOUND = 1 << 62
 MESSAGE_MAX_CHARS = 2000
 # Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
-HARMLESS_STDERR = (re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),)
+# hts_idx_load3: an index staged beside its BAM is the user's (its freshness is checked on the original files by
+# the pipeline); staged copies of remote files have their download times as mtimes, the index maybe the older.
+HARMLESS_STDERR = (
+    re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),
+    re.compile(r"^\[W::hts_idx_load3\] The index file is older than the data file"),
+)
 # How long a samtools whose output could not be counted may take to exit by itself (then its status counts).
 STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 # Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.

@@ -36,6 +36,7 @@ import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from input_checks import input_problem
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
@@ -101,6 +102,9 @@ class SampleFiles:
     alignments: str
     index: str
     file_name: str  # the user's file name, for messages
+    # A remote input, which the driver did not read: its URL (and its index's) for input_checks' messages.
+    check_name: str = ""
+    index_check_name: str = ""
 
 
 def header_regions(contigs):
@@ -358,14 +362,21 @@ def read_alignment_header(path, index, reference, shown_name):
 
 def read_samples(lines):
     """The group's samples from the manifest, in its order."""
+    names = ("file_name", "check_name", "index_check_name")
     return [
-        SampleFiles(row["sample"], row["alignments"], row.get("index") or None, row.get("file_name") or "")
+        SampleFiles(row["sample"], row["alignments"], row.get("index") or None, *(row.get(n) or "" for n in names))
         for row in read_tsv(lines)
     ]
 
 
 def sample_regions(files, reference, bed_lines, bed_name):
     """(regions, contig lengths, records per contig, contig order) of one sample; InputError names its file."""
+    if files.check_name:
+        problem = input_problem(
+            files.alignments, files.check_name, files.index, files.index_check_name, files.file_name, bool(reference)
+        )
+        if problem:
+            raise InputError(problem)
     contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")

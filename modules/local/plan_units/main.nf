@@ -30,8 +30,10 @@ process PLAN_UNITS {
     def args = task.ext.args ?: ''
     // User file names appear in messages only: in the manifest (written by printf, a builtin: no argument
     // length limit) and after '=' so that a leading '-' is never read as our option.
-    def manifest = sampleManifest(group.samples, ['sample', 'alignments', 'index', 'file_name']) { meta, i ->
-        [meta.id, "aln${i}/alignments", "aln${i}/alignments.index", meta.file_name]
+    // check_name, index_check_name: a remote input's URLs (plan_units.py checks its content, as the driver does
+    // for local files); empty otherwise.
+    def manifest = sampleManifest(group.samples, ['sample', 'alignments', 'index', 'file_name', 'check_name', 'index_check_name']) { meta, i ->
+        [meta.id, "aln${i}/alignments", "aln${i}/alignments.index", meta.file_name, meta.check_name ?: '', meta.index_check_name ?: '']
     }
     def bed = regions_bed ? "--bed regions.bed --bed-name=${shellQuote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''

@@ -6,10 +6,11 @@ process SAMTOOLS_INDEX {
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
-    // samtools 1.16.1 (htslib 1.16), the version environment.yml pins. Tag from nf-core/viralrecon
-    // modules/nf-core/samtools/index/main.nf (commit 0fd940bc, nf-core/modules' samtools 1.16.1 modules),
-    // which also uses its Singularity copy https://depot.galaxyproject.org/singularity/samtools:1.16.1--h6899075_1.
-    container 'quay.io/biocontainers/samtools:1.16.1--h6899075_1'
+    // samtools 1.16.1 (htslib 1.16), the version environment.yml pins, with python3 for input_checks.py (a
+    // remote input is checked here, the first task that has it staged): the image COUNT_UNIT uses (see there).
+    // The samtools-only image this module had, quay.io/biocontainers/samtools:1.16.1--h6899075_1 (from
+    // nf-core/viralrecon modules/nf-core/samtools/index/main.nf, commit 0fd940bc), has no python.
+    container 'docker.io/staphb/samtools:1.16.1'
 
     input:
     // Fixed staged names: file names never reach the shell.
@@ -26,7 +27,10 @@ process SAMTOOLS_INDEX {
     def args = task.ext.args ?: ''
     // A CSI for BAM (a BAI cannot index contigs over 512 Mb; htslib reads either by content), a CRAI for CRAM.
     def csi = meta.format == 'bam' ? '-c' : ''
+    // A remote input (meta.check_name: its URL) was not read by the driver: checked here first, with its messages.
+    def check = meta.check_name ? "input_checks.py --alignments alignments --name=${shellQuote(meta.check_name)}" : ''
     """
+    ${check}
     if ! samtools index ${csi} ${args} -@ ${task.cpus - 1} -o alignments.index alignments 2> index.log; then
         cat index.log >&2
         if grep -q 'Unsorted positions\\|NO_COOR\\|not sorted' index.log; then

@@ -59,8 +59,28 @@ def estimatedBedRegions(bed) {
     if (!bed) {
         return 0L
     }
-    def size = bed.size()
+    def size = pathSize(bed)
     return (long) (bed.name.endsWith('.gz') ? size * 5 / 24 : size / 24)
+}
+
+// A file's size without reading it: for http(s) from a HEAD's Content-Length (Nextflow's own size() is a
+// GET there), 0 when the server does not say; S3 and local files give it as metadata.
+def pathSize(path) {
+    def uri = path.toUri()
+    if (!(uri.scheme in ['http', 'https'])) {
+        return path.size()
+    }
+    def connection = (HttpURLConnection) uri.toURL().openConnection()
+    connection.requestMethod = 'HEAD'
+    connection.connectTimeout = 30000
+    connection.readTimeout = 30000
+    try {
+        return Math.max(0L, connection.contentLengthLong)
+    } catch (IOException problem) {
+        return 0L
+    } finally {
+        connection.disconnect()
+    }
 }
 
 // A group as task tags show it: 'group_2 (s1,s2)', or 'group_2 (250 samples)'.
@@ -261,10 +281,50 @@ def endsWithBgzfEof(path) {
     return Arrays.equals(tail, BGZF_EOF)
 }
 
+// Remote inputs (https://, s3://, ...): Nextflow stages each into the work directory once per run (its
+// stage folder), so the driver reads none of their bytes: the checks that need them (format, truncation,
+// index kind, @SQ lines) run in the first task that has them staged (bin/input_checks.py, same messages).
+def isRemote(path) {
+    return path != null && path.toUri().scheme != 'file'
+}
+
+// Whether a path exists, at no data cost. Nextflow's http(s) file system asks with a GET of the whole file
+// (the body left unread, so the server sends megabytes into the socket buffers) and retries a 404 three
+// times over seconds: a HEAD answers without a body. Other schemes ask their file system (s3://: an object
+// metadata request). Any answer but found or gone (a refused HEAD, a login asked for, a redirect to another
+// protocol) is left to Nextflow's way, which knows its credentials and redirects.
+def pathExists(path) {
+    def uri = path.toUri()
+    if (!(uri.scheme in ['http', 'https'])) {
+        return path.exists()
+    }
+    def connection = (HttpURLConnection) uri.toURL().openConnection()
+    connection.requestMethod = 'HEAD'
+    connection.connectTimeout = 30000
+    connection.readTimeout = 30000
+    try {
+        def code = connection.responseCode
+        return code >= 200 && code < 300 ? true : (code in [404, 410] ? false : path.exists())
+    } catch (IOException problem) {
+        error "${uri}: cannot reach the server (${problem.class.simpleName}: ${problem.message})"
+    } finally {
+        connection.disconnect()
+    }
+}
+
+// 'bam' or 'cram' by the name of a remote file, for what the driver must decide before any task (CRAM needs
+// --fasta; the index SAMTOOLS_INDEX builds): its content is checked in the first task (input_checks.py).
+def alignmentFormatByName(path) {
+    return path.name.endsWith('.cram') ? 'cram' : 'bam'
+}
+
 // One line naming the file and its problem, or null when it looks like usable alignments.
 def alignmentProblem(path) {
-    if (!path.exists()) {
-        return "${path}: file not found"
+    if (!pathExists(path)) {
+        return "${path.toUriString()}: file not found"
+    }
+    if (isRemote(path)) {
+        return null
     }
     if (path.isDirectory() || path.size() == 0) {
         return "${path}: not a BAM or CRAM file (${path.isDirectory() ? 'a folder' : 'empty file'})"
@@ -287,7 +347,7 @@ def findIndex(alignments) {
     def candidates = suffixes.collectMany { suffix ->
         [alignments.resolveSibling("${alignments.name}.${suffix}"), alignments.resolveSibling("${stem}.${suffix}")]
     }
-    return candidates.find { it.exists() && it != alignments }
+    return candidates.find { it != alignments && pathExists(it) }
 }
 
 // What an index holds, from its first bytes: 'bai', 'csi', 'tbi', 'crai' (gzipped lines of numbers), or null.
@@ -453,22 +513,23 @@ def csvRecords(String text, String where) {
 
 // [[sample, alignments path, index path or null], ...] from a samplesheet with header sample,bam[,bai].
 def samplesheetRows(sheet) {
+    def where = sheet.toUriString()  // a remote path's toString() is its path part only
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), sheet.toString())
+    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), where)
     if (!records) {
-        error "${sheet}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
+        error "${where}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
     }
     def header = records[0][1]
     def missing = ['sample', 'bam'].findAll { !(it in header) }
     if (missing) {
-        error "${sheet}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${header.join(',')})"
+        error "${where}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${header.join(',')})"
     }
     def unknown = header.findAll { !(it in ['sample', 'bam', 'bai']) }
     if (unknown) {
-        error "${sheet}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be sample,bam[,bai])"
+        error "${where}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be sample,bam[,bai])"
     }
     if (records.size() == 1) {
-        error "${sheet}: the samplesheet has a header but no samples"
+        error "${where}: the samplesheet has a header but no samples"
     }
     def problems = []
     def rows = []
@@ -496,16 +557,16 @@ def samplesheetRows(sheet) {
         // A samplesheet names files, not patterns: 's[1].bam' is that file.
         def bam = file(row.bam, glob: false)
         def bai = row.bai ? file(row.bai, glob: false) : null
-        if (!bam.exists()) {
+        if (!pathExists(bam)) {
             problems << "line ${lineNumber}: file not found: ${row.bam}"
-        } else if (bai && !bai.exists()) {
+        } else if (bai && !pathExists(bai)) {
             problems << "line ${lineNumber}: index not found: ${row.bai}"
         } else {
             rows << [row.sample, bam, bai]
         }
     }
     if (problems) {
-        error "${sheet}: invalid samplesheet: ${problems.join('; ')}"
+        error "${where}: invalid samplesheet: ${problems.join('; ')}"
     }
     return rows
 }

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Check a staged alignment file (and its index) with the Nextflow driver's messages.
+
+The driver checks local inputs before any work (subworkflows/local/utils_regioncount: alignmentProblem,
+indexProblem). A remote input (https://, s3://) would have to be downloaded for that, so the first task
+that has it staged checks it instead, once: SAMTOOLS_INDEX (through this script's command line) when the
+input has no index, else PLAN_UNITS (plan_units.py calls input_problem). Each problem is one line naming
+the user's file (its URL), as the driver would have. Python 3.8 (the samtools image's), standard library.
+"""
+
+import argparse
+import logging
+import os
+import re
+import sys
+import zlib
+
+log = logging.getLogger("input_checks")
+
+# Every BGZF file (BAM) ends with this 28-byte empty block; without it the file was cut short.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+# A BGZF block is at most 64 KiB: the first one holds the magic bytes of a BAM or of a CSI index.
+HEAD_BYTES = 65536
+
+
+def read_head(path, count=HEAD_BYTES):
+    with open(path, "rb") as handle:
+        return handle.read(count)
+
+
+def read_tail(path, count):
+    with open(path, "rb") as handle:
+        handle.seek(max(0, os.fstat(handle.fileno()).st_size - count))
+        return handle.read()
+
+
+def gunzipped_head(head, count):
+    """The first `count` bytes of the content of gzip (or BGZF) data, or None when it is not gzip."""
+    if head[:2] != b"\x1f\x8b":
+        return None
+    try:
+        return zlib.decompressobj(31).decompress(head, count)
+    except zlib.error:
+        return None
+
+
+def alignment_format(head):
+    """'bam' or 'cram' from a file's first bytes, or None when it is neither."""
+    if head[:4] == b"CRAM":
+        return "cram"
+    return "bam" if (gunzipped_head(head, 4) or b"")[:4] == b"BAM\x01" else None
+
+
+def index_kind(head):
+    """What an index holds, from its first bytes: 'bai', 'csi', 'tbi', 'crai' (gzipped numbers) or None."""
+    if head[:4] == b"BAI\x01":
+        return "bai"
+    inner = gunzipped_head(head, 64)
+    if inner is None:
+        return None
+    if inner.startswith(b"CSI\x01"):
+        return "csi"
+    if inner.startswith(b"TBI\x01"):
+        return "tbi"
+    return "crai" if re.fullmatch(rb"[0-9\t\n-]*", inner) else None
+
+
+def alignment_problem(path, shown):
+    """(problem line or None, format) of a staged alignment file; `shown` is the user's name for it."""
+    if os.path.isdir(path):
+        return f"{shown}: not a BAM or CRAM file (a folder)", None
+    if os.path.getsize(path) == 0:
+        return f"{shown}: not a BAM or CRAM file (empty file)", None
+    fmt = alignment_format(read_head(path))
+    if fmt is None:
+        return f"{shown}: not a BAM or CRAM file (unrecognised content)", None
+    if fmt == "bam" and read_tail(path, len(BGZF_EOF)) != BGZF_EOF:
+        return f"{shown}: truncated BAM (no BGZF end-of-file marker)", fmt
+    return None, fmt
+
+
+def index_problem(index, shown_index, fmt, file_name):
+    """A problem line for the user's index of a file of format `fmt` (named file_name), or None."""
+    if os.path.isdir(index):
+        return f"{shown_index}: the index is a folder, not a file"
+    if os.path.getsize(index) == 0:
+        return (
+            f"{shown_index}: empty index file (0 bytes): remove it (the pipeline then builds one) or give a valid index"
+        )
+    kind = index_kind(read_head(index))
+    usable = ["crai"] if fmt == "cram" else ["bai", "csi"]
+    if kind in usable:
+        return None
+    what = f"a {kind.upper()} index" if kind else "not a BAI, CSI or CRAI index (unrecognised content)"
+    expected = " or ".join("." + suffix for suffix in usable)
+    return f"{shown_index}: {what}, which cannot index the {fmt.upper()} file {file_name} (expected {expected})"
+
+
+def input_problem(alignments, shown, index=None, shown_index="", file_name="", has_reference=True):
+    """The first problem of a staged input as the driver words it, or None. index/shown_index: the user's
+    index, when it is checked too."""
+    problem, fmt = alignment_problem(alignments, shown)
+    if problem:
+        return problem
+    if fmt == "cram" and not has_reference:
+        return f"{shown}: CRAM input needs --fasta, the reference it was compressed against"
+    if index and shown_index:
+        return index_problem(index, shown_index, fmt, file_name or os.path.basename(shown))
+    return None
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--alignments", required=True, help="the staged BAM/CRAM")
+    # Names may start with '-': pass them as --name=NAME, which argparse never reads as an option.
+    parser.add_argument("--name", required=True, help="the user's name for it (URL), for messages")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    problem = input_problem(args.alignments, args.name)
+    if problem:
+        log.error("%s", problem)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
