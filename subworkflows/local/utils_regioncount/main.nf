@@ -70,16 +70,10 @@ def pathSize(path) {
     if (!(uri.scheme in ['http', 'https'])) {
         return path.size()
     }
-    def connection = (HttpURLConnection) uri.toURL().openConnection()
-    connection.requestMethod = 'HEAD'
-    connection.connectTimeout = 30000
-    connection.readTimeout = 30000
     try {
-        return Math.max(0L, connection.contentLengthLong)
+        return withHead(uri) { connection -> Math.max(0L, connection.contentLengthLong) }
     } catch (IOException problem) {
         return 0L
-    } finally {
-        connection.disconnect()
     }
 }
 
@@ -298,15 +292,22 @@ def pathExists(path) {
     if (!(uri.scheme in ['http', 'https'])) {
         return path.exists()
     }
+    try {
+        def code = withHead(uri) { connection -> connection.responseCode }
+        return code >= 200 && code < 300 ? true : (code in [404, 410] ? false : path.exists())
+    } catch (IOException problem) {
+        error "${uri}: cannot reach the server (${problem.class.simpleName}: ${problem.message})"
+    }
+}
+
+// The answer of a HEAD request to an http(s) URL, as read(connection) takes it; IOException passes through.
+def withHead(uri, Closure read) {
     def connection = (HttpURLConnection) uri.toURL().openConnection()
     connection.requestMethod = 'HEAD'
     connection.connectTimeout = 30000
     connection.readTimeout = 30000
     try {
-        def code = connection.responseCode
-        return code >= 200 && code < 300 ? true : (code in [404, 410] ? false : path.exists())
-    } catch (IOException problem) {
-        error "${uri}: cannot reach the server (${problem.class.simpleName}: ${problem.message})"
+        return read(connection)
     } finally {
         connection.disconnect()
     }
