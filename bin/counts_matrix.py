@@ -18,6 +18,7 @@ written and the others' are already published, so the run fails loudly and no ma
 """
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -226,4 +227,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # Rows and items hold no reference cycles: the cyclic collector would only walk a panel's hundreds of
+    # thousands of them again and again (half the planning time of 200,000 regions).
+    gc.disable()
     sys.exit(main())

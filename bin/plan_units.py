@@ -26,6 +26,8 @@ The plan depends only on the inputs and parameters, so ``-resume`` caches.
 """
 
 import argparse
+import collections
+import gc
 import gzip
 import itertools
 import logging
@@ -273,18 +275,23 @@ def pass_items(regions, region_reads, sample):
     ]
 
 
+SHARED_CALL_MODES = ("batch", "pass")  # items counted by one samtools call with others
+
+
 def item_cost(item, fixed_cost_reads):
     """Cost of an item in read units; every samtools call also pays a fixed cost (index load, start),
     which the items of a shared call (batch, pass) pay once per unit or per sample (unit_atoms)."""
-    return item.expected_reads + item.decoded_reads + (0 if item.mode in ("batch", "pass") else fixed_cost_reads)
+    return item.expected_reads + item.decoded_reads + (0 if item.mode in SHARED_CALL_MODES else fixed_cost_reads)
 
 
 def unit_atoms(items, fixed_cost_reads):
     """Items (in genomic order) in runs that must share a unit, with each run's cost: the pass items of one
     sample (one samtools call, whose fixed cost the run pays once), every other item alone."""
+    costs = [item_cost(item, fixed_cost_reads) for item in items]
+    if all(item.mode != "pass" for item in items):  # a panel's hundreds of thousands of items: no runs to find
+        return [([item], cost) for item, cost in zip(items, costs)]
     atoms = []
-    for item in items:
-        cost = item_cost(item, fixed_cost_reads)
+    for item, cost in zip(items, costs):
         if item.mode == "pass":
             first = atoms[-1][0][0] if atoms else None
             if first is not None and first.mode == "pass" and first.sample == item.sample:
@@ -293,7 +300,7 @@ def unit_atoms(items, fixed_cost_reads):
                 continue
             cost += fixed_cost_reads
         atoms.append([[item], cost])
-    return atoms
+    return [tuple(atom) for atom in atoms]
 
 
 def unit_count(total_reads, max_units, min_unit_reads):
@@ -325,19 +332,17 @@ def partition_units(items, n_units, fixed_cost_reads):
     atoms = unit_atoms(items, fixed_cost_reads)
     share = sum(cost for _, cost in atoms) / n_units if n_units > 0 else 0
     units = [[] for _ in range(n_units)]
-    done = 0.0
+    done, last = 0.0, n_units - 1
     for run, cost in atoms:
-        number = min(n_units - 1, int((done + cost / 2) / share)) if share > 0 else 0
-        units[number].extend(run)
+        number = min(last, int((done + cost / 2) / share)) if share > 0 else 0
+        units[number] += run
         done += cost
     return [unit for unit in units if unit]
 
 
 def region_rows(regions, items):
     """Rows of the regions table: each region with the number of items that count it."""
-    n_items = {}
-    for item in items:
-        n_items[item.region_id] = n_items.get(item.region_id, 0) + 1
+    n_items = collections.Counter(item.region_id for item in items)
     return [[r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions]
 
 
@@ -499,4 +504,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    # Rows and items hold no reference cycles: the cyclic collector would only walk a panel's hundreds of
+    # thousands of them again and again (half the planning time of 200,000 regions).
+    gc.disable()
     sys.exit(main())
