@@ -31,6 +31,14 @@ def samtools_count(bam, region, samtools_args=""):
     return int(result.stdout)
 
 
+def assert_refused(run, *messages):
+    """A run that failed naming every message, and wrote no count file."""
+    assert run.result.returncode != 0, run.log
+    for message in messages:
+        assert message in run.log, run.log
+    assert not any(name.endswith("_count.txt") for _, _, files in os.walk(run.outdir) for name in files)
+
+
 def contig_names(bam):
     import pysam
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pysam
 import pytest
-from conftest import ROOT, expected_count_text, read_text, samtools_count
+from conftest import ROOT, assert_refused, expected_count_text, read_text, samtools_count
 from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
 
 pytestmark = pytest.mark.pipeline
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.pipeline
 def bam(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bam")
     return write_bam(str(folder / "sample.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 1500, random.Random(21)))
-
-
-def assert_refused(run, *messages):
-    assert run.result.returncode != 0, run.log
-    for message in messages:
-        assert message in run.log, run.log
-    assert not any(name.endswith("_count.txt") for _, _, files in os.walk(run.outdir) for name in files)
 
 
 # --- parameters ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import sys
 
 import pysam
 import pytest
-from conftest import ROOT, expected_count_text, read_text, samtools_count, wait_for
+from conftest import ROOT, assert_refused, expected_count_text, read_text, samtools_count, wait_for
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 from remote_requests import log_time
 
@@ -103,13 +103,6 @@ def served(server):
     pysam.index(str(root / "sample.cram"))  # sample.cram.crai; ref.fa.fai was made by samtools above
     assert (root / "ref.fa.fai").exists()
     return root
-
-
-def assert_refused(run, *messages):
-    assert run.result.returncode != 0, run.log
-    for message in messages:
-        assert message in run.log, run.log
-    assert not any(name.endswith("_count.txt") for _, _, files in os.walk(run.outdir) for name in files)
 
 
 def downloads(launch_dir, url):
