@@ -89,7 +89,7 @@ def reaches_first_base(data, offset):
     name_length, n_cigar = data[offset + 12], struct.unpack_from("<H", data, offset + 16)[0]
     cigar = struct.unpack_from(f"<{n_cigar}I", data, offset + 36 + name_length)
     span = sum(op >> 4 for op in cigar if op & 0xF in REFERENCE_CONSUMING_OPS)
-    return -1 + max(span, 1) > 0
+    return span > 1  # it ends at -1 + span: past base 0 only with 2 reference bases or more
 
 
 def contig_record_counts(stream):

@@ -20,9 +20,8 @@ Each item is counted by samtools:
   that only the regions really affected are reported;
 - pass: every contig of a sample (a small sample's header regions, planned into one unit): one region-less
   ``samtools view -u <file>`` pass, its records counted per refID (bam_stream.py), which is what
-  ``{name}`` counts. Region arguments would cost more: htslib decodes a BGZF block again for every
-  region that starts in it, and a small contig shares its block with many others (3,366 `{name}`
-  regions of a 1M-record BAM: 2.4 s, the whole file: 0.7 s).
+  ``{name}`` counts. Region arguments would cost more: for each whole-contig region htslib walks every
+  index bin up to 2^29 (3,366 `{name}` regions of a 1M-record BAM: 2.4 s, the whole file: 0.7 s).
 
 A whole contig reaches past its @SQ length: htslib reads ``{name}`` and ``{name}:beg`` to the contig's
 last record, so records placed past the end (malformed, but indexed) count. So does the last piece of a

@@ -13,8 +13,8 @@ statistics give records per contig at no cost):
 - a region expected to hold many reads is counted by its own ``samtools view -c``;
 - small regions are batched: one samtools pass over all of them (one index load);
 - a sample counted per contig (header regions) that fits in one unit's share of the reads is counted by
-  one region-less pass over its file, whatever its number of contigs: per-contig region calls would
-  decode the blocks shared by small contigs again and again (the cohort case: many small BAMs);
+  one region-less pass over its file, whatever its number of contigs: a whole-contig region costs htslib
+  a walk over every index bin, thousands of times for the small contigs (the cohort case: many small BAMs);
 - units are contiguous runs of the items in genomic order (sample by sample, then header contig order and
   position): a unit of a target panel reads one stretch of the file, so two units of one BAM decode
   disjoint halves of it instead of both reading all of it.
@@ -38,7 +38,7 @@ import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from input_checks import input_problem
+from input_checks import BGZF_EOF, input_problem, read_head, read_tail
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
@@ -62,9 +62,6 @@ BLOCK_READS = 200
 # samtools skips such lines whatever they hold, so these contigs must never go into a batch BED (plan_items).
 BED_SKIPPED_PREFIXES = ("#", "track", "browser")
 GZIP_MAGIC = b"\x1f\x8b"
-# bgzip ends every file with this empty block: a BGZF file cut at a block boundary lacks it, and the gzip
-# module, which sees only complete members, would read the rest without a word.
-BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 
 
 class InputError(Exception):
@@ -122,13 +119,12 @@ def is_bgzf(head):
 def read_bed_bytes(path, shown_name):
     """The lines of a BED file as bytes: plain, gzip or bgzip, told by the magic bytes (not the name)."""
     try:
-        with open(path, "rb") as raw:
-            head = raw.read(18)
-            compressed = head[:2] == GZIP_MAGIC
-            if compressed and is_bgzf(head):
-                raw.seek(max(0, os.fstat(raw.fileno()).st_size - len(BGZF_EOF)))
-                if raw.read() != BGZF_EOF:
-                    raise EOFError("no BGZF end-of-file block")
+        head = read_head(path, 18)
+        compressed = head[:2] == GZIP_MAGIC
+        # bgzip ends every file with an empty block: a BGZF file cut at a block boundary lacks it, and the
+        # gzip module, which sees only complete members, would read the rest without a word.
+        if compressed and is_bgzf(head) and read_tail(path, len(BGZF_EOF)) != BGZF_EOF:
+            raise EOFError("no BGZF end-of-file block")
         with (gzip.open if compressed else open)(path, "rb") as handle:
             return list(handle)
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # BadGzipFile is an OSError: caught first
