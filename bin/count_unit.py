@@ -19,9 +19,14 @@ Each item is counted by samtools:
   When a pass fails (or its records are out of coordinate order), each of its items is counted alone, so
   that only the regions really affected are reported;
 - pass: every contig of a sample (a small sample's header regions, planned into one unit): one region-less
-  ``samtools view -u <file>`` pass, its records counted per refID (bam_stream.py), which is what
-  ``{name}`` counts. Region arguments would cost more: for each whole-contig region htslib walks every
-  index bin up to 2^29 (3,366 `{name}` regions of a 1M-record BAM: 2.4 s, the whole file: 0.7 s).
+  ``samtools view -u -e 'endpos > 0' <file>`` pass piped into ``samtools idxstats -``, which, having no
+  index for a stream, counts the records of each contig as it reads them. That is what ``{name}`` counts:
+  htslib's iterator for a whole contig returns every record of that contig whose end (bam_endpos) lies
+  past base 0, which all records at pos >= 0 have (past the @SQ length too) and, of those at pos -1, the
+  mapped ones whose CIGAR reaches base 0; ``endpos > 0`` drops the others. Region arguments would cost
+  more: for each whole-contig region htslib walks every index bin up to 2^29 (3,366 `{name}` regions of
+  a 1M-record BAM: 2.4 s, the whole file: 0.7 s); a Python reader of the stream cost as much again as
+  samtools (and three times as much on two busy CPUs).
 
 A whole contig reaches past its @SQ length: htslib reads ``{name}`` and ``{name}:beg`` to the contig's
 last record, so records placed past the end (malformed, but indexed) count. So does the last piece of a
@@ -48,13 +53,13 @@ import logging
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from heapq import heappop, heappush
 
-import bam_stream
 import samtools_options
 from tsv_files import read_tsv, write_tsv
 
@@ -79,6 +84,13 @@ HARMLESS_STDERR = (
     re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),
     re.compile(r"^\[W::hts_idx_load3\] The index file is older than the data file"),
 )
+# `samtools idxstats -` finds no index for its stream and says so; then it counts the records it reads.
+IDXSTATS_NO_INDEX = (
+    "[E::idx_find_and_load] Could not retrieve index file for '-'",
+    'samtools idxstats: fail to load index for "-", reverting to slow method',
+)
+# The records `{name}` returns (see the module docstring): samtools' endpos is htslib's bam_endpos.
+REACHES_FIRST_BASE = "endpos > 0"
 # How long a samtools whose output could not be counted may take to exit by itself (then its status counts).
 STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 # Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.
@@ -184,10 +196,14 @@ def filter_expression(user_expression, starts_before=None):
     before base N' (0-based N; samtools' pos is 1-based): `(user) && pos <= N`."""
     if starts_before is None:
         return user_expression
-    boundary = f"pos <= {starts_before}"
+    return and_expression(user_expression, f"pos <= {starts_before}")
+
+
+def and_expression(user_expression, condition):
+    """`(user) && condition`, or the condition alone."""
     # htslib 1.16 reads && and || left to right at one precedence, so the parentheses change nothing there;
     # they keep the user's expression whole should a later htslib bind && tighter.
-    return f"({user_expression}) && {boundary}" if user_expression else boundary
+    return f"({user_expression}) && {condition}" if user_expression else condition
 
 
 def view_command(samtools, common, expression, extra):
@@ -421,7 +437,7 @@ def count_single(item, samtools, common, user_expression, target):
 
 
 def stream_counts(command, count, n_counts, what, workdir):
-    """Outcomes of one samtools view call whose output (SAM lines, or BAM for a pass) `count` turns into
+    """Outcomes of one samtools view call whose output (SAM lines) `count` turns into
     n_counts counts; every one fails when the call does, or when `count` cannot read the output (records
     out of coordinate order, a malformed line, a cut stream): then samtools is stopped and its output
     thrown away. A samtools that ended by itself is judged by its own status first: killed (out of memory),
@@ -495,18 +511,76 @@ def count_intervals(items, samtools, common, user_expression, target, workdir):
 
 
 def count_pass(items, samtools, common, user_expression, target, workdir):
-    """Whole contigs of a sample by one region-less `samtools view -u` pass: records counted per refID."""
+    """Whole contigs of a sample by one region-less pass (see the module docstring): `samtools view -u` with
+    the user's filters and `endpos > 0`, piped into `samtools idxstats -`."""
+    expression = and_expression(user_expression, REACHES_FIRST_BASE)
+    view = view_command(samtools, ["-u", *common], expression, target)
+    what = f"{len(items)} contigs in one pass"
+    by_name, error = piped_idxstats(view, samtools, workdir, what)
+    missing = [item.contig for item in items if item.contig not in by_name]
+    if not error and missing:
+        error = f"samtools idxstats did not list contig {missing[0]!r}"
+    if error:
+        return [Outcome(0, "error", shorten(error)) for _ in items]
+    return [Outcome(by_name[item.contig]) for item in items]
 
-    def contig_counts_of(stream):
-        names, counts = bam_stream.contig_record_counts(stream)
-        by_name = dict(zip(names, counts))
-        missing = [item.contig for item in items if item.contig not in by_name]
-        if missing:
-            raise bam_stream.BamStreamError(f"contig {missing[0]!r} is not in the header samtools wrote")
-        return [by_name[item.contig] for item in items]
 
-    command = view_command(samtools, ["-u", *common], filter_expression(user_expression), target)
-    return stream_counts(command, contig_counts_of, len(items), f"{len(items)} contigs in one pass", workdir)
+def piped_idxstats(view, samtools, workdir, what):
+    """({contig: records}, error message) of `view | samtools idxstats -`. A killed samtools (out of
+    memory) raises RetryableFailure; a view that fails, an idxstats that fails or read an index instead
+    of the stream, or output that is not idxstats' is an error, never a count."""
+    idxstats = [samtools, "idxstats", "-"]
+    log.debug("running %s | %s", shlex.join(view), shlex.join(idxstats))
+    # idxstats runs in an empty folder: no file there can pass for the index of '-'.
+    with tempfile.TemporaryDirectory(dir=workdir) as empty, tempfile.TemporaryFile(
+        "w+b", dir=workdir
+    ) as view_err, tempfile.TemporaryFile("w+b", dir=workdir) as idxstats_err:
+        producer = subprocess.Popen(view, stdout=subprocess.PIPE, stderr=view_err)
+        try:
+            consumer = subprocess.Popen(
+                idxstats, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=idxstats_err, cwd=empty
+            )
+        finally:
+            producer.stdout.close()  # idxstats holds the pipe: view gets SIGPIPE should idxstats stop
+        output = consumer.communicate()[0]
+        producer.wait()
+        view_stderr, idxstats_stderr = (read_back(handle) for handle in (view_err, idxstats_err))
+    lines = idxstats_stderr.splitlines()
+    counted_the_stream = all(line in lines for line in IDXSTATS_NO_INDEX)
+    idxstats_stderr = "\n".join(line for line in lines if line not in IDXSTATS_NO_INDEX)
+    view_result = subprocess.CompletedProcess(view, producer.returncode, "", view_stderr)
+    idxstats_result = subprocess.CompletedProcess(idxstats, consumer.returncode, "", idxstats_stderr)
+    if producer.returncode == -signal.SIGPIPE:  # idxstats stopped reading: its own status says why
+        error = check_exit(idxstats_result, what) or "samtools idxstats stopped reading the stream"
+    else:
+        error = check_exit(view_result, what) or check_exit(idxstats_result, what)
+    if not error and not counted_the_stream:
+        error = f"samtools idxstats did not say it counted the stream, not an index: {idxstats_stderr!r}"
+    if error:
+        return {}, error
+    try:
+        return idxstats_counts(output.decode("utf-8", "surrogateescape")), ""
+    except ValueError as err:
+        return {}, f"cannot read the output of samtools idxstats ({err})"
+
+
+def read_back(handle):
+    handle.seek(0)
+    return handle.read().decode("utf-8", "replace")
+
+
+def idxstats_counts(text):
+    """{contig: mapped + unmapped records} of `samtools idxstats` output (name, length, mapped, unmapped;
+    the last line, '*', the unplaced records). A name listed twice keeps its first line: the tid that
+    htslib's `{name}` finds. ValueError for output of another shape."""
+    lines = text.splitlines()
+    if not lines or not lines[-1].startswith("*\t"):
+        raise ValueError("no line '*' (unplaced records) at the end")
+    counts = {}
+    for line in lines[:-1]:
+        name, _length, mapped, unmapped = line.rsplit("\t", 3)
+        counts.setdefault(name, int(mapped) + int(unmapped))
+    return counts
 
 
 def count_batch(items, samtools, common, user_expression, target, workdir):
