@@ -53,6 +53,7 @@ import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -436,6 +437,12 @@ def count_single(item, samtools, common, user_expression, target):
     return Outcome(count)
 
 
+def read_back(handle):
+    """The text a temporary file (a samtools stderr) holds."""
+    handle.seek(0)
+    return handle.read().decode("utf-8", "replace")
+
+
 def stream_counts(command, count, n_counts, what, workdir):
     """Outcomes of one samtools view call whose output (SAM lines) `count` turns into
     n_counts counts; every one fails when the call does, or when `count` cannot read the output (records
@@ -459,8 +466,7 @@ def stream_counts(command, count, n_counts, what, workdir):
         finally:
             process.stdout.close()
             process.wait()
-        stderr_file.seek(0)
-        stderr = stderr_file.read().decode("utf-8", "replace")
+        stderr = read_back(stderr_file)
     if killed_by_us:
         error += f"; samtools: {stderr}" if stderr.strip() else ""
     else:  # samtools' own failure, if any, says more than what its cut output did to the count
@@ -529,7 +535,8 @@ def piped_idxstats(view, samtools, workdir, what):
     """({contig: records}, error message) of `view | samtools idxstats -`. A killed samtools (out of
     memory) raises RetryableFailure; a view that fails, an idxstats that fails or read an index instead
     of the stream, or output that is not idxstats' is an error, never a count."""
-    idxstats = [samtools, "idxstats", "-"]
+    # Resolved here: idxstats runs in another folder, where a relative path would name nothing.
+    idxstats = [shutil.which(samtools) or samtools, "idxstats", "-"]
     log.debug("running %s | %s", shlex.join(view), shlex.join(idxstats))
     # idxstats runs in an empty folder: no file there can pass for the index of '-'.
     with tempfile.TemporaryDirectory(dir=workdir) as empty, tempfile.TemporaryFile(
@@ -562,11 +569,6 @@ def piped_idxstats(view, samtools, workdir, what):
         return idxstats_counts(output.decode("utf-8", "surrogateescape")), ""
     except ValueError as err:
         return {}, f"cannot read the output of samtools idxstats ({err})"
-
-
-def read_back(handle):
-    handle.seek(0)
-    return handle.read().decode("utf-8", "replace")
 
 
 def idxstats_counts(text):

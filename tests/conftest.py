@@ -4,6 +4,7 @@ import glob
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -29,6 +30,14 @@ def samtools_count(bam, region, samtools_args=""):
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     assert result.stderr == "", result.stderr
     return int(result.stdout)
+
+
+def fake_samtools(tmp_path, body):
+    """An executable `samtools` in tmp_path: the bash body (which may `exec samtools "$@"`)."""
+    path = tmp_path / "samtools"
+    path.write_text("#!/bin/bash\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
 
 
 def assert_refused(run, *messages):

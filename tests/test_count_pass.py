@@ -8,9 +8,8 @@ import subprocess
 import count_unit as cu
 import pysam
 import pytest
-from conftest import samtools_count
+from conftest import fake_samtools, samtools_count
 from make_test_data import Read, write_bam
-from test_count_unit import fake_samtools
 
 CONTIGS = [("c1", 1000), ("c2:1-5", 500), ("c3", 800), ("empty", 100)]
 

@@ -8,14 +8,13 @@ The BAM holds records placed past their contig's @SQ length (malformed, but samt
 import os
 import pathlib
 import random
-import stat
 import subprocess
 import sys
 
 import count_unit as cu
 import pysam
 import pytest
-from conftest import ROOT, read_tsv, samtools_count
+from conftest import ROOT, fake_samtools, read_tsv, samtools_count
 from make_test_data import Read, header_for, sort_key, to_segment
 
 CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
@@ -346,13 +345,6 @@ def test_samtools_error_output_fails_the_item_with_its_message(bam, tmp_path):
     assert outcomes[0].status == "ok"
     assert outcomes[1].status == "error"
     assert 'region "{nope}" specifies an invalid region or unknown reference' in outcomes[1].message
-
-
-def fake_samtools(tmp_path, body):
-    path = tmp_path / "samtools"
-    path.write_text("#!/bin/bash\n" + body + "\n")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return str(path)
 
 
 @pytest.mark.parametrize("killed", ['"${@: -1}" != -', '"${@: -1}" == -'], ids=["count", "options-check"])
