@@ -5,13 +5,12 @@ cheap call. The real samtools is the oracle wherever it can be."""
 import os
 import random
 import shlex
-import stat
 import subprocess
 import sys
 
 import pytest
 import samtools_options as so
-from conftest import ROOT
+from conftest import ROOT, fake_samtools
 
 CHECK = os.path.join(ROOT, "bin", "check_samtools_args.py")
 
@@ -242,13 +241,6 @@ def test_the_cli_takes_the_text_after_equals_only():
     assert check("-q20").returncode == 0
     spaced = subprocess.run([sys.executable, CHECK, "--samtools-args", "-q20"], capture_output=True, text=True)
     assert spaced.returncode == 2 and "expected one argument" in spaced.stderr
-
-
-def fake_samtools(tmp_path, body):
-    path = tmp_path / "samtools"
-    path.write_text("#!/bin/bash\n" + body + "\n")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return str(path)
 
 
 def test_one_samtools_call_and_none_for_refused_or_empty_options(tmp_path):

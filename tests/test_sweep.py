@@ -10,14 +10,13 @@ duplicated, empty of reads, one base long at a read's first and last base, and m
 
 import math
 import random
-import stat
 import time
 import tracemalloc
 
 import count_unit as cu
 import pysam
 import pytest
-from conftest import samtools_count
+from conftest import fake_samtools, samtools_count
 from make_test_data import Read, write_bam
 
 CONTIGS = [("c1", 100_000), ("c2", 30_000), ("lonely", 10_000)]
@@ -39,13 +38,6 @@ TRICKY = [
 
 def query_length(cigar):
     return sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar.encode()) if op in b"MIS=X")
-
-
-def fake_samtools(tmp_path, body):
-    path = tmp_path / "samtools"
-    path.write_text("#!/bin/bash\n" + body + "\n")
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return str(path)
 
 
 def tricky_reads(rng):
