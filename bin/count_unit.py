@@ -85,11 +85,14 @@ HARMLESS_STDERR = (
     re.compile(r"^\[W::hts_itr_multi_cram\] No index entry for region "),
     re.compile(r"^\[W::hts_idx_load3\] The index file is older than the data file"),
 )
-# `samtools idxstats -` finds no index for its stream and says so; then it counts the records it reads.
+# `samtools idxstats` finds no index for its input (a stream '-', or a file alone in a folder) and says so;
+# then it counts the records it reads.
 IDXSTATS_NO_INDEX = (
-    "[E::idx_find_and_load] Could not retrieve index file for '-'",
-    'samtools idxstats: fail to load index for "-", reverting to slow method',
+    "[E::idx_find_and_load] Could not retrieve index file for '{}'",
+    'samtools idxstats: fail to load index for "{}", reverting to slow method',
 )
+SCANNED_FILE = "alignments"  # the name of a scanned file in its empty folder
+PASS_MODES = ("pass", "scan")  # a sample's contigs counted by one pass over its file (plan_units.py)
 # The records `{name}` returns (see the module docstring): samtools' endpos is htslib's bam_endpos.
 REACHES_FIRST_BASE = "endpos > 0"
 # How long a samtools whose output could not be counted may take to exit by itself (then its status counts).
@@ -522,7 +525,20 @@ def count_pass(items, samtools, common, user_expression, target, workdir):
     expression = and_expression(user_expression, REACHES_FIRST_BASE)
     view = view_command(samtools, ["-u", *common], expression, target)
     what = f"{len(items)} contigs in one pass"
-    by_name, error = piped_idxstats(view, samtools, workdir, what)
+    return contig_outcomes(items, *idxstats_records(samtools, [], view, workdir, what))
+
+
+def count_scan(items, samtools, threads, alignments, workdir):
+    """Whole contigs of a sample whose BAM has no record that `{name}` skips (the planner looked at the first
+    record of every contig, see contig_starts.py), with no filter to apply: `samtools idxstats` reads the
+    file itself, half the work of a view piped into it."""
+    options = ["-@", str(threads)] if threads > 0 else []
+    what = f"{len(items)} contigs in one scan"
+    return contig_outcomes(items, *idxstats_records(samtools, options, alignments, workdir, what))
+
+
+def contig_outcomes(items, by_name, error):
+    """Each whole-contig item's outcome from idxstats' {contig: records}, all failed on an error."""
     missing = [item.contig for item in items if item.contig not in by_name]
     if not error and missing:
         error = f"samtools idxstats did not list contig {missing[0]!r}"
@@ -531,38 +547,52 @@ def count_pass(items, samtools, common, user_expression, target, workdir):
     return [Outcome(by_name[item.contig]) for item in items]
 
 
-def piped_idxstats(view, samtools, workdir, what):
-    """({contig: records}, error message) of `view | samtools idxstats -`. A killed samtools (out of
-    memory) raises RetryableFailure; a view that fails, an idxstats that fails or read an index instead
-    of the stream, or output that is not idxstats' is an error, never a count."""
+def idxstats_records(samtools, options, source, workdir, what):
+    """({contig: records}, error message) of `samtools idxstats` counting the records it reads: those of a
+    view command's stream (source: a list, `view | samtools idxstats -`) or of a file (source: its path).
+    idxstats runs in an empty folder, the file linked there alone: no file can pass for an index, so it
+    reads the records. A killed samtools (out of memory) raises RetryableFailure; a view that fails, an
+    idxstats that fails or read an index, or output that is not idxstats' is an error, never a count."""
+    view = source if isinstance(source, list) else None
+    name = "-" if view else SCANNED_FILE
     # Resolved here: idxstats runs in another folder, where a relative path would name nothing.
-    idxstats = [shutil.which(samtools) or samtools, "idxstats", "-"]
-    log.debug("running %s | %s", shlex.join(view), shlex.join(idxstats))
-    # idxstats runs in an empty folder: no file there can pass for the index of '-'.
+    idxstats = [shutil.which(samtools) or samtools, "idxstats", *options, name]
+    log.debug("running %s%s", f"{shlex.join(view)} | " if view else "", shlex.join(idxstats))
     with tempfile.TemporaryDirectory(dir=workdir) as empty, tempfile.TemporaryFile(
         "w+b", dir=workdir
     ) as view_err, tempfile.TemporaryFile("w+b", dir=workdir) as idxstats_err:
-        producer = subprocess.Popen(view, stdout=subprocess.PIPE, stderr=view_err)
+        if view is None:
+            os.symlink(os.path.abspath(source), os.path.join(empty, SCANNED_FILE))
+        producer = subprocess.Popen(view, stdout=subprocess.PIPE, stderr=view_err) if view else None
         try:
             consumer = subprocess.Popen(
-                idxstats, stdin=producer.stdout, stdout=subprocess.PIPE, stderr=idxstats_err, cwd=empty
+                idxstats,
+                stdin=producer.stdout if producer else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=idxstats_err,
+                cwd=empty,
             )
         finally:
-            producer.stdout.close()  # idxstats holds the pipe: view gets SIGPIPE should idxstats stop
+            if producer:
+                producer.stdout.close()  # idxstats holds the pipe: view gets SIGPIPE should idxstats stop
         output = consumer.communicate()[0]
-        producer.wait()
+        if producer:
+            producer.wait()
         view_stderr, idxstats_stderr = (read_back(handle) for handle in (view_err, idxstats_err))
+    no_index = [line.format(name) for line in IDXSTATS_NO_INDEX]
     lines = idxstats_stderr.splitlines()
-    counted_the_stream = all(line in lines for line in IDXSTATS_NO_INDEX)
-    idxstats_stderr = "\n".join(line for line in lines if line not in IDXSTATS_NO_INDEX)
-    view_result = subprocess.CompletedProcess(view, producer.returncode, "", view_stderr)
+    counted_the_records = all(line in lines for line in no_index)
+    idxstats_stderr = "\n".join(line for line in lines if line not in no_index)
     idxstats_result = subprocess.CompletedProcess(idxstats, consumer.returncode, "", idxstats_stderr)
-    if producer.returncode == -signal.SIGPIPE:  # idxstats stopped reading: its own status says why
+    if producer is None:
+        error = check_exit(idxstats_result, what)
+    elif producer.returncode == -signal.SIGPIPE:  # idxstats stopped reading: its own status says why
         error = check_exit(idxstats_result, what) or "samtools idxstats stopped reading the stream"
     else:
+        view_result = subprocess.CompletedProcess(view, producer.returncode, "", view_stderr)
         error = check_exit(view_result, what) or check_exit(idxstats_result, what)
-    if not error and not counted_the_stream:
-        error = f"samtools idxstats did not say it counted the stream, not an index: {idxstats_stderr!r}"
+    if not error and not counted_the_records:
+        error = f"samtools idxstats did not say it counted the records, not an index: {idxstats_stderr!r}"
     if error:
         return {}, error
     try:
@@ -607,18 +637,23 @@ def checked_options(samtools, samtools_args):
         raise RetryableFailure(killed.exit_code, str(killed)) from None
 
 
-def count_sample_items(items, files, samtools, common, user_expression, workdir):
-    """Outcome of every item of one sample, in order, counted in that sample's files."""
+def count_sample_items(items, files, samtools, common, user_expression, workdir, scan_threads=None):
+    """Outcome of every item of one sample, in order, counted in that sample's files. scan_threads: None
+    when the user filters (or the input is CRAM): a scan is then counted as a pass."""
     # htslib's "file##idx##index" form: -X would want region arguments, which a -L batch call has none of.
     target = [f"{files.alignments}##idx##{files.index}" if files.index else files.alignments]
     outcomes = [None] * len(items)
     # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
-    passes = [i for i, item in enumerate(items) if item.mode == "pass" and item.whole_contig]
+    passes = [i for i, item in enumerate(items) if item.mode in PASS_MODES and item.whole_contig]
     batch = [i for i, item in enumerate(items) if item.mode == "batch" and (item.whole_contig or not item.open_end)]
     for shared, count in ((passes, count_pass), (batch, count_batch)):
         if not shared:
             continue
-        counted = count([items[i] for i in shared], samtools, common, user_expression, target, workdir)
+        shared_items = [items[i] for i in shared]
+        if count is count_pass and scan_threads is not None and all(item.mode == "scan" for item in shared_items):
+            counted = count_scan(shared_items, samtools, scan_threads, files.alignments, workdir)
+        else:
+            counted = count(shared_items, samtools, common, user_expression, target, workdir)
         failed = [outcome for outcome in counted if outcome.status != "ok"]
         if failed:
             # One bad block fails a whole pass: count each of its items alone to name exactly the failing ones.
@@ -656,10 +691,12 @@ def count_unit(items, samples, samtools, reference, threads, samtools_args, work
         raise UnitError("samples of the unit missing from the sample manifest: " + ", ".join(map(repr, missing)))
     user = checked_options(samtools, samtools_args)  # once per unit: the same options for every sample
     common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user.options]
+    # A scan applies no option: with the user's filters (or a CRAM reference) its samples are passes.
+    scan_threads = None if user.options or user.expression or reference else threads
     outcomes = [None] * len(items)
     for sample, indexes in by_sample.items():
         counted = count_sample_items(
-            [items[i] for i in indexes], samples[sample], samtools, common, user.expression, workdir
+            [items[i] for i in indexes], samples[sample], samtools, common, user.expression, workdir, scan_threads
         )
         for i, outcome in zip(indexes, counted):
             outcomes[i] = outcome

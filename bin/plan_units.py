@@ -38,6 +38,7 @@ import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from contig_starts import contigs_start_placed
 from input_checks import BGZF_EOF, input_problem, read_head, read_tail
 from tsv_files import read_tsv, write_tsv
 
@@ -54,6 +55,9 @@ UNIT_SAMPLES_FILE = "unit_samples.tsv"
 #   batch  - one multi-region samtools pass shared by every batch item of the unit
 #   pass   - every contig of a small sample, counted by one region-less samtools pass over its file: the
 #            sample's items stay in one unit (pass_items, unit_atoms)
+#   scan   - a pass over a BAM whose index shows that no contig holds a record `{name}` skips (contig_starts):
+#            samtools idxstats reads the file itself, with no view and no filter, unless the user filters
+PASS_MODES = ("pass", "scan")
 CHUNKS_PER_SHARE = 3
 # Records in one BGZF block (64 KiB uncompressed; ~320-byte records of 150 bp reads): samtools decodes the
 # whole block a region starts in, even for a region of one read.
@@ -263,15 +267,17 @@ def counted_in_one_pass(regions, sample_reads, unit_share):
     return all(region.whole_contig for region in regions) and sample_reads <= unit_share
 
 
-def pass_items(regions, region_reads, sample):
-    """One `pass` item per whole-contig region: the sample's records counted per contig in one pass."""
+def pass_items(regions, region_reads, sample, starts_placed=False):
+    """One item per whole-contig region: the sample's records counted per contig in one pass, a `scan`
+    when every contig of its BAM starts at pos >= 0 (contig_starts)."""
+    mode = "scan" if starts_placed else "pass"
     return [
-        Item(r.region_id, r.contig, r.start, r.end, "pass", reads, True, True, sample)
+        Item(r.region_id, r.contig, r.start, r.end, mode, reads, True, True, sample)
         for r, reads in zip(regions, region_reads)
     ]
 
 
-SHARED_CALL_MODES = ("batch", "pass")  # items counted by one samtools call with others
+SHARED_CALL_MODES = ("batch", *PASS_MODES)  # items counted by one samtools call with others
 
 
 def item_cost(item, fixed_cost_reads):
@@ -284,13 +290,13 @@ def unit_atoms(items, fixed_cost_reads):
     """Items (in genomic order) in runs that must share a unit, with each run's cost: the pass items of one
     sample (one samtools call, whose fixed cost the run pays once), every other item alone."""
     costs = [item_cost(item, fixed_cost_reads) for item in items]
-    if all(item.mode != "pass" for item in items):  # a panel's hundreds of thousands of items: no runs to find
+    if all(item.mode not in PASS_MODES for item in items):  # a panel's hundreds of thousands of items: no runs
         return [([item], cost) for item, cost in zip(items, costs)]
     atoms = []
     for item, cost in zip(items, costs):
-        if item.mode == "pass":
+        if item.mode in PASS_MODES:
             first = atoms[-1][0][0] if atoms else None
-            if first is not None and first.mode == "pass" and first.sample == item.sample:
+            if first is not None and first.mode == item.mode and first.sample == item.sample:
                 atoms[-1][0].append(item)
                 atoms[-1][1] += cost
                 continue
@@ -342,8 +348,9 @@ def region_rows(regions, items):
     return [[r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions]
 
 
-def read_alignment_header(path, index, reference, shown_name):
-    """(contigs as (name, length) in header order, records per contig from the index)."""
+def read_alignment_header(path, index, reference, shown_name, check_starts=False):
+    """(contigs as (name, length) in header order, records per contig from the index, whether every contig
+    starts at pos >= 0: looked at only with check_starts, see contig_starts)."""
     try:
         import pysam
     except ImportError:
@@ -356,9 +363,10 @@ def read_alignment_header(path, index, reference, shown_name):
                 reads = {s.contig: s.total for s in aln.get_index_statistics()}
             except (ValueError, AttributeError):
                 reads = {}  # CRAM indexes have no per-contig counts: fall back to length only
+            starts_placed = check_starts and contigs_start_placed(aln, index)
     except (ValueError, OSError) as err:
         raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}") from None
-    return contigs, reads
+    return contigs, reads, starts_placed
 
 
 def read_samples(lines):
@@ -370,15 +378,26 @@ def read_samples(lines):
     ]
 
 
+class SampleRegions(NamedTuple):
+    regions: list
+    contig_lengths: dict
+    contig_reads: dict  # records per contig, from the index (or guessed from lengths)
+    contig_order: dict  # contig -> its place in the header
+    starts_placed: bool  # a BAM whose contigs all start at pos >= 0 (counted per contig: a scan can count it)
+
+
 def sample_regions(files, reference, bed_lines, bed_name):
-    """(regions, contig lengths, records per contig, contig order) of one sample; InputError names its file."""
+    """The SampleRegions of one sample; InputError names its file."""
     if files.check_name:
         problem = input_problem(
             files.alignments, files.check_name, files.index, files.index_check_name, files.file_name, bool(reference)
         )
         if problem:
             raise InputError(problem)
-    contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
+    # Only a sample counted per contig may be counted by a scan.
+    contigs, contig_reads, starts_placed = read_alignment_header(
+        files.alignments, files.index, reference, files.file_name, check_starts=bed_lines is None
+    )
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
     contig_lengths = dict(contigs)
@@ -386,15 +405,20 @@ def sample_regions(files, reference, bed_lines, bed_name):
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
-    return regions, contig_lengths, contig_reads, {name: i for i, (name, _) in enumerate(contigs)}
+    order = {name: i for i, (name, _) in enumerate(contigs)}
+    return SampleRegions(regions, contig_lengths, contig_reads, order, starts_placed)
 
 
 def plan_group(samples, regions_of, args):
     """(items of every sample, in genomic order; the units). regions_of: sample -> sample_regions()."""
     region_reads = {
-        s: [expected_reads(r, regions_of[s][2], regions_of[s][1]) for r in regions_of[s][0]] for s in samples
+        s: [expected_reads(r, regions_of[s].contig_reads, regions_of[s].contig_lengths) for r in regions_of[s].regions]
+        for s in samples
     }
-    overheads = {s: block_overheads(regions_of[s][0], regions_of[s][2], regions_of[s][1]) for s in samples}
+    overheads = {
+        s: block_overheads(regions_of[s].regions, regions_of[s].contig_reads, regions_of[s].contig_lengths)
+        for s in samples
+    }
     # The work in records decoded: the regions' reads and what reaching them costs.
     total_cost = sum(sum(reads) for reads in region_reads.values()) + sum(sum(o) for o in overheads.values())
     n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)
@@ -403,9 +427,9 @@ def plan_group(samples, regions_of, args):
     target_reads = total_cost / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
     items = []
     for sample in samples:
-        regions, contig_lengths, _, _ = regions_of[sample]
+        regions, contig_lengths = regions_of[sample].regions, regions_of[sample].contig_lengths
         if counted_in_one_pass(regions, sum(region_reads[sample]), total_cost / n_units):
-            items += pass_items(regions, region_reads[sample], sample)
+            items += pass_items(regions, region_reads[sample], sample, regions_of[sample].starts_placed)
             continue
         items += plan_items(
             regions,
@@ -417,7 +441,7 @@ def plan_group(samples, regions_of, args):
             sample,
             overheads[sample],
         )
-    items = genomic_order(items, {s: regions_of[s][3] for s in samples})
+    items = genomic_order(items, {s: regions_of[s].contig_order for s in samples})
     return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
 
 
@@ -479,7 +503,7 @@ def main(argv=None):
     for item in items:
         items_of[item.sample].append(item)
     for sample in samples:
-        rows = region_rows(regions_of[sample][0], items_of[sample])
+        rows = region_rows(regions_of[sample].regions, items_of[sample])
         write_tsv(os.path.join(args.outdir, "regions", f"{sample}.regions.tsv"), REGION_COLUMNS, rows)
     for number, unit in enumerate(units, start=1):
         rows = [
@@ -494,7 +518,7 @@ def main(argv=None):
         for sample in dict.fromkeys(item.sample for item in unit)
     ]
     write_tsv(os.path.join(args.outdir, UNIT_SAMPLES_FILE), ["unit", "sample"], unit_samples)
-    n_regions = sum(len(regions_of[s][0]) for s in samples)
+    n_regions = sum(len(regions_of[s].regions) for s in samples)
     log.info("%d samples, %d regions, %d items, %d work units", len(samples), n_regions, len(items), len(units))
     return 0
 

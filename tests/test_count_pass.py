@@ -146,7 +146,7 @@ IDXSTATS_OUTPUT = "c1\t1000\t5\t1\nc2:1-5\t500\t0\t2\nc3\t800\t0\t0\nempty\t100\
 @pytest.mark.parametrize(
     ("idxstats", "message"),
     [
-        (f"cat > /dev/null; printf '{IDXSTATS_OUTPUT}'", "did not say it counted the stream, not an index"),
+        (f"cat > /dev/null; printf '{IDXSTATS_OUTPUT}'", "did not say it counted the records, not an index"),
         ("cat > /dev/null; echo '[E::idx] bad' >&2; exit 1", "samtools exited with status 1: [E::idx] bad"),
         ("echo 'cannot start' >&2; exit 1", "samtools exited with status 1: cannot start"),  # view: SIGPIPE
         ("exit 0", "samtools idxstats stopped reading the stream"),

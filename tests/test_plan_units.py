@@ -418,7 +418,8 @@ def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
                 planned.setdefault(row["sample"], []).append(row["contig"])
                 units_of.setdefault(row["sample"], set()).add(unit)
                 assert (unit, row["sample"]) in unit_samples
-                assert row["mode"] == "pass"  # small samples counted per contig: one region-less pass each
+                # small samples counted per contig, their contigs starting at pos >= 0: one scan of each file
+                assert row["mode"] == "scan"
     assert all(len(u) == 1 for u in units_of.values())  # ... in one unit
     assert {s: sorted(set(c)) for s, c in planned.items()} == {s: sorted(n for n, _ in TEST_CONTIGS) for s, _ in bams}
     # Count and reduce the group: every sample's counts are samtools view -c's, in its own folder.
