@@ -1,6 +1,7 @@
-"""Unit tests for the region-less pass of bin/count_unit.py (`samtools view -u ... | samtools idxstats -`):
-records per contig against `samtools view -c <file> {name}` on the same file (BAM and CRAM), edge records
-included, and every way the pipe can fail reported as an error, never as a count."""
+"""Unit tests for the region-less passes of bin/count_unit.py: the pass (`samtools view -u ... | samtools
+idxstats -`) and the scan (`samtools idxstats` reading the file): records per contig against `samtools view
+-c <file> {name}` on the same file (BAM and CRAM), edge records included, and every way either can fail
+reported as an error, never as a count."""
 
 import random
 import subprocess
@@ -61,15 +62,18 @@ def large_bam(tmp_path_factory):
     return path
 
 
-def pass_items(contigs):
-    """One pass item per contig, as the planner writes them for a small sample counted per contig."""
-    return [cu.Item("s", str(i), name, 0, length, True, "pass", True) for i, (name, length) in enumerate(contigs)]
+def pass_items(contigs, mode="pass"):
+    """One pass (or scan) item per contig, as the planner writes them for a small sample counted per contig."""
+    return [cu.Item("s", str(i), name, 0, length, True, mode, True) for i, (name, length) in enumerate(contigs)]
 
 
-def pass_counts(path, tmp_path, samtools_args="", contigs=CONTIGS, samtools="samtools", reference=None):
-    """count_unit's counts of one sample's pass items (the user's options checked as in a run)."""
+def pass_counts(
+    path, tmp_path, samtools_args="", contigs=CONTIGS, samtools="samtools", reference=None, mode="pass", threads=0
+):
+    """count_unit's counts of one sample's pass (or scan) items (the user's options checked as in a run)."""
     samples = {"s": cu.SampleFiles(path)}
-    outcomes = cu.count_unit(pass_items(contigs), samples, samtools, reference, 0, samtools_args, str(tmp_path))
+    items = pass_items(contigs, mode)
+    outcomes = cu.count_unit(items, samples, samtools, reference, threads, samtools_args, str(tmp_path))
     assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes]
     return [o.count for o in outcomes]
 
@@ -172,3 +176,72 @@ def test_idxstats_counts_read_mapped_and_unmapped_per_name():
     assert cu.idxstats_counts(text) == {"a b": 7, "x": 1}  # a name listed twice: the first, as `{name}` finds it
     with pytest.raises(ValueError):
         cu.idxstats_counts("a\t10\tthree\t4\n*\t0\t0\t0\n")
+
+
+# The scan: a sample whose contigs all start at pos >= 0 (the planner checked), counted by idxstats alone.
+
+
+@pytest.fixture(scope="module")
+def placed_bam(tmp_path_factory):
+    """The edge records but the one at pos -1: past the @SQ length, placed unmapped, unplaced."""
+    path = str(tmp_path_factory.mktemp("placed") / "placed.bam")
+    write_bam(path, CONTIGS, edge_reads()[1:])
+    return path
+
+
+def logging_samtools(tmp_path):
+    """A samtools that logs each call's arguments to calls.log."""
+    return fake_samtools(tmp_path, f'echo "$@" >> {tmp_path}/calls.log\nexec samtools "$@"')
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_a_scan_counts_each_contig_as_samtools_view_c_without_view(placed_bam, tmp_path, threads):
+    samtools = logging_samtools(tmp_path)
+    counts = pass_counts(placed_bam, tmp_path, samtools=samtools, mode="scan", threads=threads)
+    assert counts == expected_counts(placed_bam) and sum(counts) > 300
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    assert calls == [f"idxstats {'-@ 1 ' if threads else ''}alignments"]  # the file alone in an empty folder
+
+
+@pytest.mark.parametrize("options", ["-F 0x4", "-q 30", "-e 'pos < 500'", "--min-MQ 0"])
+def test_a_scan_with_the_users_options_is_a_filtered_pass(placed_bam, tmp_path, options):
+    """idxstats applies no filter: with any option of the user the sample is counted through view."""
+    samtools = logging_samtools(tmp_path)
+    assert pass_counts(placed_bam, tmp_path, options, samtools=samtools, mode="scan") == expected_counts(
+        placed_bam, options
+    )
+    assert any(call.startswith("view -u") for call in (tmp_path / "calls.log").read_text().splitlines())
+
+
+def test_a_scan_of_a_truncated_file_is_an_error_never_a_count(placed_bam, tmp_path):
+    data = open(placed_bam, "rb").read()
+    cut = tmp_path / "cut.bam"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    outcomes = cu.count_scan(pass_items(CONTIGS, "scan"), "samtools", 0, str(cut), str(tmp_path))
+    assert [o.status for o in outcomes] == ["error"] * len(CONTIGS)
+    assert "samtools exited with status 1" in outcomes[0].message and "failed to process" in outcomes[0].message
+
+
+@pytest.mark.parametrize(
+    ("idxstats", "message"),
+    [
+        (f"printf '{IDXSTATS_OUTPUT}'", "did not say it counted the records, not an index"),
+        ("echo '[E::idx] bad' >&2; exit 1", "samtools exited with status 1: [E::idx] bad"),
+        ("echo '[E::idx] killed' >&2; exit 137", None),
+        ("samtools idxstats \"$@\" | sed 's/\\t[0-9]*$//'", "cannot read the output of samtools idxstats"),
+        ("samtools idxstats \"$@\" | sed '$d'", "cannot read the output of samtools idxstats (no line '*'"),
+        ("samtools idxstats \"$@\" | sed 1d", "samtools idxstats did not list contig 'c1'"),
+    ],
+    ids=["index-read", "failed", "killed", "short-lines", "no-unplaced-line", "contig-missing"],
+)
+def test_every_failure_of_a_scan_is_an_error(placed_bam, tmp_path, idxstats, message):
+    samtools = fake_samtools(tmp_path, f'if [[ $1 == idxstats ]]; then shift; {idxstats}; exit; fi\nexec samtools "$@"')
+    if message is None:  # killed (out of memory): the task is retried
+        with pytest.raises(cu.RetryableFailure):
+            cu.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
+        return
+    outcomes = cu.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
+    assert {o.status for o in outcomes} == {"error"}
+    assert message in outcomes[0].message
+    # In a unit, the failed scan's contigs are counted one by one.
+    assert pass_counts(placed_bam, tmp_path, samtools=samtools, mode="scan") == expected_counts(placed_bam)

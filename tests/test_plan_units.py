@@ -5,6 +5,7 @@ import math
 import os
 import pathlib
 import random
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import pysam
 import pytest
 import reduce_counts
 from conftest import ROOT, expected_count_text, read_tsv, samtools_count
-from make_test_data import TEST_CONTIGS, random_pairs, write_bam
+from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
 
 LENGTHS = dict(TEST_CONTIGS)
 SCRIPT = os.path.join(ROOT, "bin", "plan_units.py")
@@ -122,11 +123,11 @@ def run_script(*args):
 
 
 def manifest(folder, *samples, file_name=None):
-    """The planner's --samples manifest for (sample, bam) pairs; the index beside each BAM (if any)."""
+    """The planner's --samples manifest for (sample, bam) pairs; the index beside each BAM or CRAM (if any)."""
     path = pathlib.Path(folder) / "samples.tsv"
     lines = ["sample\talignments\tindex\tfile_name"]
     for sample, bam in samples:
-        index = bam + ".bai" if os.path.exists(bam + ".bai") else ""
+        index = next((bam + suffix for suffix in (".bai", ".crai") if os.path.exists(bam + suffix)), "")
         lines.append(f"{sample}\t{bam}\t{index}\t{file_name or os.path.basename(bam)}")
     path.write_text("\n".join(lines) + "\n")
     return str(path)
@@ -435,6 +436,49 @@ def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
     for sample, bam in bams:
         assert (tmp_path / sample / f"{sample}_count.txt").read_text() == expected_count_text(bam)
     assert (tmp_path / "failures.txt").read_text() == ""
+
+
+def planned_modes(tmp_path, *samples, reference=None):
+    """{sample: the modes of its items} of a plan of (sample, alignments) pairs, small enough for a pass."""
+    os.makedirs(tmp_path, exist_ok=True)
+    args = ["--samples", manifest(tmp_path, *samples), "--outdir", str(tmp_path / "plan")]
+    assert pu.main(args + (["--reference", reference] if reference else [])) == 0
+    modes = {}
+    for unit in sorted(os.listdir(tmp_path / "plan" / "units")):
+        with open(tmp_path / "plan" / "units" / unit) as handle:
+            for row in read_tsv(handle):
+                modes.setdefault(row["sample"], set()).add(row["mode"])
+    return modes
+
+
+def test_a_pass_is_a_scan_only_when_every_contig_of_the_bam_starts_at_pos_zero_or_after(tmp_path):
+    """A scan counts every record of a contig; a record at pos -1 that `{name}` skips, or a CRAM (whose index
+    does not tell), or no index, keeps the filtered pass. Each plan counted equals samtools view -c."""
+    reads = random_pairs(TEST_CONTIGS, 200, random.Random(8))
+    placed = write_bam(str(tmp_path / "placed.bam"), TEST_CONTIGS, reads)
+    minus_one = write_bam(str(tmp_path / "minus_one.bam"), TEST_CONTIGS, reads + [Read("m", 0x4, "chr2", -1, None)])
+    unindexed = str(tmp_path / "unindexed.bam")
+    shutil.copy(placed, unindexed)
+    reference = tmp_path / "ref.fa"
+    reference.write_text("".join(f">{name}\n{'ACGT' * (length // 4)}\n" for name, length in TEST_CONTIGS))
+    pysam.faidx(str(reference))
+    cram = str(tmp_path / "placed.cram")
+    subprocess.run(["samtools", "view", "-C", "-T", str(reference), "-o", cram, placed], check=True)
+    samples = [("placed", placed), ("minus_one", minus_one), ("unindexed", unindexed)]
+    assert planned_modes(tmp_path, *samples) == {"placed": {"scan"}, "minus_one": {"pass"}, "unindexed": {"pass"}}
+    for sample, bam in samples[:2]:
+        results = str(tmp_path / f"{sample}.result.tsv")
+        unit = tmp_path / f"{sample}.unit.tsv"
+        with open(tmp_path / "plan" / "units" / "unit_0001.tsv") as handle:
+            lines = [line for i, line in enumerate(handle) if i == 0 or line.startswith(f"{sample}\t")]
+        unit.write_text("".join(lines))
+        samples_file = count_manifest(tmp_path, (sample, bam))
+        assert count_unit.main(["--samples", samples_file, "--unit", str(unit), "--out", results]) == 0
+        with open(results) as handle:
+            counts = {row["contig"]: int(row["count"]) for row in read_tsv(handle)}
+        assert counts == {name: samtools_count(bam, f"{{{name}}}") for name, _ in TEST_CONTIGS}, sample
+    subprocess.run(["samtools", "index", cram], check=True)
+    assert planned_modes(tmp_path / "c", ("cram", cram), reference=str(reference)) == {"cram": {"pass"}}
 
 
 def test_main_writes_regions_and_units(tmp_path):
