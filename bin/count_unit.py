@@ -26,7 +26,11 @@ Each item is counted by samtools:
   mapped ones whose CIGAR reaches base 0; ``endpos > 0`` drops the others. Region arguments would cost
   more: for each whole-contig region htslib walks every index bin up to 2^29 (3,366 `{name}` regions of
   a 1M-record BAM: 2.4 s, the whole file: 0.7 s); a Python reader of the stream cost as much again as
-  samtools (and three times as much on two busy CPUs).
+  samtools (and three times as much on two busy CPUs);
+- scan: a pass over a BAM whose every contig starts at pos >= 0 (the planner looked, see contig_starts.py):
+  no record of a contig is one `{name}` skips, so with no user option to apply ``samtools idxstats`` reads
+  the file itself (linked alone into an empty folder, so that it finds no index and counts the records):
+  half the work of a view piped into it. With the user's options (or a CRAM reference) it is a pass.
 
 A whole contig reaches past its @SQ length: htslib reads ``{name}`` and ``{name}:beg`` to the contig's
 last record, so records placed past the end (malformed, but indexed) count. So does the last piece of a
