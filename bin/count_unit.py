@@ -562,9 +562,11 @@ def idxstats_records(samtools, options, source, workdir, what):
     # Resolved here: idxstats runs in another folder, where a relative path would name nothing.
     idxstats = [shutil.which(samtools) or samtools, "idxstats", *options, name]
     log.debug("running %s%s", f"{shlex.join(view)} | " if view else "", shlex.join(idxstats))
-    with tempfile.TemporaryDirectory(dir=workdir) as empty, tempfile.TemporaryFile(
-        "w+b", dir=workdir
-    ) as view_err, tempfile.TemporaryFile("w+b", dir=workdir) as idxstats_err:
+    with (
+        tempfile.TemporaryDirectory(dir=workdir) as empty,
+        tempfile.TemporaryFile("w+b", dir=workdir) as view_err,
+        tempfile.TemporaryFile("w+b", dir=workdir) as idxstats_err,
+    ):
         if view is None:
             os.symlink(os.path.abspath(source), os.path.join(empty, SCANNED_FILE))
         producer = subprocess.Popen(view, stdout=subprocess.PIPE, stderr=view_err) if view else None

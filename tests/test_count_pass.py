@@ -230,7 +230,7 @@ def test_a_scan_of_a_truncated_file_is_an_error_never_a_count(placed_bam, tmp_pa
         ("echo '[E::idx] killed' >&2; exit 137", None),
         ("samtools idxstats \"$@\" | sed 's/\\t[0-9]*$//'", "cannot read the output of samtools idxstats"),
         ("samtools idxstats \"$@\" | sed '$d'", "cannot read the output of samtools idxstats (no line '*'"),
-        ("samtools idxstats \"$@\" | sed 1d", "samtools idxstats did not list contig 'c1'"),
+        ('samtools idxstats "$@" | sed 1d', "samtools idxstats did not list contig 'c1'"),
     ],
     ids=["index-read", "failed", "killed", "short-lines", "no-unplaced-line", "contig-missing"],
 )
