@@ -17,9 +17,9 @@ include { COUNTS_MATRIX       } from './modules/local/counts_matrix'
 include { MULTIQC             } from './modules/local/multiqc'
 include {
     acquireOutdirLock; alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; countCpusProblem;
-    countingTaskBound; estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
+    estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
     isRemote; paramsHelp; parameterProblems; pathExists; releaseOutdirLock; removeEarlierResults; sampleGroup;
-    sampleGroupCount; sampleGroupsFor;
+    groupTaskBound; sampleGroupCount; sampleGroupsFor;
     sampleNameProblem; samplesheetRows; stageablePath
 } from './subworkflows/local/utils_regioncount'
 
@@ -186,16 +186,16 @@ workflow {
     // samples, and one task reduces it. Groups and their samples are sorted, so that -resume caches them.
     def baseGroups = sampleGroupCount(params, session.config)
     def bedRegions = estimatedBedRegions(regionsBed)
+    def nGroups = sampleGroupsFor(baseGroups, inputs.size(), bedRegions, params.max_group_regions as long)
     ch_groups = ch_indexed
         .toSortedList { a, b -> a[0].id <=> b[0].id }
         .flatMap { rows ->
-            def nGroups = sampleGroupsFor(baseGroups, rows.size(), bedRegions, params.max_group_regions as long)
             rows.groupBy { sampleGroup(it[0].id, nGroups) }.sort().collect { number, members ->
                 [[id: "group_${number}", samples: members*.get(0)], members*.get(1), members*.get(2)]
             }
         }
 
-    PLAN_UNITS(ch_groups, ch_regions_bed, ch_reference, countingTaskBound(params, session.config))
+    PLAN_UNITS(ch_groups, ch_regions_bed, ch_reference, groupTaskBound(params, session.config, nGroups, inputs.size()))
 
     // One task per work unit, with the files of the samples it holds (unit_samples.tsv); the group's unit
     // count travels in meta so that results can be grouped as they come.
