@@ -36,12 +36,17 @@ def placed_reads():
     return reads
 
 
-def indexed_bam(path, reads, csi=False):
+# A BAI; CSIs of 2 levels (samtools' default -m 14 for these contig lengths) and of 3 levels (-m 12): the
+# pseudo-bin's number follows the depth.
+INDEXES = {"bai": None, "csi": ["-c"], "csi-m12": ["-c", "-m", "12"]}
+
+
+def indexed_bam(path, reads, kind="bai"):
     """(BAM, its index): a BAI, or a CSI made by samtools."""
-    write_bam(str(path), CONTIGS, reads, index=not csi)
-    if csi:
-        subprocess.run(["samtools", "index", "-c", str(path)], check=True)
-    return str(path), f"{path}.{'csi' if csi else 'bai'}"
+    write_bam(str(path), CONTIGS, reads, index=kind == "bai")
+    if kind != "bai":
+        subprocess.run(["samtools", "index", *INDEXES[kind], str(path)], check=True)
+    return str(path), f"{path}.{'bai' if kind == 'bai' else 'csi'}"
 
 
 def offsets_by_reading(bam):
@@ -61,9 +66,9 @@ def start_placed(bam, index):
         return cs.contigs_start_placed(aln, index)
 
 
-@pytest.mark.parametrize("csi", [False, True], ids=["bai", "csi"])
-def test_offsets_are_those_of_each_contigs_first_record(tmp_path, csi):
-    bam, index = indexed_bam(tmp_path / "placed.bam", placed_reads(), csi)
+@pytest.mark.parametrize("kind", INDEXES)
+def test_offsets_are_those_of_each_contigs_first_record(tmp_path, kind):
+    bam, index = indexed_bam(tmp_path / "placed.bam", placed_reads(), kind)
     with open(index, "rb") as handle:
         offsets = cs.first_record_offsets(handle.read())
     expected = offsets_by_reading(bam)
@@ -72,14 +77,14 @@ def test_offsets_are_those_of_each_contigs_first_record(tmp_path, csi):
     assert start_placed(bam, index)
 
 
-@pytest.mark.parametrize("csi", [False, True], ids=["bai", "csi"])
+@pytest.mark.parametrize("kind", INDEXES)
 @pytest.mark.parametrize("contig", ["c1", "c3", "s294"])
 @pytest.mark.parametrize("record", AT_MINUS_ONE, ids=lambda r: r.name)
-def test_a_contig_that_starts_at_pos_minus_one_is_found(tmp_path, csi, contig, record):
+def test_a_contig_that_starts_at_pos_minus_one_is_found(tmp_path, kind, contig, record):
     """On the first contig, a long one in the middle, or the last with records; even a record `{name}`
     counts (2M) answers False: a scan would be right there, but the question is only whether it may run."""
     reads = [*placed_reads(), dataclasses.replace(record, contig=contig)]
-    bam, index = indexed_bam(tmp_path / "minus_one.bam", reads, csi)
+    bam, index = indexed_bam(tmp_path / "minus_one.bam", reads, kind)
     assert not start_placed(bam, index)
 
 
