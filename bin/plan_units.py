@@ -267,10 +267,10 @@ def counted_in_one_pass(regions, sample_reads, unit_share):
     return all(region.whole_contig for region in regions) and sample_reads <= unit_share
 
 
-def pass_items(regions, region_reads, sample, starts_placed=False):
+def pass_items(regions, region_reads, sample, scan=False):
     """One item per whole-contig region: the sample's records counted per contig in one pass, a `scan`
-    when every contig of its BAM starts at pos >= 0 (contig_starts)."""
-    mode = "scan" if starts_placed else "pass"
+    when every contig of its BAM starts at pos >= 0 (starts_placed)."""
+    mode = "scan" if scan else "pass"
     return [
         Item(r.region_id, r.contig, r.start, r.end, mode, reads, True, True, sample)
         for r, reads in zip(regions, region_reads)
@@ -348,9 +348,8 @@ def region_rows(regions, items):
     return [[r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions]
 
 
-def read_alignment_header(path, index, reference, shown_name, check_starts=False):
-    """(contigs as (name, length) in header order, records per contig from the index, whether every contig
-    starts at pos >= 0: looked at only with check_starts, see contig_starts)."""
+def read_alignment_header(path, index, reference, shown_name):
+    """(contigs as (name, length) in header order, records per contig from the index)."""
     try:
         import pysam
     except ImportError:
@@ -363,10 +362,21 @@ def read_alignment_header(path, index, reference, shown_name, check_starts=False
                 reads = {s.contig: s.total for s in aln.get_index_statistics()}
             except (ValueError, AttributeError):
                 reads = {}  # CRAM indexes have no per-contig counts: fall back to length only
-            starts_placed = check_starts and contigs_start_placed(aln, index)
     except (ValueError, OSError) as err:
         raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}") from None
-    return contigs, reads, starts_placed
+    return contigs, reads
+
+
+def starts_placed(files, reference):
+    """Whether every contig of the sample's BAM starts at pos >= 0 (contig_starts): its pass may be a scan.
+    Asked only of a sample counted in one pass: it reads a record per contig."""
+    import pysam
+
+    try:
+        with pysam.AlignmentFile(files.alignments, "r", reference_filename=reference, check_sq=False) as aln:
+            return contigs_start_placed(aln, files.index)
+    except (ValueError, OSError):
+        return False
 
 
 def read_samples(lines):
@@ -383,7 +393,6 @@ class SampleRegions(NamedTuple):
     contig_lengths: dict
     contig_reads: dict  # records per contig, from the index (or guessed from lengths)
     contig_order: dict  # contig -> its place in the header
-    starts_placed: bool  # a BAM whose contigs all start at pos >= 0 (counted per contig: a scan can count it)
 
 
 def sample_regions(files, reference, bed_lines, bed_name):
@@ -394,10 +403,7 @@ def sample_regions(files, reference, bed_lines, bed_name):
         )
         if problem:
             raise InputError(problem)
-    # Only a sample counted per contig may be counted by a scan.
-    contigs, contig_reads, starts_placed = read_alignment_header(
-        files.alignments, files.index, reference, files.file_name, check_starts=bed_lines is None
-    )
+    contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
     contig_lengths = dict(contigs)
@@ -406,11 +412,12 @@ def sample_regions(files, reference, bed_lines, bed_name):
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
     order = {name: i for i, (name, _) in enumerate(contigs)}
-    return SampleRegions(regions, contig_lengths, contig_reads, order, starts_placed)
+    return SampleRegions(regions, contig_lengths, contig_reads, order)
 
 
-def plan_group(samples, regions_of, args):
-    """(items of every sample, in genomic order; the units). regions_of: sample -> sample_regions()."""
+def plan_group(samples, regions_of, args, scannable=lambda sample: False):
+    """(items of every sample, in genomic order; the units). regions_of: sample -> sample_regions();
+    scannable(sample): whether a sample counted in one pass may be scanned (starts_placed)."""
     region_reads = {
         s: [expected_reads(r, regions_of[s].contig_reads, regions_of[s].contig_lengths) for r in regions_of[s].regions]
         for s in samples
@@ -429,7 +436,7 @@ def plan_group(samples, regions_of, args):
     for sample in samples:
         regions, contig_lengths = regions_of[sample].regions, regions_of[sample].contig_lengths
         if counted_in_one_pass(regions, sum(region_reads[sample]), total_cost / n_units):
-            items += pass_items(regions, region_reads[sample], sample, regions_of[sample].starts_placed)
+            items += pass_items(regions, region_reads[sample], sample, scannable(sample))
             continue
         items += plan_items(
             regions,
@@ -496,7 +503,8 @@ def main(argv=None):
         log.error("%s", "\n".join(problems))
         return 2
     samples = [files.sample for files in group]
-    items, units = plan_group(samples, regions_of, args)
+    files_of = {files.sample: files for files in group}
+    items, units = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
     os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
     os.makedirs(os.path.join(args.outdir, "regions"), exist_ok=True)
     items_of = {sample: [] for sample in samples}
