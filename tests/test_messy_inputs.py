@@ -255,11 +255,12 @@ def test_failed_rerun_leaves_no_earlier_count_file(run_pipeline, bam, other_bam,
     first = run_pipeline("--input", str(sheet), "--skip_multiqc", outdir=outdir)
     assert first.result.returncode == 0, first.log
     assert (outdir / "counts_matrix.tsv").exists()
-    # The second run's samtools fails for one sample's BAM (staged as aln<N>/alignments, read through
-    # 'file##idx##index'): its earlier count file must go.
+    # The second run's samtools fails for one sample's BAM (staged as aln<N>/alignments, read by a scan or
+    # through 'file##idx##index'): its earlier count file must go.
     failing = samtools_wrapper(
         tmp_path / "failing",
-        f"""for arg in "$@"; do if [[ "$1" == view && "$(readlink -f -- "${{arg%%##idx##*}}")" == {other_bam} ]]; then
+        f"""for arg in "$@"; do
+          if [[ "$1" =~ ^(view|idxstats)$ && "$(readlink -f -- "${{arg%%##idx##*}}")" == {other_bam} ]]; then
             echo "[E::bgzf_read] Read block operation failed" >&2; exit 1; fi; done""",
     )
     second = run_pipeline(
