@@ -32,6 +32,20 @@ def samtools_count(bam, region, samtools_args=""):
     return int(result.stdout)
 
 
+def cram_of(bam, contigs, folder, name="sample"):
+    """(CRAM of the BAM, indexed, and its reference): a FASTA of ACGT repeats over the contigs, indexed too."""
+    import pysam
+
+    reference = os.path.join(folder, f"{name}.fa")
+    with open(reference, "w") as fasta:
+        fasta.writelines(f">{contig}\n{'ACGT' * (length // 4)}\n" for contig, length in contigs)
+    pysam.faidx(reference)
+    cram = os.path.join(folder, f"{name}.cram")
+    subprocess.run(["samtools", "view", "-C", "-T", reference, "-o", cram, bam], check=True)
+    subprocess.run(["samtools", "index", cram], check=True)
+    return cram, reference
+
+
 def fake_samtools(tmp_path, body):
     """An executable `samtools` in tmp_path: the bash body (which may `exec samtools "$@"`)."""
     path = tmp_path / "samtools"

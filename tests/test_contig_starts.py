@@ -10,6 +10,7 @@ import subprocess
 import contig_starts as cs
 import pysam
 import pytest
+from conftest import cram_of
 from make_test_data import Read, write_bam
 
 # A long contig (its records fill many BGZF blocks), an empty one, a name with ':' and hundreds of small
@@ -142,11 +143,6 @@ def test_the_index_of_another_file_answers_false(tmp_path):
 
 def test_a_cram_answers_false(tmp_path):
     bam, _ = indexed_bam(tmp_path / "placed.bam", [r for r in placed_reads() if r.name != "past"])
-    reference = tmp_path / "ref.fa"
-    reference.write_text("".join(f">{name}\n{'ACGT' * (length // 4)}\n" for name, length in CONTIGS))
-    pysam.faidx(str(reference))
-    cram = str(tmp_path / "placed.cram")
-    subprocess.run(["samtools", "view", "-C", "-T", str(reference), "-o", cram, bam], check=True)
-    subprocess.run(["samtools", "index", cram], check=True)
-    with pysam.AlignmentFile(cram, reference_filename=str(reference)) as aln:
+    cram, reference = cram_of(bam, CONTIGS, tmp_path)
+    with pysam.AlignmentFile(cram, reference_filename=reference) as aln:
         assert not cs.contigs_start_placed(aln, f"{cram}.crai")

@@ -4,12 +4,10 @@ idxstats -`) and the scan (`samtools idxstats` reading the file): records per co
 reported as an error, never as a count."""
 
 import random
-import subprocess
 
 import count_unit as cu
-import pysam
 import pytest
-from conftest import fake_samtools, samtools_count
+from conftest import cram_of, fake_samtools, samtools_count
 from make_test_data import Read, write_bam
 
 CONTIGS = [("c1", 1000), ("c2:1-5", 500), ("c3", 800), ("empty", 100)]
@@ -110,13 +108,8 @@ def test_a_cram_pass_counts_as_samtools_counts_the_cram(tmp_path):
     placed unmapped and unplaced ones among them."""
     bam = str(tmp_path / "plain.bam")
     write_bam(bam, CONTIGS, [r for r in edge_reads() if r.name.startswith("r") or r.name == "unplaced"])
-    reference = tmp_path / "ref.fa"
-    reference.write_text("".join(f">{name}\n{'ACGT' * (length // 4)}\n" for name, length in CONTIGS))
-    pysam.faidx(str(reference))
-    cram = str(tmp_path / "edge.cram")
-    subprocess.run(["samtools", "view", "-C", "-T", str(reference), "-o", cram, bam], check=True)
-    subprocess.run(["samtools", "index", cram], check=True)
-    counts = pass_counts(cram, tmp_path, reference=str(reference))
+    cram, reference = cram_of(bam, CONTIGS, tmp_path)
+    counts = pass_counts(cram, tmp_path, reference=reference)
     assert counts == expected_counts(cram, f"-T {reference}") and sum(counts) > 300
 
 

@@ -14,7 +14,7 @@ import plan_units as pu
 import pysam
 import pytest
 import reduce_counts
-from conftest import ROOT, expected_count_text, read_tsv, samtools_count
+from conftest import ROOT, cram_of, expected_count_text, read_tsv, samtools_count
 from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
 
 LENGTHS = dict(TEST_CONTIGS)
@@ -459,11 +459,8 @@ def test_a_pass_is_a_scan_only_when_every_contig_of_the_bam_starts_at_pos_zero_o
     minus_one = write_bam(str(tmp_path / "minus_one.bam"), TEST_CONTIGS, reads + [Read("m", 0x4, "chr2", -1, None)])
     unindexed = str(tmp_path / "unindexed.bam")
     shutil.copy(placed, unindexed)
-    reference = tmp_path / "ref.fa"
-    reference.write_text("".join(f">{name}\n{'ACGT' * (length // 4)}\n" for name, length in TEST_CONTIGS))
-    pysam.faidx(str(reference))
-    cram = str(tmp_path / "placed.cram")
-    subprocess.run(["samtools", "view", "-C", "-T", str(reference), "-o", cram, placed], check=True)
+    (tmp_path / "c").mkdir()
+    cram, reference = cram_of(placed, TEST_CONTIGS, tmp_path / "c")
     samples = [("placed", placed), ("minus_one", minus_one), ("unindexed", unindexed)]
     assert planned_modes(tmp_path, *samples) == {"placed": {"scan"}, "minus_one": {"pass"}, "unindexed": {"pass"}}
     for sample, bam in samples[:2]:
@@ -477,8 +474,7 @@ def test_a_pass_is_a_scan_only_when_every_contig_of_the_bam_starts_at_pos_zero_o
         with open(results) as handle:
             counts = {row["contig"]: int(row["count"]) for row in read_tsv(handle)}
         assert counts == {name: samtools_count(bam, f"{{{name}}}") for name, _ in TEST_CONTIGS}, sample
-    subprocess.run(["samtools", "index", cram], check=True)
-    assert planned_modes(tmp_path / "c", ("cram", cram), reference=str(reference)) == {"cram": {"pass"}}
+    assert planned_modes(tmp_path / "c", ("cram", cram), reference=reference) == {"cram": {"pass"}}
 
 
 def test_main_writes_regions_and_units(tmp_path):
