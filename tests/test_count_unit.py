@@ -14,7 +14,7 @@ import sys
 import count_unit as cu
 import pysam
 import pytest
-from conftest import ROOT, fake_samtools, read_tsv, samtools_count
+from conftest import ROOT, cram_of, fake_samtools, read_tsv, samtools_count
 from make_test_data import Read, header_for, sort_key, to_segment
 
 CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
@@ -88,18 +88,6 @@ def bam(tmp_path_factory):
     return write_tagged_bam(str(tmp_path_factory.mktemp("bam") / "varied.bam"), CONTIGS, varied_reads(random.Random(7)))
 
 
-def write_cram(folder, bam):
-    """The BAM's records as CRAM, with its reference (the bases do not matter, the positions do)."""
-    reference = str(folder / "ref.fa")
-    with open(reference, "w") as fasta:
-        fasta.writelines(f">{name}\n{'ACGT' * (length // 4)}\n" for name, length in CONTIGS)
-    pysam.faidx(reference)
-    path = str(folder / "reads.cram")
-    subprocess.run(["samtools", "view", "-C", "-T", reference, "-o", path, bam], check=True)
-    subprocess.run(["samtools", "index", path], check=True)
-    return path, reference
-
-
 @pytest.fixture(scope="module")
 def cram(tmp_path_factory):
     """A CRAM with records past the contig ends that htslib can decode: plain 30M reads."""
@@ -112,7 +100,7 @@ def cram(tmp_path_factory):
             pos = length + rng.randrange(0, 5000) if kind < 0.05 else length - rng.randrange(1, 20)
         reads.append(Read(f"r{i}", rng.choice([0, 0x10, 0x400]), contig, pos, "30M", rng.randint(0, 60), length=30))
     folder = tmp_path_factory.mktemp("cram")
-    return write_cram(folder, write_tagged_bam(str(folder / "reads.bam"), CONTIGS, reads))
+    return cram_of(write_tagged_bam(str(folder / "reads.bam"), CONTIGS, reads), CONTIGS, folder, "reads")
 
 
 def item(contig, start, end, mode, whole=False, region_id="1", open_end=False, sample="s"):
@@ -291,7 +279,7 @@ def test_records_past_the_contig_end_count_in_a_cram(cram, tmp_path):
 def test_an_undecodable_cram_fails_loudly(bam, tmp_path):
     """htslib cannot decode CRAM slices whose records reach far past the reference (CIGAR beyond the slice's
     extents): samtools view fails, and so do the items, never a count."""
-    path, reference = write_cram(tmp_path, bam)
+    path, reference = cram_of(bam, CONTIGS, tmp_path, "reads")
     items = [item("chr1", 0, 50_000, mode, True, region_id=mode) for mode in ("batch", "single")]
     outcomes = run(items, path, tmp_path, index=path + ".crai", reference=reference)
     assert [o.status for o in outcomes] == ["error", "error"]
