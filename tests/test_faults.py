@@ -61,7 +61,7 @@ def finished_count_tasks(launch_dir):
 def test_run_killed_midway_resumes_to_identical_counts(nextflow_bin, run_pipeline, bam, tmp_path):
     launch, outdir = tmp_path / "launch", tmp_path / "results"
     launch.mkdir()
-    slow = samtools_wrapper(tmp_path / "slow", 'if [[ "$1" == view ]]; then sleep 2; fi')
+    slow = samtools_wrapper(tmp_path / "slow", 'if [[ "$1" =~ ^(view|idxstats)$ ]]; then sleep 2; fi')
     command = [
         nextflow_bin,
         "run",

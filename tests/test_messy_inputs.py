@@ -207,7 +207,8 @@ def test_count_cpus_beyond_the_local_executor_is_refused_at_start(run_pipeline, 
 
 
 def slow_samtools(tmp_path, seconds):
-    return samtools_wrapper(tmp_path / "slow", f'if [[ "$1" == view ]]; then sleep {seconds}; fi')
+    """Every counting call slowed: a view, or the idxstats of a scan (a small sample is one scan)."""
+    return samtools_wrapper(tmp_path / "slow", f'if [[ "$1" =~ ^(view|idxstats)$ ]]; then sleep {seconds}; fi')
 
 
 def test_second_run_into_a_busy_outdir_is_refused(run_pipeline, start_pipeline, bam, other_bam, tmp_path):
