@@ -21,6 +21,10 @@ BAI_MAGIC = b"BAI\x01"
 CSI_MAGIC = b"CSI\x01"
 BAI_PSEUDO_BIN = 37450  # BAI: 6 levels of bins, 0..37449
 GZIP_MAGIC = b"\x1f\x8b"
+INT = struct.Struct("<i")
+OFFSET = struct.Struct("<Q")
+BAI_BIN = struct.Struct("<Ii")  # bin, n_chunk
+CSI_BIN = struct.Struct("<IQi")  # bin, loffset, n_chunk
 
 
 def pseudo_bin(depth):
@@ -28,24 +32,17 @@ def pseudo_bin(depth):
     return ((1 << (3 * (depth + 1))) - 1) // 7 + 1
 
 
-INT = struct.Struct("<i")
-OFFSET = struct.Struct("<Q")
-BAI_BIN = struct.Struct("<Ii")  # bin, n_chunk
-CSI_BIN = struct.Struct("<IQi")  # bin, loffset, n_chunk
-
-
 def first_record_offsets(index_bytes):
     """{tid: virtual offset of the contig's first record} from a BAI or CSI index (CSI is BGZF-compressed).
     None when a contig with bins has no pseudo-bin, or the bytes are neither; struct.error when cut short."""
     data = gzip.decompress(index_bytes) if index_bytes[:2] == GZIP_MAGIC else index_bytes
     if data[:4] == BAI_MAGIC:
-        bin_header, pos, metadata_bin = BAI_BIN, 4, BAI_PSEUDO_BIN
+        csi, bin_header, pos, metadata_bin = False, BAI_BIN, 4, BAI_PSEUDO_BIN
     elif data[:4] == CSI_MAGIC:
         _min_shift, depth, aux_length = struct.unpack_from("<iii", data, 4)
-        bin_header, pos, metadata_bin = CSI_BIN, 16 + aux_length, pseudo_bin(depth)
+        csi, bin_header, pos, metadata_bin = True, CSI_BIN, 16 + aux_length, pseudo_bin(depth)
     else:
         return None
-    csi = bin_header is CSI_BIN
     (n_refs,) = INT.unpack_from(data, pos)
     pos += 4
     offsets = {}

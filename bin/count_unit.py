@@ -529,7 +529,7 @@ def count_pass(items, samtools, common, user_expression, target, workdir):
     expression = and_expression(user_expression, REACHES_FIRST_BASE)
     view = view_command(samtools, ["-u", *common], expression, target)
     what = f"{len(items)} contigs in one pass"
-    return contig_outcomes(items, *idxstats_records(samtools, [], view, workdir, what))
+    return contig_outcomes(items, *idxstats_records(samtools, [], workdir, what, view=view))
 
 
 def count_scan(items, samtools, threads, alignments, workdir):
@@ -538,7 +538,7 @@ def count_scan(items, samtools, threads, alignments, workdir):
     file itself, half the work of a view piped into it."""
     options = ["-@", str(threads)] if threads > 0 else []
     what = f"{len(items)} contigs in one scan"
-    return contig_outcomes(items, *idxstats_records(samtools, options, alignments, workdir, what))
+    return contig_outcomes(items, *idxstats_records(samtools, options, workdir, what, alignments=alignments))
 
 
 def contig_outcomes(items, by_name, error):
@@ -551,13 +551,12 @@ def contig_outcomes(items, by_name, error):
     return [Outcome(by_name[item.contig]) for item in items]
 
 
-def idxstats_records(samtools, options, source, workdir, what):
-    """({contig: records}, error message) of `samtools idxstats` counting the records it reads: those of a
-    view command's stream (source: a list, `view | samtools idxstats -`) or of a file (source: its path).
-    idxstats runs in an empty folder, the file linked there alone: no file can pass for an index, so it
-    reads the records. A killed samtools (out of memory) raises RetryableFailure; a view that fails, an
-    idxstats that fails or read an index, or output that is not idxstats' is an error, never a count."""
-    view = source if isinstance(source, list) else None
+def idxstats_records(samtools, options, workdir, what, view=None, alignments=None):
+    """({contig: records}, error message) of `samtools idxstats` counting the records it reads: those of the
+    `view` command's stream (`view | samtools idxstats -`) or of the file `alignments`. idxstats runs in an
+    empty folder, the file linked there alone: no file can pass for an index, so it reads the records. A
+    killed samtools (out of memory) raises RetryableFailure; a view that fails, an idxstats that fails or
+    read an index, or output that is not idxstats' is an error, never a count."""
     name = "-" if view else SCANNED_FILE
     # Resolved here: idxstats runs in another folder, where a relative path would name nothing.
     idxstats = [shutil.which(samtools) or samtools, "idxstats", *options, name]
@@ -568,7 +567,7 @@ def idxstats_records(samtools, options, source, workdir, what):
         tempfile.TemporaryFile("w+b", dir=workdir) as idxstats_err,
     ):
         if view is None:
-            os.symlink(os.path.abspath(source), os.path.join(empty, SCANNED_FILE))
+            os.symlink(os.path.abspath(alignments), os.path.join(empty, SCANNED_FILE))
         producer = subprocess.Popen(view, stdout=subprocess.PIPE, stderr=view_err) if view else None
         try:
             consumer = subprocess.Popen(

@@ -101,9 +101,9 @@ def countingTaskBound(parameters, config) {
 
 // Counting tasks per group: on the local executor the groups share its CPUs, so together they get the run's
 // bound (each at least one): 16 small BAMs in 2 groups on 2 CPUs are 4 tasks of 4, not 8 of 2. On a
-// scheduler each group may use the whole bound. nGroups: the groups there can be samples in (at most one
-// per sample), so that adding a sample to a cohort changes no other group's bound once there are as many
-// samples as groups.
+// scheduler each group may use the whole bound. The bound is shared by min(groups, samples), not by the
+// groups that happen to hold samples: adding a sample to a cohort then changes no other group's bound once
+// there are as many samples as groups.
 def groupTaskBound(parameters, config, int nGroups, int nSamples) {
     def bound = countingTaskBound(parameters, config)
     return runsLocally(config) ? Math.max(1, bound.intdiv(Math.max(1, Math.min(nGroups, nSamples)))) : bound
