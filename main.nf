@@ -73,7 +73,8 @@ def describeInputs(rows, fasta) {
             index = null
         }
         // check_name, index_check_name: the names input_checks.py gives the files it checks ('' = checked here).
-        def meta = [id: id, file_name: alignments.name, format: format,
+        // index_name: the user's index (given or found beside the file), which PLAN_UNITS checks against the file.
+        def meta = [id: id, file_name: alignments.name, format: format, index_name: index ? index.name : '',
                     fingerprint: contentFingerprint(alignments) + contentFingerprint(index),
                     check_name: remote ? shown : '', index_check_name: remote && index ? index.toUriString() : '']
         return [meta, stageablePath(alignments, workflow.workDir), stageablePath(index, workflow.workDir)]

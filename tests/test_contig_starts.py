@@ -7,6 +7,7 @@ import random
 import struct
 import subprocess
 
+import alignment_index
 import contig_starts as cs
 import pysam
 import pytest
@@ -111,7 +112,7 @@ def without_pseudo_bins(bai):
         for _ in range(n_bins):
             bin_id, n_chunks = struct.unpack_from("<Ii", bai, pos)
             size = 8 + 16 * n_chunks
-            if bin_id != cs.BAI_PSEUDO_BIN:
+            if bin_id != alignment_index.BAI_PSEUDO_BIN:
                 kept.append(bai[pos : pos + size])
             pos += size
         (n_intervals,) = struct.unpack_from("<i", bai, pos)

@@ -32,8 +32,9 @@ process PLAN_UNITS {
     // length limit) and after '=' so that a leading '-' is never read as our option.
     // check_name, index_check_name: a remote input's URLs (plan_units.py checks its content, as the driver does
     // for local files); empty otherwise.
-    def manifest = sampleManifest(group.samples, ['sample', 'alignments', 'index', 'file_name', 'check_name', 'index_check_name']) { meta, i ->
-        [meta.id, "aln${i}/alignments", "aln${i}/alignments.index", meta.file_name, meta.check_name ?: '', meta.index_check_name ?: '']
+    // index_name: the user's name for the index (meta.index_name; '' for one the pipeline made), for messages.
+    def manifest = sampleManifest(group.samples, ['sample', 'alignments', 'index', 'file_name', 'check_name', 'index_check_name', 'index_name']) { meta, i ->
+        [meta.id, "aln${i}/alignments", "aln${i}/alignments.index", meta.file_name, meta.check_name ?: '', meta.index_check_name ?: '', meta.index_name ?: '']
     }
     def bed = regions_bed ? "--bed regions.bed --bed-name=${shellQuote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''

@@ -1,0 +1,194 @@
+"""An index that belongs to another file is refused before any count is made from it (issue 19, item 1).
+
+Unit tests of bin/alignment_index.py (BAI, CSI of 2 and 3 levels, CRAI of CRAM 2.1/3.0/3.1: an index fits its own
+file and not another's, nor the file it indexed before records changed) and real pipeline runs: the issue's
+swapped samplesheet on a panel, per contig and in chunks, each refused in one line naming both files with no count
+file written; the same samplesheet with the right indexes counts every region as `samtools view -c` does.
+"""
+
+import os
+import random
+import shutil
+import subprocess
+
+import alignment_index
+import pytest
+from conftest import cram_of, samtools_count
+from make_test_data import Read, write_bam
+
+CONTIGS = [("chr1", 100_000), ("chr2", 50_000), ("chrM", 16_569)]
+N_READS = 20_000
+
+
+def reads_for(seed, n_reads=N_READS):
+    """Single-end 100 bp reads over the contigs, like the issue's a.bam and b.bam (same header, other reads)."""
+    rng = random.Random(seed)
+    reads = []
+    for i in range(n_reads):
+        contig, length = rng.choices(CONTIGS, weights=[6, 3, 1])[0]
+        reads.append(Read(f"s{seed}r{i}", rng.choice([0, 0x10]), contig, rng.randrange(0, length - 100), "100M"))
+    return reads
+
+
+def bam_pair(folder, kind="bai"):
+    """a.bam and b.bam (same contigs, 20,000 reads each), each indexed by samtools (BAI, or CSI)."""
+    paths = []
+    for name, seed in (("a", 1), ("b", 2)):
+        path = str(folder / f"{name}.bam")
+        write_bam(path, CONTIGS, reads_for(seed), index=False)
+        subprocess.run(["samtools", "index", *alignment_index_options(kind), path], check=True)
+        paths.append(path)
+    # Both indexes newer than both BAMs, as after `cp -p` of a run's folder: the driver's staleness check
+    # (an index older than its file is rebuilt) cannot tell them apart.
+    later = max(os.path.getmtime(p) for p in paths) + 10
+    for path in paths:
+        os.utime(index_of(path, kind), (later, later))
+    return paths
+
+
+def alignment_index_options(kind):
+    return {"bai": [], "csi": ["-c"], "csi-m12": ["-c", "-m", "12"]}[kind]
+
+
+def index_of(bam, kind):
+    return f"{bam}.{'bai' if kind == 'bai' else 'csi'}"
+
+
+@pytest.mark.parametrize("kind", ["bai", "csi", "csi-m12"])
+def test_an_index_fits_its_own_bam_and_not_the_other(tmp_path, kind):
+    a, b = bam_pair(tmp_path, kind)
+    assert alignment_index.index_mismatch(a, index_of(a, kind)) is None
+    assert alignment_index.index_mismatch(b, index_of(b, kind)) is None
+    assert alignment_index.index_mismatch(a, index_of(b, kind)) is not None
+    assert alignment_index.index_mismatch(b, index_of(a, kind)) is not None
+
+
+def test_the_index_of_a_bam_before_it_was_rewritten_does_not_fit(tmp_path):
+    """Same header and the same first records: the files part only where a record in the middle changed."""
+    reads = reads_for(3)
+    old = str(tmp_path / "old.bam")
+    write_bam(old, CONTIGS, reads)
+    changed = sorted(reads, key=lambda r: (r.contig, r.pos))
+    middle = changed[len(changed) // 2]
+    middle.cigar, middle.length = "150M", 150  # one record 50 bases longer
+    new = str(tmp_path / "new.bam")
+    write_bam(new, CONTIGS, reads, index=False)
+    reason = alignment_index.index_mismatch(new, f"{old}.bai")
+    assert reason is not None
+    assert alignment_index.index_mismatch(old, f"{old}.bai") is None
+
+
+def test_an_index_of_another_header_is_named_by_its_reference_count(tmp_path):
+    a = str(tmp_path / "a.bam")
+    write_bam(a, CONTIGS, reads_for(1))
+    other = str(tmp_path / "other.bam")
+    write_bam(other, [*CONTIGS, ("chrX", 1000)], reads_for(1))
+    assert alignment_index.index_mismatch(a, f"{other}.bai") == ("it lists 4 reference sequences, the file's header 3")
+
+
+def test_an_index_that_is_no_index_is_left_to_the_input_checks(tmp_path):
+    """Not BAI/CSI/CRAI content (the driver names those) or a cut index (htslib names it): no guess here."""
+    a = str(tmp_path / "a.bam")
+    write_bam(a, CONTIGS, reads_for(1))
+    (tmp_path / "junk.bai").write_bytes(b"not an index at all")
+    assert alignment_index.index_mismatch(a, str(tmp_path / "junk.bai")) is None
+    cut = open(f"{a}.bai", "rb").read()[:40]
+    (tmp_path / "cut.bai").write_bytes(cut)
+    assert alignment_index.index_mismatch(a, str(tmp_path / "cut.bai")) is None
+
+
+@pytest.mark.parametrize("version", ["2.1", "3.0", "3.1"])
+def test_a_crai_fits_its_own_cram_and_not_the_other(tmp_path, version):
+    a, b = bam_pair(tmp_path)
+    crams = []
+    for bam in (a, b):
+        cram, reference = cram_of(bam, CONTIGS, str(tmp_path), name=os.path.basename(bam)[0])
+        rewritten = cram.replace(".cram", f".v{version}.cram")
+        subprocess.run(
+            ["samtools", "view", "-C", "-T", reference, "--output-fmt-option", f"version={version}", "-o", rewritten,
+             bam], check=True, capture_output=True,
+        )  # fmt: skip
+        subprocess.run(["samtools", "index", rewritten], check=True)
+        crams.append((rewritten, reference))
+    (cram_a, ref), (cram_b, _) = crams
+    assert alignment_index.index_mismatch(cram_a, f"{cram_a}.crai", ref) is None
+    assert alignment_index.index_mismatch(cram_b, f"{cram_b}.crai", ref) is None
+    assert alignment_index.index_mismatch(cram_b, f"{cram_a}.crai", ref) is not None
+
+
+def panel_bed(path, n_regions=500, width=150, spacing=199):
+    with open(path, "w") as bed:
+        bed.writelines(f"chr1\t{i * spacing}\t{i * spacing + width}\n" for i in range(n_regions))
+    return str(path)
+
+
+def swapped_sheet(folder, a, b, swapped=True):
+    """The issue's samplesheet: A,a.bam,b.bam.bai / B,b.bam,a.bam.bai (or each BAM with its own index)."""
+    sheet = folder / "samples.csv"
+    index_a, index_b = (f"{b}.bai", f"{a}.bai") if swapped else (f"{a}.bai", f"{b}.bai")
+    sheet.write_text(f"sample,bam,bai\nA,{a},{index_a}\nB,{b},{index_b}\n")
+    return str(sheet)
+
+
+def refusal_lines(name, index_name):
+    return f"{name}: the index {index_name} does not belong to this file ("
+
+
+def assert_refused_both(run):
+    assert run.result.returncode != 0, run.log
+    for name, index_name in (("a.bam", "b.bam.bai"), ("b.bam", "a.bam.bai")):
+        assert refusal_lines(name, index_name) in run.log, run.log
+    assert "index the file again (samtools index), or remove or leave out that index" in run.log
+    counted = [f for _, _, files in os.walk(run.outdir) for f in files if f.endswith(("_count.txt", ".counts.tsv"))]
+    assert counted == []
+    assert "Traceback" not in run.log
+
+
+@pytest.mark.pipeline
+def test_a_panel_with_swapped_indexes_is_refused_before_any_count(tmp_path, run_pipeline):
+    a, b = bam_pair(tmp_path)
+    run = run_pipeline("--input", swapped_sheet(tmp_path, a, b), "--regions", panel_bed(tmp_path / "panel.bed"))
+    assert_refused_both(run)
+    # No counting task ran: the check is part of planning.
+    assert all(row["process"] != "COUNT_UNIT" for row in run.trace_rows())
+
+
+@pytest.mark.pipeline
+@pytest.mark.parametrize("split", [False, True], ids=["per-contig", "chunks"])
+def test_per_contig_and_chunked_runs_through_the_index_refuse_it_too(tmp_path, run_pipeline, split):
+    """Samples too big for one region-less pass are counted by `{contig}` regions (or chunks of them) through the
+    index: a foreign index is refused there too. (A sample counted in one pass never reads its index.)"""
+    a, b = bam_pair(tmp_path)
+    args = ["--min_unit_reads", "1000", "--units_per_cpu", "8"] + (["--split_size", "10000"] if split else [])
+    run = run_pipeline("--input", swapped_sheet(tmp_path, a, b), *args)
+    assert_refused_both(run)
+
+
+@pytest.mark.pipeline
+def test_the_same_samplesheet_with_the_right_indexes_counts_as_samtools(tmp_path, run_pipeline):
+    a, b = bam_pair(tmp_path)
+    bed = panel_bed(tmp_path / "panel.bed")
+    run = run_pipeline("--input", swapped_sheet(tmp_path, a, b, swapped=False), "--regions", bed)
+    assert run.result.returncode == 0, run.log
+    with open(bed) as handle:
+        regions = [line.split("\t")[:3] for line in handle]
+    for sample, bam in (("A", a), ("B", b)):
+        lines = open(os.path.join(run.outdir, sample, f"{sample}_count.txt")).read().splitlines()
+        expected = [f"Region {c}:{int(s) + 1}-{int(e)}: {samtools_count(bam, f'{c}:{int(s) + 1}-{int(e)}')}"
+                    for c, s, e in regions]  # fmt: skip
+        assert lines[:-1] == expected
+
+
+def test_samtools_reads_the_swapped_index_wrongly(tmp_path):
+    """Why the check exists: with b.bam and a.bam's index, samtools fails on some regions (or drops records)."""
+    a, b = bam_pair(tmp_path)
+    shutil.copy(f"{a}.bai", tmp_path / "foreign.bai")
+    outcomes = set()
+    for start in range(0, 100_000 - 150, 4_975):
+        region = f"chr1:{start + 1}-{start + 150}"
+        result = subprocess.run(
+            ["samtools", "view", "-c", "-X", b, str(tmp_path / "foreign.bai"), region], capture_output=True, text=True
+        )
+        right = samtools_count(b, region)
+        outcomes.add("right" if result.returncode == 0 and int(result.stdout) == right else "wrong or failed")
+    assert "wrong or failed" in outcomes
