@@ -148,7 +148,7 @@ def splitSizeProblem(parameters) {
     if (!(size instanceof Number) || size <= 0 || size >= SPLIT_SIZE_FLOOR) {
         return null
     }
-    return "--split_size ${size}: must be 0 (never split) or at least ${SPLIT_SIZE_FLOOR} bp (did you mean ${size * 1000000}?)"
+    return "--split_size ${size}: must be 0 (never split) or at least ${SPLIT_SIZE_FLOOR} bp (did you mean ${(size as long) * 1000000L}?)"
 }
 
 // A warning line for a --split_size that is allowed but looks like Mb rather than bp, else null.
@@ -157,7 +157,7 @@ def splitSizeWarning(parameters) {
     if (!(size instanceof Number) || size < SPLIT_SIZE_FLOOR || size >= SPLIT_SIZE_PLAUSIBLE) {
         return null
     }
-    return "--split_size ${size} is in bp: did you mean ${size * 1000000}?"
+    return "--split_size ${size} is in bp: did you mean ${(size as long) * 1000000L}?"
 }
 
 // --- the tools the tasks run ---------------------------------------------------------------------
