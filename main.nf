@@ -19,18 +19,21 @@ include {
     acquireOutdirLock; alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; countCpusProblem;
     estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
     isRemote; paramsHelp; parameterProblems; pathExists; releaseOutdirLock; removeEarlierResults; sampleGroup;
+    groupLabel; missingToolProblems; splitSizeProblem; splitSizeWarning; taskPathMayDiffer;
     groupTaskBound; sampleGroupCount; sampleGroupsFor;
     sampleNameProblem; samplesheetRows; stageablePath
 } from './subworkflows/local/utils_regioncount'
 
-// [sample, alignments, index or null] for every input: a samplesheet (.csv) or a file or glob.
+// [sample, alignments, index or null] for every input: a samplesheet (.csv, or .tsv with tabs; any case of the
+// extension) or a file or glob.
 def inputRows(input) {
-    if (input.endsWith('.csv')) {
+    def sheetFormat = input.toLowerCase().find(/\.(csv|tsv)$/)
+    if (sheetFormat) {
         def sheet = file(input, glob: false)
         if (!pathExists(sheet)) {
             error "${input}: samplesheet not found"
         }
-        return samplesheetRows(sheet)
+        return samplesheetRows(sheet, sheetFormat == '.tsv' ? '\t' as char : ',' as char)
     }
     // An existing file is that file, whatever its characters ('s[1].bam'); a pattern only when none exists.
     // A remote path (https://, s3://) is never a pattern.
@@ -48,12 +51,17 @@ def inputRows(input) {
 // before work starts; all problems are reported together, one line each.
 def describeInputs(rows, fasta) {
     def problems = []
-    def seen = [] as Set
+    def firstFileOf = [:]  // sample name -> the input that first had it
     def inputs = rows.collect { id, alignments, index ->
         def shown = alignments.toUriString()
         def problem = sampleNameProblem(id, shown) ?: alignmentProblem(alignments)
-        if (!problem && !seen.add(id)) {
-            problem = "${shown}: sample name '${id}' is used by another input too (sample names must be unique)"
+        if (!problem && firstFileOf.containsKey(id)) {
+            // Only file-named samples meet here (a samplesheet's duplicates are refused by line): name both.
+            problem = "${shown}: sample name '${id}' is also that of ${firstFileOf[id]} (a file's name without .bam/.cram, " +
+                "other characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name the samples in a samplesheet"
+        }
+        if (!problem) {
+            firstFileOf[id] = shown
         }
         def format = problem ? null : (isRemote(alignments) ? alignmentFormatByName(alignments) : alignmentFormat(alignments))
         if (!problem && format == 'cram' && !fasta) {
@@ -127,10 +135,20 @@ workflow {
         System.exit(0)
     }
     checkAwsBatchSetup()
-    def problems = parameterProblems(params, schema)
-    problems += [countCpusProblem(params, session.config)].findAll()
+    def problems = parameterProblems(params, schema) + [splitSizeProblem(params)].findAll()
+    // Only values within the schema's ranges reach the checks that compute with them (`as int`).
+    problems = problems ?: [countCpusProblem(params, session.config)].findAll()
     if (problems) {
         error "Invalid parameters (see --help):\n  " + problems.join('\n  ')
+    }
+    def missingTools = missingToolProblems(params, session.config)
+    if (missingTools && !taskPathMayDiffer(session.config)) {
+        error "Tools missing for this run's tasks:\n  " + missingTools.join('\n  ')
+    }
+    missingTools.each { log.warn "${it} (unless the configuration's env.PATH, module or beforeScript provides it)" }
+    def splitWarning = splitSizeWarning(params)
+    if (splitWarning) {
+        log.warn splitWarning
     }
     def regionsBed = params.regions ? file(params.regions, glob: false) : null
     if (regionsBed && !pathExists(regionsBed)) {
@@ -177,11 +195,11 @@ workflow {
     ch_made_reference = bgzipped
         ? SAMTOOLS_FAIDX.out.fai.combine(SAMTOOLS_FAIDX.out.gzi)
         : SAMTOOLS_FAIDX.out.fai.map { [it, []] }
-    ch_reference = fasta
-        ? (fai ? Channel.value([fai, gzi ?: []]) : ch_made_reference)
-            .map { made_fai, made_gzi -> [stageablePath(fasta, workflow.workDir), made_fai, made_gzi] }
-            .first()
-        : Channel.value([[], [], []])
+    // A value channel either way: the indexes made (a queue channel, made one by first()) or the given ones.
+    def stagedFasta = fasta ? stageablePath(fasta, workflow.workDir) : null
+    ch_reference = !fasta ? Channel.value([[], [], []])
+        : fai ? Channel.value([stagedFasta, fai, gzi ?: []])
+        : ch_made_reference.map { made_fai, made_gzi -> [stagedFasta, made_fai, made_gzi] }.first()
 
     // Samples in groups (sampleGroup): each group is planned by one task, its units may hold several of its
     // samples, and one task reduces it. Groups and their samples are sorted, so that -resume caches them.
@@ -197,6 +215,9 @@ workflow {
         }
 
     PLAN_UNITS(ch_groups, ch_regions_bed, ch_reference, groupTaskBound(params, session.config, nGroups, inputs.size()))
+    PLAN_UNITS.out.warnings.subscribe { group, warnings ->
+        warnings.readLines().each { log.warn "${groupLabel(group.id, group.samples)}: ${it}" }
+    }
 
     // One task per work unit, with the files of the samples it holds (unit_samples.tsv); the group's unit
     // count travels in meta so that results can be grouped as they come.

@@ -726,6 +726,19 @@ def write_results(path, items, outcomes):
     write_tsv(path, RESULT_COLUMNS, rows)
 
 
+# The shell's status for a command not found: not retried (base.config), as a retry would not find it either.
+SAMTOOLS_MISSING_EXIT_CODE = 127
+
+
+def samtools_missing_message(samtools):
+    """One line for a samtools the task cannot run (the driver checks the local PATH before any work; a
+    scheduler's node or a configured environment may still lack it)."""
+    return (
+        f"{samtools}: not found on this task's PATH: install samtools (`make setup`) or run with "
+        "-profile conda, docker or singularity"
+    )
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -779,6 +792,11 @@ def main(argv=None):
     except RetryableFailure as failure:
         log.error("%s", failure)
         return failure.exit_code
+    except FileNotFoundError as err:
+        if err.filename != args.samtools:
+            raise
+        log.error("%s", samtools_missing_message(args.samtools))
+        return SAMTOOLS_MISSING_EXIT_CODE
     write_results(args.out, items, outcomes)
     failed = sum(outcome.status != "ok" for outcome in outcomes)
     log.info("%d items of %d samples counted, %d failed", len(items), len({item.sample for item in items}), failed)

@@ -48,6 +48,11 @@ log = logging.getLogger("plan_units")
 REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
 UNIT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "whole", "mode", "open_end"]
 UNIT_SAMPLES_FILE = "unit_samples.tsv"
+# Warnings for the user, one a line (the pipeline shows them on its console): written only when there are some.
+PLAN_WARNINGS_FILE = "plan_warnings.txt"
+# A counting task that starts more samtools calls than this for chunks (10-30 ms each before any read) spends
+# minutes starting samtools: --split_size far below the contigs' lengths (1 bp made 166,569 chunks of 166 kb).
+CHUNK_CALLS_WARNING = 1000
 # open_end 1: the item reaches past `end` to the contig's last record (a whole contig, or its last piece):
 # htslib's `{name}` counts records placed past the @SQ length too.
 # How an item is counted (see count_unit.py):
@@ -344,6 +349,18 @@ def partition_units(items, n_units, fixed_cost_reads):
     return [unit for unit in units if unit]
 
 
+def plan_warnings(units, split_size):
+    """Lines for the user about a plan that is valid but slow: a task with more chunk calls than
+    CHUNK_CALLS_WARNING (each chunk is its own samtools call)."""
+    chunks = [sum(item.mode == "chunk" for item in unit) for unit in units]
+    if max(chunks, default=0) <= CHUNK_CALLS_WARNING:
+        return []
+    return [
+        f"--split_size {split_size} cuts the busy regions into {sum(chunks)} chunks, up to {max(chunks)} in one "
+        f"of {len(units)} counting tasks, each chunk a samtools call: a larger --split_size (or 0) makes fewer"
+    ]
+
+
 def region_rows(regions, items):
     """Rows of the regions table: each region with the number of items that count it."""
     n_items = collections.Counter(item.region_id for item in items)
@@ -551,6 +568,11 @@ def main(argv=None):
         for sample in dict.fromkeys(item.sample for item in unit)
     ]
     write_tsv(os.path.join(args.outdir, UNIT_SAMPLES_FILE), ["unit", "sample"], unit_samples)
+    warnings = plan_warnings(units, args.split_size)
+    if warnings:
+        log.warning("%s", "\n".join(warnings))
+        with open(os.path.join(args.outdir, PLAN_WARNINGS_FILE), "w") as handle:
+            handle.writelines(line + "\n" for line in warnings)
     n_regions = sum(len(regions_of[s].regions) for s in samples)
     log.info("%d samples, %d regions, %d items, %d work units", len(samples), n_regions, len(items), len(units))
     return 0

@@ -677,3 +677,18 @@ def test_an_unreadable_manifest_is_one_line_and_exit_2(bam, tmp_path):
     missing = str(tmp_path / "nope.tsv")
     result = run_script(bam, unit, str(tmp_path / "out.tsv"), samples=missing)
     assert (result.returncode, result.stderr) == (2, f"[ERROR] {missing}: cannot read: No such file or directory\n")
+
+
+@pytest.mark.parametrize("samtools_args", ["", "-q 1"])
+def test_samtools_not_found_is_one_line_and_exit_127(bam, tmp_path, samtools_args):
+    """Whichever call first needs samtools (the options check, a count): one line, no traceback, no result."""
+    unit = write_unit(tmp_path / "u.tsv", [item("chr1", 0, 10, "single")])
+    out = tmp_path / "u.result.tsv"
+    missing = str(tmp_path / "no-such-folder" / "samtools")
+    result = run_script(bam, unit, str(out), f"--samtools-args={samtools_args}", "--samtools", missing)
+    assert (result.returncode, result.stdout) == (127, "")
+    assert result.stderr == (
+        f"[ERROR] {missing}: not found on this task's PATH: install samtools (`make setup`) or run with "
+        "-profile conda, docker or singularity\n"
+    )
+    assert not out.exists()

@@ -48,6 +48,25 @@ def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
     for group in schema["$defs"].values():
         for name, spec in group["properties"].items():
             assert f"--{name}" in result.stdout and spec["description"] in result.stdout
+            if spec["type"] == "integer":  # every integer has its range, which parameterProblems enforces
+                assert f"[range: {spec['minimum']}..{spec['maximum']}]" in result.stdout, name
+
+
+def test_out_of_range_integers_are_refused_before_any_arithmetic(run_pipeline, bam):
+    """4294967296 is a Long that `as int` would wrap to 0 (`/ by zero`); a split size of 50 is Mb, not bp."""
+    run = run_pipeline(
+        "--input", bam, "--units_per_cpu", "4294967296", "--count_cpus", "2000", "--max_units", "100001",
+        "--split_size", "50",
+    )  # fmt: skip
+    assert_refused(
+        run,
+        "Invalid parameters (see --help):\n"
+        "  --count_cpus: must be at most 1024, got 2000\n"
+        "  --max_units: must be at most 100000, got 100001\n"
+        "  --units_per_cpu: must be at most 1000, got 4294967296\n"
+        "  --split_size 50: must be 0 (never split) or at least 1000 bp (did you mean 50000000?)\n",
+    )
+    assert "by zero" not in run.log
 
 
 def test_every_schema_parameter_is_documented():
@@ -175,6 +194,17 @@ def test_missing_and_non_bam_files(run_pipeline, tmp_path):
     )
 
 
+def test_a_sample_name_from_a_long_file_name_is_refused(run_pipeline, bam, tmp_path):
+    """245 characters pass the file system (249 with .bam) but not <sample>.regions.tsv and the like."""
+    long = tmp_path / f"{'n' * 245}.bam"
+    shutil.copy(bam, long)
+    assert_refused(
+        run_pipeline("--input", str(long)),
+        f"{long}: sample name '{'n' * 40}...' is 245 characters long, more than the 100 a sample name may hold "
+        "(it names the sample's files, e.g. <sample>.counts.tsv)",
+    )
+
+
 def test_bam_without_sq_lines(run_pipeline, tmp_path):
     path = str(tmp_path / "nosq.bam")
     with pysam.AlignmentFile(path, "wb", header={"HD": {"VN": "1.6"}}):
@@ -201,14 +231,41 @@ def test_unsorted_bam_without_index(run_pipeline, tmp_path):
         ("sample,bam\n", "the samplesheet has a header but no samples"),
         ("name,bam\nx,{bam}\n", "missing column sample (header must be sample,bam[,bai], found: name,bam)"),
         ("sample,bam\nx,{bam}\nx,{bam}\n", "line 3: sample 'x' already on line 2 (sample names must be unique)"),
-        ("sample,bam\nx,missing.bam\n", "line 2: file not found: missing.bam"),
+        ("sample,bam\nx,missing.bam\n", "line 2: file not found: missing.bam (relative to the launch folder {launch})"),
+        (
+            f"sample,bam\n{'s' * 101},{{bam}}\n",
+            f"line 2: sample name '{'s' * 40}...' is 101 characters long, more than the 100 a sample name may hold "
+            "(it names the sample's files, e.g. <sample>.counts.tsv)",
+        ),
     ],
-    ids=["empty", "header-only", "missing-column", "duplicate", "missing-file"],
+    ids=["empty", "header-only", "missing-column", "duplicate", "missing-file", "long-name"],
 )
 def test_samplesheet_problems(run_pipeline, bam, tmp_path, sheet, message):
     path = tmp_path / "sheet.csv"
     path.write_text(sheet.format(bam=bam))
-    assert_refused(run_pipeline("--input", str(path)), f"{path}: ", message)
+    run = run_pipeline("--input", str(path))
+    assert_refused(run, f"{path}: ", message.format(launch=run.launch_dir))
+
+
+def test_tsv_and_upper_case_samplesheets_are_samplesheets(run_pipeline, bam, tmp_path):
+    """Relative paths are relative to the launch folder (as in nf-core), whatever folder the sheet is in."""
+    launch = tmp_path / "launch"
+    (launch / "data").mkdir(parents=True)
+    (launch / "sheets").mkdir()
+    shutil.copy(bam, launch / "data" / "a.bam")
+    (launch / "sheets" / "samples.tsv").write_text("sample\tbam\nalpha, the first\tdata/a.bam\n")
+    run = run_pipeline("--input", "sheets/samples.tsv", "--skip_multiqc", launch_dir=launch)
+    assert_refused(run, "sheets/samples.tsv: invalid samplesheet: line 2: sample name 'alpha, the first' may only")
+    (launch / "sheets" / "samples.tsv").write_text("sample\tbam\nalpha\tdata/a.bam\n")
+    run = run_pipeline("--input", "sheets/samples.tsv", "--skip_multiqc", launch_dir=launch)
+    assert run.result.returncode == 0, run.log
+    assert read_text(os.path.join(run.outdir, "alpha", "alpha_count.txt")) == expected_count_text(bam)
+    upper = launch / "sheets" / "SHEET.CSV"
+    upper.write_text("sample,bam\nbeta,a.bam\n")  # beside the sheet, but not in the launch folder
+    assert_refused(
+        run_pipeline("--input", str(upper), outdir=tmp_path / "upper", launch_dir=launch),
+        f"{upper}: invalid samplesheet: line 2: file not found: a.bam (relative to the launch folder {launch})",
+    )
 
 
 def test_bed_problems_reported_together_before_counting(run_pipeline, bam, tmp_path):

@@ -162,6 +162,7 @@ def test_cram_with_bgzipped_reference(run_pipeline, bam, reference, tmp_path):
     run = run_pipeline("--input", cram, "--fasta", gz, "--skip_multiqc")
     assert run.result.returncode == 0, run.log
     assert count_text(run, "bgz") == expected_count_text(bam)
+    assert "operator `first` is useless" not in run.log  # the indexed FASTA is a value channel already
     # Without its indexes, the pipeline makes both.
     bare = str(tmp_path / "bare.fa.gz")
     shutil.copy(gz, bare)
@@ -169,6 +170,57 @@ def test_cram_with_bgzipped_reference(run_pipeline, bam, reference, tmp_path):
     assert run.result.returncode == 0, run.log
     assert "SAMTOOLS_FAIDX" in processes(run)
     assert count_text(run, "bgz") == expected_count_text(bam)
+
+
+def test_file_names_that_become_one_sample_name_are_both_named(run_pipeline, bam, tmp_path):
+    for name in ("s 1.bam", "s_1.bam"):
+        shutil.copy(bam, tmp_path / name)
+    assert_refused(
+        run_pipeline("--input", str(tmp_path / "s*.bam")),
+        f"{tmp_path}/s_1.bam: sample name 's_1' is also that of {tmp_path}/s 1.bam (a file's name without "
+        ".bam/.cram, other characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name "
+        "the samples in a samplesheet",
+    )
+
+
+def path_without(tmp_path, *tools):
+    """A PATH of links to every program of /usr/bin and /bin but `tools`, and Nextflow's folder."""
+    folder = tmp_path / "path"
+    folder.mkdir()
+    for source in ("/usr/bin", "/bin"):
+        for name in os.listdir(source):
+            if name not in tools and not (folder / name).exists():
+                (folder / name).symlink_to(os.path.join(source, name))
+    return f"{folder}:{os.path.dirname(shutil.which('nextflow'))}"
+
+
+def test_tools_missing_on_the_local_path_are_named_before_any_work(run_pipeline, bam, tmp_path):
+    path = path_without(tmp_path, "samtools", "multiqc", "python3")
+    no_pysam = tmp_path / "python" / "python3"  # a python3 that cannot import pysam
+    no_pysam.parent.mkdir()
+    no_pysam.write_text("#!/bin/bash\nexit 1\n")
+    no_pysam.chmod(0o755)
+    how = (
+        "run `make setup` (then put .venv/bin and .tools/bin on PATH as README says), "
+        "or use -profile conda, docker or singularity"
+    )
+    run = run_pipeline("--input", bam, env={"PATH": f"{no_pysam.parent}:{path}"})
+    assert_refused(
+        run,
+        "Tools missing for this run's tasks:\n"
+        f"  samtools: not found on PATH (the indexing and counting tasks run it): {how}\n"
+        f"  python3 ({no_pysam}): cannot import pysam (the planning task needs it): {how}\n"
+        f"  multiqc: not found on PATH (the report needs it; --skip_multiqc runs without it): {how}\n",
+    )
+    assert "Submitted process" not in run.log  # before any task
+    run = run_pipeline("--input", bam, "--skip_multiqc", env={"PATH": path}, outdir=tmp_path / "skip")
+    assert_refused(
+        run,
+        "Tools missing for this run's tasks:\n"
+        f"  samtools: not found on PATH (the indexing and counting tasks run it): {how}\n"
+        f"  python3: not found on PATH (the planning and counting tasks run it): {how}\n",
+    )
+    assert "multiqc" not in run.log
 
 
 # --- samplesheets and options ------------------------------------------------------------------------

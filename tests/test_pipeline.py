@@ -177,6 +177,7 @@ def test_chunk_boundaries_count_every_read_once(run_pipeline, tmp_path):
         "--input", bam, "--split_size", "5000", "--max_units", "4", "--units_per_cpu", "16", "--min_unit_reads", "0"
     )
     assert_counts_match_samtools(run, "spans", bam)
+    assert "--split_size 5000 is in bp: did you mean 5000000000?" in run.log  # allowed, but Mb is likelier
     regions = glob.glob(os.path.join(run.launch_dir, "work", "*", "*", "regions", "spans.regions.tsv"))
     with open(regions[0]) as handle:
         items = {row["name"]: row["items"] for row in read_tsv(handle)}

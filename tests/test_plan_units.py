@@ -529,3 +529,27 @@ def test_main_rejects_header_without_sq(tmp_path, caplog):
     assert pu.main(["--samples", manifest(tmp_path, ("nosq", path)), "--outdir", str(tmp_path)]) == 2
     assert "nosq.bam: the header has no @SQ lines" in caplog.text
     assert not os.path.exists(tmp_path / "regions")
+
+
+def test_a_plan_of_too_many_chunk_calls_is_a_warning_for_the_user(tmp_path, caplog):
+    """--split_size 1000 on a 3 Mb contig: 3,000 chunks, each its own samtools call; a larger size: none."""
+    contigs = [("big", 3_000_000)]
+    bam = write_bam(str(tmp_path / "s.bam"), contigs, random_pairs(contigs, 100, random.Random(8)))
+    for split_size in ("1000", "100000"):
+        outdir = tmp_path / split_size
+        args = ["--samples", manifest(tmp_path, ("s", bam)), "--split-size", split_size, "--max-units", "2"]
+        assert pu.main([*args, "--min-unit-reads", "0", "--outdir", str(outdir)]) == 0
+        chunks = [
+            sum(row["mode"] == "chunk" for row in read_tsv(open(unit))) for unit in sorted(outdir.glob("units/*.tsv"))
+        ]
+        assert len(chunks) == 2
+        warnings = outdir / pu.PLAN_WARNINGS_FILE
+        if split_size == "100000":
+            assert not warnings.exists() and max(chunks) <= pu.CHUNK_CALLS_WARNING
+            continue
+        expected = (
+            f"--split_size 1000 cuts the busy regions into {sum(chunks)} chunks, up to {max(chunks)} in one of 2 "
+            "counting tasks, each chunk a samtools call: a larger --split_size (or 0) makes fewer"
+        )
+        assert sum(chunks) == 2999 and warnings.read_text() == expected + "\n"
+        assert expected in caplog.text

@@ -22,6 +22,8 @@ process PLAN_UNITS {
     tuple val(group), path('regions/*.regions.tsv')              , emit: regions
     tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), emit: units
     path 'versions.yml'                                          , emit: versions
+    // Lines for the user about a valid but slow plan (the driver shows them as warnings).
+    tuple val(group), path('plan_warnings.txt')                  , emit: warnings, optional: true
 
     when:
     task.ext.when == null || task.ext.when

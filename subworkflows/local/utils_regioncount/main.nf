@@ -8,6 +8,13 @@ import java.util.zip.GZIPInputStream
 
 // Sample names become file and folder names: keep them safe.
 SAMPLE_NAME_PATTERN = ~/^[A-Za-z0-9][A-Za-z0-9._-]*$/
+// ... and short: the longest name derived from one ('.<sample>_count.txt.partial', 'a.regions.tsv') adds
+// under 30 bytes, and a file name holds 255 (ASCII: a byte a character).
+SAMPLE_NAME_MAX_LENGTH = 100
+// --split_size below this makes a samtools call per few bp (1: one per base, 166,569 calls for 166 kb).
+SPLIT_SIZE_FLOOR = 1000
+// A --split_size below this is more likely Mb than bp (the default is 50 Mb).
+SPLIT_SIZE_PLAUSIBLE = 100000
 // Every BGZF file (BAM) ends with this 28-byte empty block; without it the file was cut short.
 BGZF_EOF = [0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00,
             0x1b, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00] as byte[]
@@ -134,6 +141,79 @@ def countCpusProblem(parameters, config) {
         "(use --count_cpus ${localCpus(config)} or less, or raise executor.cpus)"
 }
 
+// --split_size is 0 (never split) or at least SPLIT_SIZE_FLOOR bp: a smaller chunk only multiplies samtools
+// calls. A value too small to be bp is most likely Mb: the line suggests what was meant.
+def splitSizeProblem(parameters) {
+    def size = parameters.split_size
+    if (!(size instanceof Number) || size <= 0 || size >= SPLIT_SIZE_FLOOR) {
+        return null
+    }
+    return "--split_size ${size}: must be 0 (never split) or at least ${SPLIT_SIZE_FLOOR} bp (did you mean ${(size as long) * 1000000L}?)"
+}
+
+// A warning line for a --split_size that is allowed but looks like Mb rather than bp, else null.
+def splitSizeWarning(parameters) {
+    def size = parameters.split_size
+    if (!(size instanceof Number) || size < SPLIT_SIZE_FLOOR || size >= SPLIT_SIZE_PLAUSIBLE) {
+        return null
+    }
+    return "--split_size ${size} is in bp: did you mean ${(size as long) * 1000000L}?"
+}
+
+// --- the tools the tasks run ---------------------------------------------------------------------
+
+SOFTWARE_PROFILE_SCOPES = ['conda', 'mamba', 'spack', 'docker', 'podman', 'singularity', 'apptainer', 'charliecloud',
+                           'shifter', 'sarus', 'wave']
+TOOLS_HOW_TO_GET = 'run `make setup` (then put .venv/bin and .tools/bin on PATH as README says), ' +
+    'or use -profile conda, docker or singularity'
+
+// Whether the tasks get their tools from a container or an environment (-profile conda|docker|...).
+def softwareProfileEnabled(config) {
+    return SOFTWARE_PROFILE_SCOPES.any { scope -> config.navigate("${scope}.enabled")?.toString() == 'true' }
+}
+
+// Whether the configuration may give the tasks another PATH than the launcher's (env.PATH, a module, a
+// beforeScript such as `module load samtools`): the tools can then only be looked for, not required.
+def taskPathMayDiffer(config) {
+    return ['env.PATH', 'process.module', 'process.beforeScript'].any { config.navigate(it) }
+}
+
+// The executable `name` in the folders of a PATH string, or null.
+def onPath(String name, String path) {
+    return path.tokenize(File.pathSeparator).collect { new File(it, name) }.find { it.isFile() && it.canExecute() }
+}
+
+// Whether `python` imports pysam (the planner's one non-standard module): one short call.
+def importsPysam(File python) {
+    def process = [python.path, '-c', 'import pysam'].execute()
+    process.consumeProcessOutput(new StringBuilder(), new StringBuilder())
+    return process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) && process.exitValue() == 0
+}
+
+// One line per tool a local task would miss, run before any work: the local executor's tasks run with the
+// launcher's PATH (and the pipeline's bin/), so what is not on it now fails a task later, with a traceback.
+// Containers and conda bring their own tools; on a scheduler the nodes' PATH is not this one: nothing to check.
+def missingToolProblems(parameters, config) {
+    if (!runsLocally(config) || softwareProfileEnabled(config)) {
+        return []
+    }
+    def path = System.getenv('PATH') ?: ''
+    def problems = []
+    if (!onPath('samtools', path)) {
+        problems << "samtools: not found on PATH (the indexing and counting tasks run it): ${TOOLS_HOW_TO_GET}"
+    }
+    def python = onPath('python3', path)
+    if (!python) {
+        problems << "python3: not found on PATH (the planning and counting tasks run it): ${TOOLS_HOW_TO_GET}"
+    } else if (!importsPysam(python)) {
+        problems << "python3 (${python}): cannot import pysam (the planning task needs it): ${TOOLS_HOW_TO_GET}"
+    }
+    if (!parameters.skip_multiqc && !onPath('multiqc', path)) {
+        problems << "multiqc: not found on PATH (the report needs it; --skip_multiqc runs without it): ${TOOLS_HOW_TO_GET}"
+    }
+    return problems
+}
+
 // Parameter definitions from the schema: name -> [group: title, type:, default:, description:, ...].
 def schemaParameters(schemaPath) {
     def schema = new JsonSlurper().parse(new File(schemaPath.toString()))
@@ -161,7 +241,7 @@ def paramsHelp(schemaPath) {
             def type = spec.enum ? spec.enum.join('|') : spec.type
             def shown = spec.containsKey('default') && spec.default != '' ? " [default: ${spec.default}]" : ''
             def required = spec.required ? ' (required)' : ''
-            lines << "  --${name.padRight(22)} ${type.padRight(8)} ${spec.description}${required}${shown}"
+            lines << "  --${name.padRight(22)} ${type.padRight(8)} ${spec.description}${required}${valueRange(spec)}${shown}"
         }
         lines << ''
     }
@@ -169,10 +249,20 @@ def paramsHelp(schemaPath) {
     return lines.join('\n')
 }
 
+// ' [range: 1..1024]' for a number with a minimum or a maximum in the schema, else ''.
+def valueRange(spec) {
+    if (spec.minimum == null && spec.maximum == null) {
+        return ''
+    }
+    return " [range: ${spec.minimum != null ? spec.minimum : ''}..${spec.maximum != null ? spec.maximum : ''}]"
+}
+
 def isOfType(value, type) {
     switch (type) {
         case 'string': return value instanceof CharSequence
-        case 'integer': return value instanceof Integer || value instanceof Long
+        // Nextflow reads --x 4294967296 as a Long and larger ones as a BigInteger: integers, which the
+        // schema's maximum refuses before any `as int` could wrap them.
+        case 'integer': return value instanceof Integer || value instanceof Long || value instanceof BigInteger
         case 'number': return value instanceof Number
         case 'boolean': return value instanceof Boolean
         default: return true
@@ -213,6 +303,9 @@ def parameterProblems(parameters, schemaPath) {
         }
         if (spec.minimum != null && value instanceof Number && value < spec.minimum) {
             problems << "--${name}: must be at least ${spec.minimum}, got ${value}"
+        }
+        if (spec.maximum != null && value instanceof Number && value > spec.maximum) {
+            problems << "--${name}: must be at most ${spec.maximum}, got ${value}"
         }
         if (spec.pattern && value instanceof CharSequence && !(value ==~ spec.pattern)) {
             problems << "--${name}: '${value}' does not look like ${spec.description.replaceFirst(/.*e\.g\. /, '').replaceFirst(/\.$/, '')}"
@@ -461,15 +554,23 @@ def stageablePath(path, workDir) {
     return link
 }
 
+// The one rule for sample names, from a samplesheet or from a file name: null, or a line naming where.
 def sampleNameProblem(id, where) {
-    return id ==~ SAMPLE_NAME_PATTERN ? null :
-        "${where}: sample name '${id}' may only hold letters, digits, '.', '_' and '-', and must start with a letter or digit"
+    if (!(id ==~ SAMPLE_NAME_PATTERN)) {
+        return "${where}: sample name '${id}' may only hold letters, digits, '.', '_' and '-', and must start with a letter or digit"
+    }
+    if (id.length() > SAMPLE_NAME_MAX_LENGTH) {
+        return "${where}: sample name '${id.take(40)}...' is ${id.length()} characters long, more than the " +
+            "${SAMPLE_NAME_MAX_LENGTH} a sample name may hold (it names the sample's files, e.g. <sample>.counts.tsv)"
+    }
+    return null
 }
 
 // [line number, fields] for each record of a CSV text, as RFC 4180 reads it (and R's write.csv writes it):
 // a quoted field may hold commas, line breaks and "" for a quote. Blank lines are skipped. Nextflow's own
-// CSV splitter does not read "" escapes, and no CSV library is on the driver's class path.
-def csvRecords(String text, String where) {
+// CSV splitter does not read "" escapes, and no CSV library is on the driver's class path. A TSV is read
+// the same way with a tab as the separator.
+def csvRecords(String text, String where, char separator = ',' as char) {
     def records = []
     def fields = []
     def field = new StringBuilder()
@@ -499,7 +600,7 @@ def csvRecords(String text, String where) {
         } else if (c == '"' && !field.toString().trim()) {
             quoted = true
             field.setLength(0)
-        } else if (c == ',') {
+        } else if (c == separator) {
             fields << field.toString()
             field.setLength(0)
         } else if (c == '\n' || c == '\r') {
@@ -522,11 +623,20 @@ def csvRecords(String text, String where) {
     return records
 }
 
-// [[sample, alignments path, index path or null], ...] from a samplesheet with header sample,bam[,bai].
-def samplesheetRows(sheet) {
+// ' (relative to the launch folder <dir>)' for a relative samplesheet path, where file() resolves it (as
+// nf-core pipelines do), not the samplesheet's folder; '' for an absolute path or a URL.
+def relativeTo(String path) {
+    return path.startsWith('/') || path =~ /^[A-Za-z][A-Za-z0-9+.-]*:\/\// ? '' :
+        " (relative to the launch folder ${workflow.launchDir})"
+}
+
+// [[sample, alignments path, index path or null], ...] from a samplesheet with header sample,bam[,bai]
+// (fields separated by `separator`: a comma, or a tab in a .tsv).
+def samplesheetRows(sheet, char separator = ',' as char) {
     def where = sheet.toUriString()  // a remote path's toString() is its path part only
+    def separated = separator == ('\t' as char) ? 'tab-separated' : 'comma-separated'
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), where)
+    def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), where, separator)
     if (!records) {
         error "${where}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
     }
@@ -547,7 +657,7 @@ def samplesheetRows(sheet) {
     def firstRowOf = [:]
     records.drop(1).each { lineNumber, fields ->
         if (fields.size() != header.size()) {
-            problems << "line ${lineNumber}: expected ${header.size()} comma-separated fields, got ${fields.size()}"
+            problems << "line ${lineNumber}: expected ${header.size()} ${separated} fields, got ${fields.size()}"
             return
         }
         def row = [header, fields].transpose().collectEntries()
@@ -569,9 +679,9 @@ def samplesheetRows(sheet) {
         def bam = file(row.bam, glob: false)
         def bai = row.bai ? file(row.bai, glob: false) : null
         if (!pathExists(bam)) {
-            problems << "line ${lineNumber}: file not found: ${row.bam}"
+            problems << "line ${lineNumber}: file not found: ${row.bam}${relativeTo(row.bam)}"
         } else if (bai && !pathExists(bai)) {
-            problems << "line ${lineNumber}: index not found: ${row.bai}"
+            problems << "line ${lineNumber}: index not found: ${row.bai}${relativeTo(row.bai)}"
         } else {
             rows << [row.sample, bam, bai]
         }
