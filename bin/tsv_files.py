@@ -6,10 +6,10 @@ import os
 
 
 def write_lines(path, lines):
-    """Write lines to path through path.tmp and an atomic rename."""
+    """Write lines (any iterable: a generator streams) to path through path.tmp and an atomic rename."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as handle:
-        handle.write("".join(f"{line}\n" for line in lines))
+        handle.writelines(f"{line}\n" for line in lines)
     os.replace(tmp, path)
 
 
@@ -23,6 +23,19 @@ def tsv_line(row):
     if line.count("\t") != len(row) - 1:  # a field holds a tab (rarely): a space instead, the columns stay
         line = "\t".join(str(field).replace("\t", " ") for field in row)
     return line
+
+
+def iter_tsv(lines):
+    """Rows of a TSV with a header, as dicts, one at a time (a 1,000,000-row table is never held whole)."""
+    header = None
+    for line in lines:
+        if not line.strip():
+            continue
+        fields = line.rstrip("\n").split("\t")
+        if header is None:
+            header = fields
+        else:
+            yield dict(zip(header, fields))
 
 
 def read_tsv(lines):
