@@ -64,9 +64,11 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from sys import intern
+from typing import NamedTuple
 
 import samtools_options
-from tsv_files import read_tsv, write_tsv
+from tsv_files import iter_tsv, write_tsv
 
 log = logging.getLogger("count_unit")
 
@@ -105,8 +107,9 @@ STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 REGION_ARGUMENT_BYTES = 100_000
 
 
-@dataclass(frozen=True)
-class Item:
+# Items and outcomes are named tuples: a panel's unit holds up to a million of each (a dataclass instance with
+# its __dict__ costs several times more).
+class Item(NamedTuple):
     sample: str
     region_id: str
     contig: str
@@ -123,8 +126,7 @@ class SampleFiles:
     index: str = ""  # '' lets samtools find the index next to the alignments
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     count: int = 0
     status: str = "ok"
     message: str = ""
@@ -141,12 +143,14 @@ class UnitError(Exception):
 
 
 def rows_with(lines, columns, what):
-    """Rows of a TSV as dicts; UnitError when the header lacks one of `columns`."""
-    rows = read_tsv(lines)
-    missing = [column for column in columns if rows and column not in rows[0]]
-    if missing:
-        raise UnitError(f"{what}: no column {', '.join(missing)} in the header")
-    return rows
+    """Rows of a TSV as dicts, one at a time (a panel's unit holds up to 1,000,000); UnitError when the header
+    lacks one of `columns`."""
+    for number, row in enumerate(iter_tsv(lines)):
+        if number == 0:
+            missing = [column for column in columns if column not in row]
+            if missing:
+                raise UnitError(f"{what}: no column {', '.join(missing)} in the header")
+        yield row
 
 
 def read_unit(lines, what="unit file"):
@@ -156,9 +160,9 @@ def read_unit(lines, what="unit file"):
         try:
             items.append(
                 Item(
-                    r["sample"],
+                    intern(r["sample"]),  # one string per sample and contig, not one per row
                     r["region_id"],
-                    r["contig"],
+                    intern(r["contig"]),
                     int(r["start"]),
                     int(r["end"]),
                     r["whole"] == "1",
@@ -709,20 +713,10 @@ def count_unit(items, samples, samtools, reference, threads, samtools_args, work
 
 
 def write_results(path, items, outcomes):
-    rows = [
-        [
-            item.sample,
-            item.region_id,
-            item.contig,
-            item.start,
-            item.end,
-            item.mode,
-            outcome.count,
-            outcome.status,
-            outcome.message,
-        ]
-        for item, outcome in zip(items, outcomes)
-    ]
+    rows = (
+        [item.sample, item.region_id, item.contig, item.start, item.end, item.mode, o.count, o.status, o.message]
+        for item, o in zip(items, outcomes)
+    )
     write_tsv(path, RESULT_COLUMNS, rows)
 
 

@@ -2,6 +2,7 @@
 (nor a publish step) ever sees a half-written file, and read back as dicts. Fields never hold tabs or
 newlines: SAM names cannot, and messages are flattened before writing."""
 
+import itertools
 import os
 
 
@@ -15,7 +16,7 @@ def write_lines(path, lines):
 
 def write_tsv(path, header, rows):
     """A header row and rows of fields (any type, tabs in fields become spaces)."""
-    write_lines(path, [tsv_line(row) for row in [header, *rows]])
+    write_lines(path, (tsv_line(row) for row in itertools.chain([header], rows)))
 
 
 def tsv_line(row):
