@@ -129,6 +129,10 @@ workflow {
     checkAwsBatchSetup()
     def problems = parameterProblems(params, schema)
     problems += [countCpusProblem(params, session.config)].findAll()
+    // A params file is read by no shell: its "outdir": "~/x" would be a folder named '~'.
+    if (params.outdir instanceof CharSequence && params.outdir ==~ /~(\/.*)?/) {
+        problems << "--outdir ${params.outdir}: '~' is not expanded outside a shell: give the full path, e.g. ${System.getProperty('user.home')}${params.outdir.substring(1)}"
+    }
     def modeProblem = publishModeProblem(params.publish_dir_mode)
     if (modeProblem) {
         problems = problems.findAll { !it.startsWith('--publish_dir_mode:') } + [modeProblem]
