@@ -280,8 +280,12 @@ workflow {
 
     // With errorStrategy 'ignore' (a user's config) a failed task does not fail the run: once every task has
     // ended, a result that was not made fails it here (the exit status; an error in onComplete does not).
-    REDUCE_COUNTS.out.count_files.mix(COUNTS_MATRIX.out.matrix, ch_report).collect().ifEmpty([]).subscribe {
-        def missing = missingResults(sampleIds, counted, published)
+    // Judged from the collected files themselves: the other subscribers may not have seen them yet.
+    REDUCE_COUNTS.out.count_files.mix(COUNTS_MATRIX.out.matrix, ch_report).collect().ifEmpty([]).subscribe { made ->
+        def madeCounts = made.findAll { it.name.endsWith('_count.txt') }.collectEntries { [it.parent.name, it] }
+        def madeCohort = made.findAll { !it.name.endsWith('_count.txt') }
+            .collectEntries { [it.name == 'counts_matrix.tsv' ? it.name : "multiqc/${it.name}".toString(), it] }
+        def missing = missingResults(sampleIds, madeCounts, madeCohort)
         if (missing && !session.isAborted()) {
             error "Not every result was made (a task failed and was ignored): ${missing.join(', ')}"
         }
