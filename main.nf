@@ -18,7 +18,8 @@ include { MULTIQC             } from './modules/local/multiqc'
 include {
     acquireOutdirLock; alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; countCpusProblem;
     estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
-    isRemote; paramsHelp; parameterProblems; pathExists; releaseOutdirLock; removeEarlierResults; sampleGroup;
+    isRemote; paramsHelp; parameterProblems; pathExists; publishModeProblem; readOutputsRecord; releaseOutdirLock;
+    removeEarlierResults; sampleGroup; fileStamp; samplesheetSampleIds; writeOutputsRecord;
     groupLabel; missingToolProblems; splitSizeProblem; splitSizeWarning; taskPathMayDiffer;
     groupTaskBound; sampleGroupCount; sampleGroupsFor;
     sampleNameProblem; samplesheetRows; stageablePath
@@ -138,6 +139,14 @@ workflow {
     def problems = parameterProblems(params, schema) + [splitSizeProblem(params)].findAll()
     // Only values within the schema's ranges reach the checks that compute with them (`as int`).
     problems = problems ?: [countCpusProblem(params, session.config)].findAll()
+    // A params file is read by no shell: its "outdir": "~/x" would be a folder named '~'.
+    if (params.outdir instanceof CharSequence && params.outdir ==~ /~(\/.*)?/) {
+        problems << "--outdir ${params.outdir}: '~' is not expanded outside a shell: give the full path, e.g. ${System.getProperty('user.home')}${params.outdir.substring(1)}"
+    }
+    def modeProblem = publishModeProblem(params.publish_dir_mode)
+    if (modeProblem) {
+        problems = problems.findAll { !it.startsWith('--publish_dir_mode:') } + [modeProblem]
+    }
     if (problems) {
         error "Invalid parameters (see --help):\n  " + problems.join('\n  ')
     }
@@ -151,11 +160,14 @@ workflow {
         log.warn splitWarning
     }
     def regionsBed = params.regions ? file(params.regions, glob: false) : null
-    if (regionsBed && !pathExists(regionsBed)) {
-        error "--regions ${params.regions}: file not found"
+    def reference = null
+    def inputs = checkedInputs(params.input.toString()) { rows ->
+        if (regionsBed && !pathExists(regionsBed)) {
+            error "--regions ${params.regions}: file not found"
+        }
+        reference = describeReference(params.fasta)
+        return describeInputs(rows, params.fasta)
     }
-    def reference = describeReference(params.fasta)
-    def inputs = describeInputs(inputRows(params.input.toString()), params.fasta)
     def sampleIds = inputs.collect { it[0].id }
 
     // One run at a time writes --outdir; this run's samples lose their earlier results before any work.
@@ -164,7 +176,7 @@ workflow {
     if (foreignSamples) {
         log.warn "--outdir ${params.outdir} also holds results of samples not in this run: ${foreignSamples.join(', ')}"
     }
-    removeEarlierResults(params.outdir, sampleIds)
+    def earlierRecord = removeEarlierResults(params.outdir, sampleIds)
 
     // --samtools_args are checked once (one cheap samtools call) before any other task starts.
     ch_args_checked = Channel.value('no samtools_args')
@@ -269,28 +281,124 @@ workflow {
     }
 
     // This run's own results (cached tasks too), for the summary: never the published files, which another
-    // run or an earlier one may have written.
+    // run or an earlier one may have written. `published`: path in --outdir -> this run's file in the work
+    // directory, for the record of what this run wrote (pipeline_info/regioncount_outputs.tsv).
     def counted = Collections.synchronizedMap([:])
+    def published = Collections.synchronizedMap([:])
     REDUCE_COUNTS.out.count_files.flatten().subscribe { count_file -> counted[count_file.parent.name] = count_file }
+    REDUCE_COUNTS.out.count_files.mix(REDUCE_COUNTS.out.tables).flatten()
+        .subscribe { result -> published["${result.parent.name}/${result.name}".toString()] = result }
+    COUNTS_MATRIX.out.matrix.subscribe { published['counts_matrix.tsv'] = it }
+    ch_report = Channel.empty()
+    if (!params.skip_multiqc) {
+        ch_report = MULTIQC.out.report
+        MULTIQC.out.report.subscribe { published['multiqc/multiqc_report.html'] = it }
+        MULTIQC.out.data.subscribe { data ->
+            data.eachFileRecurse(groovy.io.FileType.FILES) { published["multiqc/multiqc_data/${data.relativize(it)}".toString()] = it }
+        }
+    }
     def versionsFile = Collections.synchronizedList([])
     ch_software_versions.subscribe { versionsFile << it }
+
+    // With errorStrategy 'ignore' (a user's config) a failed task does not fail the run: once every task has
+    // ended, a result that was not made fails it here (the exit status; an error in onComplete does not).
+    // Judged from the collected files themselves: the other subscribers may not have seen them yet.
+    REDUCE_COUNTS.out.count_files.mix(COUNTS_MATRIX.out.matrix, ch_report).collect().ifEmpty([]).subscribe { made ->
+        def madeCounts = made.findAll { it.name.endsWith('_count.txt') }.collectEntries { [it.parent.name, it] }
+        def madeCohort = made.findAll { !it.name.endsWith('_count.txt') }
+            .collectEntries { [it.name == 'counts_matrix.tsv' ? it.name : "multiqc/${it.name}".toString(), it] }
+        def missing = missingResults(sampleIds, madeCounts, madeCohort)
+        if (missing && !session.isAborted()) {
+            error "Not every result was made (a task failed and was ignored): ${missing.join(', ')}"
+        }
+    }
     workflow.onComplete {
-        finishRun(sampleIds, counted, versionsFile, foreignSamples, outdirLock)
+        finishRun(sampleIds, counted, published, versionsFile, foreignSamples, earlierRecord, outdirLock)
     }
 }
 
-// At the end of the run, done or not: the tool versions published on success, the summary, the lock released.
-def finishRun(sampleIds, counted, versionsFile, foreignSamples, outdirLock) {
+// The results a run must make that this one did not: samples without counts, the matrix, the report.
+def missingResults(sampleIds, counted, published) {
+    def missing = sampleIds.findAll { !counted.containsKey(it) }.collect { "no counts for ${it}".toString() }
+    missing += ['counts_matrix.tsv'].findAll { !published.containsKey(it) }.collect { "no ${it}".toString() }
+    if (!params.skip_multiqc && !published.containsKey('multiqc/multiqc_report.html')) {
+        missing << 'no MultiQC report'
+    }
+    return missing
+}
+
+// The inputs, checked by check(rows). When a check stops the run, this run's samples lose their earlier
+// results first, as a run that starts work does: none keeps a count file of an input that is now refused.
+def checkedInputs(String input, Closure check) {
+    def rows = null
     try {
-        if (workflow.success && versionsFile) {
-            publishFile(versionsFile[0], file(params.outdir).resolve('pipeline_info/software_versions.yml'))
+        rows = inputRows(input)
+        return check(rows)
+    } catch (Exception problem) {
+        removeResultsOfRefusedRun(rows != null ? rows*.get(0) : (input.endsWith('.csv') ? samplesheetSampleIds(input) : []))
+        throw problem
+    }
+}
+
+// Only with a record of our own outputs there (else nothing could be removed), and only when no other run
+// holds --outdir (that run replaces them itself).
+def removeResultsOfRefusedRun(sampleIds) {
+    if (!readOutputsRecord(params.outdir)) {
+        return
+    }
+    def lock = null
+    try {
+        lock = acquireOutdirLock(params.outdir, workflow.runName)
+    } catch (Exception busy) {
+        return
+    }
+    try {
+        removeEarlierResults(params.outdir, sampleIds)
+    } finally {
+        releaseOutdirLock(lock)
+    }
+}
+
+// At the end of the run, done or not: the tool versions published on success, the record of what this run
+// wrote, the summary, the lock released.
+def finishRun(sampleIds, counted, published, versionsFile, foreignSamples, earlierRecord, outdirLock) {
+    try {
+        def outdir = file(params.outdir)
+        def writeProblem = null
+        if (workflow.success && !missingResults(sampleIds, counted, published) && versionsFile) {
+            try {
+                publishFile(versionsFile[0], outdir.resolve('pipeline_info/software_versions.yml'))
+                published['pipeline_info/software_versions.yml'] = versionsFile[0]
+            } catch (IOException problem) {
+                writeProblem = problem.message
+            }
         }
-        // Ctrl-C aborts the session without a failed task.
-        def interrupted = session.isAborted() && !workflow.stats.failedCount
-        log.info runSummary(sampleIds, counted, interrupted, foreignSamples)
+        def written = writtenResults(outdir, published)
+        // Publishing that failed (a full disk) aborts the run without a failed task, as Ctrl-C does.
+        def notWritten = published.keySet().findAll { !written.containsKey(it) }.sort()
+        writeProblem = writeProblem ?: (notWritten ? publishProblem(workflow.errorMessage) : null)
+        writeProblem = writeProblem ?: writeOutputsRecord(params.outdir, earlierRecord + written)
+        def interrupted = session.isAborted() && !workflow.stats.failedCount && !writeProblem
+        log.info runSummary(sampleIds, counted, interrupted, foreignSamples, written, writeProblem, notWritten)
     } finally {
         releaseOutdirLock(outdirLock)
     }
+}
+
+// path -> [size, mtime ms] of the files this run published that are in --outdir as it published them.
+def writtenResults(outdir, published) {
+    return published.collectEntries { relative, source ->
+        def target = outdir.resolve(relative)
+        def stamp = fileStamp(target)
+        def complete = stamp != null && java.nio.file.Files.exists(target) && target.size() == source.size()
+        complete ? [(relative): stamp] : [:]
+    }
+}
+
+// Why publishing failed, from the run's error without the paths it names ('No space left on device').
+def publishProblem(errorMessage) {
+    def first = (errorMessage ?: '').readLines().collect { it.trim() }.find { it }
+    return first ? first.replaceFirst(/^.*: /, '') : 'publishing failed (see .nextflow.log)'
 }
 
 // Copy through a temporary name, so that no reader sees a half-written file.
@@ -302,8 +410,9 @@ def publishFile(source, target) {
 }
 
 // The end-of-run summary: each sample's regions and reads (from this run's own results), failures, outputs.
-def runSummary(samples, counted, interrupted, foreignSamples) {
-    def state = workflow.success ? 'finished' : (interrupted ? 'INTERRUPTED' : 'FAILED')
+def runSummary(samples, counted, interrupted, foreignSamples, written, writeProblem, notWritten) {
+    def complete = workflow.success && !writeProblem && !missingResults(samples, counted, written)
+    def state = complete ? 'finished' : (interrupted ? 'INTERRUPTED' : 'FAILED')
     def lines = ["regioncount ${state}: ${samples.size()} sample(s)"]
     samples.each { id ->
         if (!counted.containsKey(id)) {
@@ -312,23 +421,36 @@ def runSummary(samples, counted, interrupted, foreignSamples) {
         }
         def text = counted[id].text.readLines()
         def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length()) ?: 'no'
-        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads"
+        def lost = written.containsKey("${id}/${id}_count.txt".toString()) ? '' : ' (not written to --outdir)'
+        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads${lost}"
     }
-    if (interrupted) {
+    if (writeProblem) {
+        lines << "  Results could not be written to ${params.outdir}: ${writeProblem}"
+        if (notWritten) {
+            lines << "  Not written: ${notWritten.take(5).join(', ')}${notWritten.size() > 5 ? " and ${notWritten.size() - 5} more" : ''}"
+        }
+    } else if (interrupted) {
         lines << "  Interrupted before the end: run again with -resume to finish (finished tasks are cached)"
-    } else if (!workflow.success) {
-        lines << "  Failed tasks: ${workflow.stats.failedCount} (see the errors above and .nextflow.log)"
+    } else if (!complete) {
+        // failedCount counts the ignored failures too.
+        def ignored = workflow.stats.ignoredCount ? " (${workflow.stats.ignoredCount} ignored by errorStrategy)" : ''
+        lines << "  Failed tasks: ${workflow.stats.failedCount}${ignored} (see the errors above and .nextflow.log)"
     }
     if (foreignSamples) {
         lines << "  Note: ${params.outdir} also holds results of samples not in this run (from earlier runs): ${foreignSamples.join(', ')}"
     }
-    if (workflow.success) {
+    def countsWritten = samples.findAll { written.containsKey("${it}/${it}_count.txt".toString()) }
+    if (complete) {
         lines << "Results: ${params.outdir} (per sample: <sample>/; all samples: counts_matrix.tsv)"
         if (!params.skip_multiqc) {
             lines << "Report:  ${params.outdir}/multiqc/multiqc_report.html"
         }
         lines << "Run info and tool versions: ${params.outdir}/pipeline_info/"
-    } else if (counted) {
+    } else if (countsWritten && written.containsKey('counts_matrix.tsv')) {
+        lines << "Results of the samples counted: ${params.outdir}/<sample>/ and counts_matrix.tsv"
+    } else if (countsWritten && countsWritten.size() < counted.size()) {
+        lines << "Results written: ${params.outdir}/<sample>/ of ${countsWritten.join(', ')} only"
+    } else if (countsWritten) {
         lines << "Results of the samples counted: ${params.outdir}/<sample>/ (no counts_matrix.tsv: not every sample was counted)"
     }
     return lines.join('\n')

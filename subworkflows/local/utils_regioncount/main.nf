@@ -701,7 +701,10 @@ def acquireOutdirLock(outdir, runName) {
     if (lock.toUri().scheme != 'file') {
         return null
     }
-    java.nio.file.Files.createDirectories(lock.parent)
+    def unwritable = outdirProblem(outdir, lock.parent)
+    if (unwritable) {
+        error unwritable
+    }
     def me = ProcessHandle.current()
     def content = [run: runName, pid: me.pid(), host: InetAddress.localHost.hostName,
                    started: me.info().startInstant().map { it.toString() }.orElse('')]
@@ -720,9 +723,27 @@ def acquireOutdirLock(outdir, runName) {
                 log.warn "--outdir ${outdir}: removing the lock of run ${holder.run} (process ${holder.pid} has ended)"
             }
             java.nio.file.Files.deleteIfExists(lock)
+        } catch (IOException problem) {
+            java.nio.file.Files.deleteIfExists(lock)  // created by this run, but not written in full
+            error "--outdir ${outdir}: cannot write there (${ioReason(problem)})"
         }
     }
     error "--outdir ${outdir}: could not take ${lock} (another run keeps creating it)"
+}
+
+// One line naming --outdir when its folder cannot be made or written (a file, read-only, a full disk).
+def outdirProblem(outdir, folder) {
+    def dir = file(outdir)
+    if (java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+        return "--outdir ${outdir}: a file, not a folder"
+    }
+    try {
+        java.nio.file.Files.createDirectories(folder)
+        java.nio.file.Files.delete(java.nio.file.Files.createTempFile(folder, '.write-check', ''))
+        return null
+    } catch (IOException problem) {
+        return "--outdir ${outdir}: cannot write there (${ioReason(problem)})"
+    }
 }
 
 // The lock's fields, or null when it vanished meanwhile (its run just ended).
@@ -750,13 +771,119 @@ def releaseOutdirLock(lock) {
     }
 }
 
-// The results of earlier runs for this run's samples, and the cohort files, go before any work: a sample that
-// fails now must not leave an earlier, complete-looking count file behind (nor a matrix that still holds it).
+// What this pipeline published into --outdir, so that a later run removes only its own files: one line per
+// file, its path relative to --outdir, size and mtime (ms; of the link itself for a symlink). Another tool's
+// file, or ours changed since, does not match its line and is never deleted. No record: nothing is deleted.
+OUTPUTS_RECORD = 'pipeline_info/regioncount_outputs.tsv'
+// The cohort files: they describe every sample of a run, so any rerun replaces them.
+COHORT_OUTPUTS = ['counts_matrix.tsv', 'multiqc/', 'pipeline_info/software_versions.yml']
+
+// [size, mtime in ms] of a file (of a symlink itself, not its target), or null when there is none.
+def fileStamp(path) {
+    try {
+        def attributes = java.nio.file.Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes,
+            java.nio.file.LinkOption.NOFOLLOW_LINKS)
+        return attributes.isDirectory() ? null : [attributes.size(), attributes.lastModifiedTime().toMillis()]
+    } catch (java.nio.file.NoSuchFileException ignored) {
+        return null
+    }
+}
+
+// relative path -> [size, mtime ms], from the record in --outdir ([:] when there is none).
+def readOutputsRecord(outdir) {
+    def record = file(outdir).resolve(OUTPUTS_RECORD)
+    if (!java.nio.file.Files.isRegularFile(record)) {
+        return [:]
+    }
+    return record.readLines('UTF-8').drop(1).findAll { it }.collectEntries { line ->
+        def fields = line.split('\t')
+        [fields[0], [fields[1] as long, fields[2] as long]]
+    }
+}
+
+// The record rewritten whole through a temporary name (a reader never sees half of it). Returns null, or
+// why it could not be written (a full disk). Included functions reach main.nf's catch blocks wrapped, so the
+// problem is returned, not thrown.
+def writeOutputsRecord(outdir, entries) {
+    def record = file(outdir).resolve(OUTPUTS_RECORD)
+    def lines = ['path\tsize\tmtime_ms'] + entries.sort().collect { relative, stamp -> "${relative}\t${stamp[0]}\t${stamp[1]}" }
+    def partial = record.resolveSibling(".${record.name}.partial")
+    try {
+        java.nio.file.Files.createDirectories(record.parent)
+        partial.setText(lines.join('\n') + '\n', 'UTF-8')
+        java.nio.file.Files.move(partial, record, java.nio.file.StandardCopyOption.REPLACE_EXISTING)
+        return null
+    } catch (IOException problem) {
+        java.nio.file.Files.deleteIfExists(partial)
+        return "${record}: ${ioReason(problem)}"
+    }
+}
+
+// The reason of a file system error without the paths it names ('No space left on device').
+def ioReason(IOException problem) {
+    return problem instanceof java.nio.file.FileSystemException && problem.reason ? problem.reason : problem.message
+}
+
+// Whether a recorded path is one of these samples' results or a cohort file.
+def isEarlierResultOf(String relative, sampleIds) {
+    return COHORT_OUTPUTS.any { it.endsWith('/') ? relative.startsWith(it) : relative == it } ||
+        sampleIds.any { id -> relative.startsWith("${id}/") }
+}
+
+// The results of earlier runs for these samples, and the cohort files, go before any work (and when the run
+// stops on input problems): a sample that fails now must not leave an earlier, complete-looking count file
+// behind (nor a matrix that still holds it). Only files the record lists and that still match it are
+// deleted; a file changed since (or another tool's) is kept and named once. Returns the record's remaining
+// entries (other samples' results), which the end of the run writes back with its own.
 def removeEarlierResults(outdir, sampleIds) {
     def dir = file(outdir)
-    def paths = sampleIds.collectMany { id -> ["${id}/${id}_count.txt", "${id}/${id}.counts.tsv"] } +
-        ['counts_matrix.tsv', 'multiqc/multiqc_report.html', 'pipeline_info/software_versions.yml']
-    paths.each { relative -> java.nio.file.Files.deleteIfExists(dir.resolve(relative)) }
+    def record = readOutputsRecord(outdir)
+    def kept = [:]
+    def changed = []
+    record.each { relative, stamp ->
+        if (!isEarlierResultOf(relative, sampleIds)) {
+            kept[relative] = stamp
+            return
+        }
+        def path = dir.resolve(relative)
+        def now = fileStamp(path)
+        if (now == stamp) {
+            java.nio.file.Files.delete(path)
+        } else if (now != null) {
+            changed << relative
+        }
+    }
+    if (changed) {
+        log.warn "--outdir ${outdir}: kept ${changed.size()} file(s) changed since regioncount wrote them " +
+            "(a rerun may replace them): ${changed.take(5).join(', ')}${changed.size() > 5 ? ', ...' : ''}"
+    }
+    def problem = record ? writeOutputsRecord(outdir, kept) : null
+    if (problem) {
+        error "--outdir ${outdir}: cannot write there (${problem})"
+    }
+    return kept
+}
+
+// 'move' cannot publish this pipeline's results: COUNTS_MATRIX and MULTIQC read the tables REDUCE_COUNTS
+// publishes (moved away, they are gone), and a cached task cannot publish again what was moved (-resume).
+def publishModeProblem(mode) {
+    return mode == 'move' ? "--publish_dir_mode move: not supported (the matrix and the report read the " +
+        "published tables, and -resume cannot publish moved files again): use copy (the default), link or symlink" : null
+}
+
+// The sample names a samplesheet gives, as far as it can be read: a refused run removes their earlier results.
+def samplesheetSampleIds(String input) {
+    try {
+        def sheet = file(input, glob: false)
+        if (isRemote(sheet)) {
+            return []
+        }
+        def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), input)
+        def column = records ? records[0][1].indexOf('sample') : -1
+        return column < 0 ? [] : records.drop(1).collect { it[1][column] ?: '' }.findAll { it ==~ SAMPLE_NAME_PATTERN }
+    } catch (Exception unreadable) {
+        return []
+    }
 }
 
 // Sample folders of earlier runs whose samples are not in this one (removed from the samplesheet).
