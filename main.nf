@@ -250,6 +250,8 @@ workflow {
     // run or an earlier one may have written.
     def counted = Collections.synchronizedMap([:])
     REDUCE_COUNTS.out.count_files.flatten().subscribe { count_file -> counted[count_file.parent.name] = count_file }
+    // Warnings of tasks that succeeded (Nextflow shows a task's output only when it fails): on the console.
+    PLAN_UNITS.out.warnings.mix(COUNTS_MATRIX.out.warnings).subscribe { it.readLines().each { line -> log.warn line } }
     def versionsFile = Collections.synchronizedList([])
     ch_software_versions.subscribe { versionsFile << it }
     workflow.onComplete {

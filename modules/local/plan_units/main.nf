@@ -22,6 +22,8 @@ process PLAN_UNITS {
     tuple val(group), path('regions/*.regions.tsv')              , emit: regions
     tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), emit: units
     path 'versions.yml'                                          , emit: versions
+    // Warnings of a plan that succeeded (BED ends past a contig): main.nf shows them on the console.
+    path 'warnings.txt', optional: true                          , emit: warnings
 
     when:
     task.ext.when == null || task.ext.when
@@ -44,6 +46,7 @@ process PLAN_UNITS {
         ${fasta} \\
         ${bed} \\
         --max-units ${max_units} \\
+        --warnings warnings.txt \\
         ${args}
 
     cat <<-END_VERSIONS > versions.yml
