@@ -292,7 +292,10 @@ def runSummary(samples, counted, interrupted, foreignSamples) {
         }
         def text = counted[id].text.readLines()
         def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length()) ?: 'no'
-        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads"
+        // Overlapping BED regions each count a read they share: the sum is not the reads in any region. Contigs do
+        // not overlap: there the sum is that union (samtools view -c -M -L <all contigs>).
+        def union = params.regions ? 'overlapping regions each count a read they share' : "${total} reads in any region"
+        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, region counts sum to ${total} (${union})"
     }
     if (interrupted) {
         lines << "  Interrupted before the end: run again with -resume to finish (finished tasks are cached)"
