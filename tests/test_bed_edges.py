@@ -3,12 +3,13 @@ console says and what is counted, against samtools view -c."""
 
 import os
 import random
+import re
 import subprocess
 
 import pysam
 import pytest
 from conftest import assert_refused, read_text, samtools_count
-from make_test_data import random_pairs, write_bam
+from make_test_data import Read, random_pairs, write_bam
 
 pytestmark = pytest.mark.pipeline
 
@@ -118,3 +119,41 @@ def test_samples_on_references_of_different_lengths_are_named_on_the_console(run
     ]
     for sample in "abc":
         assert counts[sample]["summary"] in run.log
+
+
+def test_a_corrupt_block_under_a_panel_shows_the_count_and_first_failures_first(run_pipeline, tmp_path):
+    """The console showed the tail of every failed region, cutting the count (item 14): now each failed
+    sample's line starts with the count and its first failures, each with samtools' own error."""
+    rng = random.Random(3)
+    contigs = [("chr1", 200_000)]
+    reads = [Read(f"r{i}", 0, "chr1", rng.randrange(0, 199_900), "100M") for i in range(30_000)]
+    good = write_bam(str(tmp_path / "good.bam"), contigs, reads)
+    data = bytearray(open(good, "rb").read())
+    blocks, offset = [], 0
+    while offset < len(data):  # BGZF blocks: BSIZE (the block's size - 1) at bytes 16-17
+        blocks.append(offset)
+        offset += int.from_bytes(data[offset + 16 : offset + 18], "little") + 1
+    middle = blocks[len(blocks) // 2] + 40  # inside the middle block's deflate data
+    data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
+    (tmp_path / "data").mkdir()
+    bad = tmp_path / "data" / "bad.bam"
+    bad.write_bytes(bytes(data))
+    (tmp_path / "data" / "bad.bam.bai").write_bytes(open(good + ".bai", "rb").read())
+    regions = [(s, s + 80) for s in range(0, 198_000, 330)]
+    bed = tmp_path / "panel.bed"
+    bed.write_text("".join(f"chr1\t{s}\t{e}\n" for s, e in regions))
+    failing = []
+    for s, e in regions:
+        result = subprocess.run(["samtools", "view", "-c", str(bad), f"chr1:{s + 1}-{e}"], capture_output=True)
+        if result.returncode != 0 or result.stderr:
+            failing.append(f"chr1:{s + 1}-{e}")
+    assert 0 < len(failing) < len(regions) // 4
+    run = run_pipeline("--input", str(bad), "--regions", str(bed), "--skip_multiqc")
+    assert run.result.returncode != 0
+    headline = f"sample 'bad': {len(failing)} of {len(regions)} regions failed; no count file written; first: "
+    lines = [line.strip() for line in run.log.splitlines() if line.strip().startswith(headline)]
+    assert lines, run.log
+    first = lines[-1].removeprefix(headline)
+    assert re.findall(r"region '([^']*)': ", first) == failing[:3]
+    assert first.count("samtools exited with status 1: [E::bgzf_uncompress]") == 3, first
+    assert not os.path.exists(os.path.join(run.outdir, "bad", "bad_count.txt"))
