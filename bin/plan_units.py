@@ -261,8 +261,7 @@ def ends_past_warning(bed_name, past_of):
     return (
         f"{bed_name}: {n_lines} {'line ends' if n_lines == 1 else 'lines end'} past the length of the contig in "
         f"{files} (first: {first.contig}:{first.start + 1}-{first.end}, {first.contig} has "
-        f"{lengths[first.contig]} bp): counted as samtools counts them, to the BED end, records placed past the "
-        "contig's end included"
+        f"{lengths[first.contig]} bp): counted to the BED end, as samtools view -c counts them"
     )
 
 
@@ -310,16 +309,31 @@ def split_region(region, split_size, reads, target_reads, contig_length=None):
 
 
 def plan_items(
-    regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads, sample="", overheads=None
+    regions,
+    region_reads,
+    contig_lengths,
+    split_size,
+    target_reads,
+    batch_max_reads,
+    sample="",
+    overheads=None,
+    past_end_alone=False,
 ):
     """Turn regions (with their expected reads and block_overheads) into items with a counting mode and
-    expected reads; a region's overhead goes to its first piece."""
+    expected reads; a region's overhead goes to its first piece. past_end_alone: a region ending past its
+    contig's length is one single item (a CRAM's, see SampleRegions.cram)."""
     items = []
     for region, reads, overhead in zip(regions, region_reads, overheads or itertools.repeat(0.0)):
-        pieces = split_region(region, split_size, reads, target_reads, contig_lengths[region.contig])
+        alone = past_end_alone and region.end > contig_lengths[region.contig]
+        if alone:
+            pieces = [(region.start, region.end, reads)]
+        else:
+            pieces = split_region(region, split_size, reads, target_reads, contig_lengths[region.contig])
         for number, (start, end, piece_reads) in enumerate(pieces):
             if number > 0:
                 mode = "chunk"  # counts the reads starting in it; the first piece counts all overlapping
+            elif alone:
+                mode = "single"
             elif piece_reads <= batch_max_reads and not region.contig.startswith(BED_SKIPPED_PREFIXES):
                 mode = "batch"
             else:
@@ -424,7 +438,7 @@ def region_rows(regions, items):
 
 
 def read_alignment_header(path, index, reference, shown_name):
-    """(contigs as (name, length) in header order, records per contig from the index)."""
+    """(contigs as (name, length) in header order, records per contig from the index, whether it is a CRAM)."""
     try:
         import pysam
     except ImportError:
@@ -433,13 +447,14 @@ def read_alignment_header(path, index, reference, shown_name):
     try:  # mode "r": htslib tells BAM from CRAM by the content
         with pysam.AlignmentFile(path, "r", index_filename=index, reference_filename=reference, check_sq=False) as aln:
             contigs = list(zip(aln.references, aln.lengths))
+            is_cram = aln.is_cram
             try:
                 reads = {s.contig: s.total for s in aln.get_index_statistics()}
             except (ValueError, AttributeError):
                 reads = {}  # CRAM indexes have no per-contig counts: fall back to length only
     except (ValueError, OSError) as err:
         raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}") from None
-    return contigs, reads
+    return contigs, reads, is_cram
 
 
 def starts_placed(files, reference):
@@ -468,6 +483,10 @@ class SampleRegions(NamedTuple):
     contig_lengths: dict
     contig_reads: dict  # records per contig, from the index (or guessed from lengths)
     contig_order: dict  # contig -> its place in the header
+    # A CRAM index's slices stop at the contig's length: samtools' count of a region reaching past it depends
+    # on how it is asked (`{c1}:1001-1300` alone: 0; in a -M -L pass: the records placed there). Such a region
+    # is counted by its own call, the user's `samtools view -c`.
+    cram: bool = False
 
 
 def sample_regions(files, reference, bed_lines, bed_name):
@@ -478,7 +497,7 @@ def sample_regions(files, reference, bed_lines, bed_name):
         )
         if problem:
             raise InputError(problem)
-    contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
+    contigs, contig_reads, cram = read_alignment_header(files.alignments, files.index, reference, files.file_name)
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
     contig_lengths = dict(contigs)
@@ -490,7 +509,7 @@ def sample_regions(files, reference, bed_lines, bed_name):
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
     order = {name: i for i, (name, _) in enumerate(contigs)}
-    return SampleRegions(regions, contig_lengths, contig_reads, order)
+    return SampleRegions(regions, contig_lengths, contig_reads, order, cram)
 
 
 def plan_group(samples, regions_of, args, scannable=lambda sample: False):
@@ -525,6 +544,7 @@ def plan_group(samples, regions_of, args, scannable=lambda sample: False):
             args.batch_max_reads,
             sample,
             overheads[sample],
+            regions_of[sample].cram,
         )
     items = genomic_order(items, {s: regions_of[s].contig_order for s in samples})
     return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)

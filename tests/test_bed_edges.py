@@ -56,7 +56,7 @@ def test_padded_targets_past_the_contig_end_count_as_samtools_with_one_warning(r
     assert all(n > 0 for _, n in expected)
     warning = (
         "padded.bed: 3 lines end past the length of the contig in padded.bam (first: chrM:901-1100, chrM has "
-        "1000 bp): counted as samtools counts them, to the BED end, records placed past the contig's end included"
+        "1000 bp): counted to the BED end, as samtools view -c counts them"
     )
     assert warn_lines(run.log, "end past the length") == [f"WARN: {warning}"]
     # The summary's sum is not the reads in any region for a BED (item 16).

@@ -667,7 +667,7 @@ def test_bed_ends_past_the_contig_count_as_samtools_in_every_mode(past_end_bam, 
     assert result.returncode == 0, result.stderr
     warning = (
         "pad.bed: 8 lines end past the length of the contig in past.bam (first: c1:901-2000, c1 has 1000 bp): "
-        "counted as samtools counts them, to the BED end, records placed past the contig's end included"
+        "counted to the BED end, as samtools view -c counts them"
     )
     assert f"[WARNING] {warning}\n" in result.stderr
     assert warnings.read_text() == warning + "\n"
@@ -694,3 +694,35 @@ def test_no_warning_and_no_warnings_file_when_every_bed_end_is_within_its_contig
     result = run_script("--samples", manifest(tmp_path, ("p", past_end_bam)), "--bed", str(bed),
                         "--outdir", str(tmp_path), "--warnings", str(warnings))  # fmt: skip
     assert (result.returncode, "WARNING" in result.stderr, warnings.exists()) == (0, False, False)
+
+
+@pytest.mark.parametrize("batch_max_reads, mode", [("1e9", "batch"), ("-1", "single")])
+def test_bed_ends_past_the_contig_count_as_samtools_in_a_cram(past_end_bam, tmp_path, batch_max_reads, mode):
+    """The same regions in a CRAM of the same records: samtools' counts. A region past a contig's end is
+    counted alone: a -M -L pass over a CRAM finds records placed past the length that `samtools view -c
+    x.cram {c1}:1001-1300` does not. (A CRAM index gives the planner no read counts: no chunks.)"""
+    cram, reference = cram_of(past_end_bam, PAST_CONTIGS, str(tmp_path))
+    bed = tmp_path / "regions.bed"
+    bed.write_text("".join(f"{c}\t{s}\t{e}\n" for c, s, e in PAST_BED))
+    args = ["--samples", manifest(tmp_path, ("p", cram)), "--bed", str(bed), "--reference", reference,
+            "--outdir", str(tmp_path), "--batch-max-reads", batch_max_reads]  # fmt: skip
+    assert pu.main(args) == 0
+    samples = tmp_path / "count_samples.tsv"
+    samples.write_text(f"sample\talignments\tindex\np\t{cram}\t{cram}.crai\n")
+    results, planned = [], set()
+    for unit in sorted((tmp_path / "units").iterdir()):
+        planned |= {row["mode"] for row in read_tsv(unit.open())}
+        results.append(str(tmp_path / f"{unit.stem}.result.tsv"))
+        command = ["--samples", str(samples), "--reference", reference, "--unit", str(unit), "--out", results[-1]]
+        assert count_unit.main(command) == 0
+    # The regions past a contig's end: single, whatever the plan (a CRAM index's slices stop at the length).
+    assert planned == {mode, "single"}
+    assert reduce_counts.main(["--regions", str(tmp_path / "regions" / "p.regions.tsv"), "--outdir", str(tmp_path),
+                               *results]) == 0  # fmt: skip
+    with open(tmp_path / "p" / "p.counts.tsv") as handle:
+        counts = [(row["region"], int(row["count"])) for row in read_tsv(handle)]
+    regions = [f"{{{c}}}:{s + 1}-{e}" for c, s, e in PAST_BED]
+    in_cram = [samtools_count(cram, r, f"-T {reference}") for r in regions]
+    assert counts == [(f"{c}:{s + 1}-{e}", n) for (c, s, e), n in zip(PAST_BED, in_cram)]
+    # samtools counts no record placed past c1's end in `{c1}:1001-1300` of the CRAM, 56 in the BAM's.
+    assert counts[3][1] == 0 < samtools_count(past_end_bam, regions[3])
