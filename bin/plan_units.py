@@ -165,6 +165,9 @@ BED_COORDINATE = re.compile(r"[0-9]+", re.ASCII)
 # The largest position a BAM/CRAM holds (SAM POS, a signed 32-bit number): an end at or past it reaches every
 # record of the contig. samtools -L misreads or crashes on much larger ends (20 digits: 0 records, exit 0).
 MAX_BED_COORDINATE = 2**31 - 1
+# A batch's BED costs samtools -L 4 bytes per 8 kb of its largest end on each contig (1 MiB for 2^31-1): a
+# region ending further than this past its contig's length is counted by its own call.
+BATCH_PAST_END_BP = 1_000_000
 # Problems listed in one message: a BED of another assembly would otherwise make one line per BED line.
 SHOWN_PROBLEMS = 10
 SHOWN_CONTIGS = 3
@@ -320,11 +323,13 @@ def plan_items(
     past_end_alone=False,
 ):
     """Turn regions (with their expected reads and block_overheads) into items with a counting mode and
-    expected reads; a region's overhead goes to its first piece. past_end_alone: a region ending past its
-    contig's length is one single item (a CRAM's, see SampleRegions.cram)."""
+    expected reads; a region's overhead goes to its first piece. A region ending far past its contig's
+    length (BATCH_PAST_END_BP), or past it at all with past_end_alone (a CRAM's, see SampleRegions.cram), is
+    one single item."""
     items = []
     for region, reads, overhead in zip(regions, region_reads, overheads or itertools.repeat(0.0)):
-        alone = past_end_alone and region.end > contig_lengths[region.contig]
+        past = region.end - contig_lengths[region.contig]
+        alone = past > 0 and (past_end_alone or past > BATCH_PAST_END_BP)
         if alone:
             pieces = [(region.start, region.end, reads)]
         else:

@@ -646,7 +646,7 @@ PAST_BED = [
 @pytest.mark.parametrize(
     "plan_args, modes",
     [
-        (["--batch-max-reads", "1e9"], {"batch"}),
+        (["--batch-max-reads", "1e9"], {"batch", "single"}),  # single: c1:1501-2147483647 (BATCH_PAST_END_BP)
         (["--batch-max-reads", "-1"], {"single"}),
         (["--batch-max-reads", "-1", "--max-units", "4", "--min-unit-reads", "1", "--split-size", "300"],
          {"single", "chunk"}),
