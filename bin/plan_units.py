@@ -221,6 +221,30 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
     return regions
 
 
+def bed_references_warning(group, regions_of, shown=3):
+    """One line naming the files of the group whose headers give a contig of the BED other lengths (the
+    same BED lines counted on different references), or None."""
+    by_contig = {}
+    for files in group:
+        lengths = regions_of[files.sample].contig_lengths
+        for contig in dict.fromkeys(region.contig for region in regions_of[files.sample].regions):
+            by_contig.setdefault(contig, {}).setdefault(lengths[contig], []).append(files.file_name)
+    differing = {contig: by_length for contig, by_length in by_contig.items() if len(by_length) > 1}
+    if not differing:
+        return None
+    described = [
+        f"'{contig}' is " + " and ".join(f"{length} bp in {', '.join(names)}" for length, names in by_length.items())
+        for contig, by_length in itertools.islice(differing.items(), shown)
+    ]
+    more = f"; and {len(differing) - shown} more contigs" if len(differing) > shown else ""
+    return (
+        "samples on different references: contigs of the BED have other lengths in other files: "
+        + "; ".join(described)
+        + more
+        + ": the same BED lines are counted on different references"
+    )
+
+
 def missing_contigs_problem(missing, contig_lengths, bed_name, alignments_name):
     """One line: the alignments file, how many BED lines name contigs its header lacks, the first few of
     them, and the likely cause when the names differ by a 'chr' prefix."""
@@ -251,16 +275,20 @@ def ends_past_contigs(regions, contig_lengths):
     return [region for region in regions if region.end > contig_lengths[region.contig]]
 
 
-def ends_past_warning(bed_name, past_of):
+def ends_past_warning(bed_name, group, regions_of):
     """One line for every sample of the group: how many BED lines end past their contig's length and how
-    they are counted, or None. past_of: file name -> (regions ending past their contig, contig lengths)."""
-    past_of = {name: past for name, past in past_of.items() if past[0]}
+    they are counted, or None. group: the SampleFiles; regions_of: sample -> SampleRegions."""
+    past_of = {}
+    for files in group:
+        lengths = regions_of[files.sample].contig_lengths
+        if past := ends_past_contigs(regions_of[files.sample].regions, lengths):
+            past_of[files.sample] = (files.file_name, past, lengths)
     if not past_of:
         return None
-    name, (past, lengths) = next(iter(past_of.items()))
+    name, past, lengths = next(iter(past_of.values()))
     first = past[0]
     files = name if len(past_of) == 1 else f"{name} and {len(past_of) - 1} other file(s)"
-    n_lines = max(len(past) for past, _ in past_of.values())
+    n_lines = max(len(past) for _, past, _ in past_of.values())
     return (
         f"{bed_name}: {n_lines} {'line ends' if n_lines == 1 else 'lines end'} past the length of the contig in "
         f"{files} (first: {first.contig}:{first.start + 1}-{first.end}, {first.contig} has "
@@ -608,14 +636,9 @@ def main(argv=None):
         log.error("%s", "\n".join(dict.fromkeys(line for problem in problems for line in problem.split("\n"))))
         return 2
     if bed_lines is not None:
-        lengths_of = {files.file_name: regions_of[files.sample].contig_lengths for files in group}
-        past_of = {
-            name: (ends_past_contigs(regions_of[files.sample].regions, lengths_of[name]), lengths_of[name])
-            for files in group
-            for name in [files.file_name]
-        }
-        if warning := ends_past_warning(bed_name, past_of):
-            log.warning("%s", warning)
+        for warning in (ends_past_warning(bed_name, group, regions_of), bed_references_warning(group, regions_of)):
+            if warning:
+                log.warning("%s", warning)
     samples = [files.sample for files in group]
     files_of = {files.sample: files for files in group}
     items, units = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
