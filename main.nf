@@ -20,7 +20,7 @@ include {
     estimatedBedRegions; findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
     isRemote; paramsHelp; parameterProblems; pathExists; publishModeProblem; readOutputsRecord; releaseOutdirLock;
     removeEarlierResults; sampleGroup; fileStamp; samplesheetSampleIds; writeOutputsRecord;
-    groupLabel; missingToolProblems; splitSizeProblem; splitSizeWarning; taskPathMayDiffer;
+    missingToolProblems; splitSizeProblem; splitSizeWarning; taskPathMayDiffer;
     groupTaskBound; sampleGroupCount; sampleGroupsFor;
     sampleNameProblem; samplesheetRows; stageablePath
 } from './subworkflows/local/utils_regioncount'
@@ -227,9 +227,6 @@ workflow {
         }
 
     PLAN_UNITS(ch_groups, ch_regions_bed, ch_reference, groupTaskBound(params, session.config, nGroups, inputs.size()))
-    PLAN_UNITS.out.warnings.subscribe { group, warnings ->
-        warnings.readLines().each { log.warn "${groupLabel(group.id, group.samples)}: ${it}" }
-    }
 
     // One task per work unit, with the files of the samples it holds (unit_samples.tsv); the group's unit
     // count travels in meta so that results can be grouped as they come.
@@ -297,6 +294,8 @@ workflow {
             data.eachFileRecurse(groovy.io.FileType.FILES) { published["multiqc/multiqc_data/${data.relativize(it)}".toString()] = it }
         }
     }
+    // Warnings of tasks that succeeded (Nextflow shows a task's output only when it fails): on the console.
+    PLAN_UNITS.out.warnings.mix(COUNTS_MATRIX.out.warnings).subscribe { it.readLines().each { line -> log.warn line } }
     def versionsFile = Collections.synchronizedList([])
     ch_software_versions.subscribe { versionsFile << it }
 
@@ -422,7 +421,10 @@ def runSummary(samples, counted, interrupted, foreignSamples, written, writeProb
         def text = counted[id].text.readLines()
         def total = text.find { it.startsWith('Total reads: ') }?.substring('Total reads: '.length()) ?: 'no'
         def lost = written.containsKey("${id}/${id}_count.txt".toString()) ? '' : ' (not written to --outdir)'
-        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, ${total} reads${lost}"
+        // Overlapping BED regions each count a read they share: the sum is not the reads in any region. Contigs do
+        // not overlap: there the sum is that union (samtools view -c -M -L <all contigs>).
+        def union = params.regions ? 'overlapping regions each count a read they share' : "${total} reads in any region"
+        lines << "  ${id}: ${text.count { it.startsWith('Region ') }} regions, region counts sum to ${total} (${union})${lost}"
     }
     if (writeProblem) {
         lines << "  Results could not be written to ${params.outdir}: ${writeProblem}"

@@ -105,6 +105,9 @@ REACHES_FIRST_BASE = "endpos > 0"
 STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 # Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.
 REGION_ARGUMENT_BYTES = 100_000
+# samtools calls that may tell apart the items of a failed shared pass (recount_failed_pass): a few corrupt
+# blocks cost tens of calls; a file corrupt everywhere fails after this many, not after one call per region.
+FALLBACK_MAX_CALLS = 500
 
 
 # Items and outcomes are named tuples: a panel's unit holds up to a million of each (a dataclass instance with
@@ -665,19 +668,63 @@ def count_sample_items(items, files, samtools, common, user_expression, workdir,
             counted = count(shared_items, samtools, common, user_expression, target, workdir)
         failed = [outcome for outcome in counted if outcome.status != "ok"]
         if failed:
-            # One bad block fails a whole pass: count each of its items alone to name exactly the failing ones.
+            # One bad block fails a whole pass: its halves are counted again to name exactly the failing items.
             log.warning(
-                "%s: a %s pass failed (%s); counting its %d regions one by one",
+                "%s: a %s pass over %d regions failed (%s); counting them again in halves",
                 items[0].sample,
                 items[shared[0]].mode,
-                failed[0].message,
                 len(failed),
+                failed[0].message,
+            )
+            counted = recount_failed_pass(
+                shared_items,
+                failed[0].message,
+                lambda part: count_batch(part, samtools, common, user_expression, target, workdir),
+                lambda item: count_single(item, samtools, common, user_expression, target),
             )
         for i, outcome in zip(shared, counted):
-            outcomes[i] = outcome if outcome.status == "ok" else None
+            outcomes[i] = outcome
     for i, item in enumerate(items):
         if outcomes[i] is None:
             outcomes[i] = count_single(item, samtools, common, user_expression, target)
+    return outcomes
+
+
+def halves(first, end, error):
+    """The halves of items [first, end) as (first, end, error) to pop from a stack: the first half first."""
+    if end - first < 2:
+        return [(first, end, error)]
+    middle = (first + end) // 2
+    return [(middle, end, error), (first, middle, error)]
+
+
+def recount_failed_pass(items, error, count_together, count_alone, max_calls=None):
+    """Outcomes of the items of a shared pass that failed with `error`, in order: each half counted by one
+    pass (count_together: items -> outcomes; a region-less pass is recounted as `{name}` batches), a half
+    that fails again halved in turn, an item alone counted by count_alone (its own samtools error). A
+    corrupt block costs O(failed items x log n) calls, not one per item; after max_calls calls (a file
+    corrupt everywhere) the items not yet told apart fail with the error of the pass they were in. Every
+    count reported is a pass's or a call's that succeeded: exact."""
+    max_calls = FALLBACK_MAX_CALLS if max_calls is None else max_calls
+    outcomes = [None] * len(items)
+    pending = halves(0, len(items), error)  # the whole pass failed already: its halves first
+    calls = 0
+    while pending:
+        first, end, error = pending.pop()
+        if calls >= max_calls:
+            note = f"not counted alone: a pass over {end - first} regions with it failed ({error})"
+            outcomes[first:end] = [Outcome(0, "error", shorten(note))] * (end - first)
+            continue
+        calls += 1
+        if end - first == 1:
+            outcomes[first] = count_alone(items[first])
+            continue
+        counted = count_together(items[first:end])
+        failed = [outcome for outcome in counted if outcome.status != "ok"]
+        if failed:
+            pending += halves(first, end, failed[0].message)
+        else:
+            outcomes[first:end] = counted
     return outcomes
 
 

@@ -19,10 +19,12 @@ written and the others' are already published, so the run fails loudly and no ma
 
 import argparse
 import gc
+import itertools
 import logging
 import os
 import sys
 
+from task_warnings import keep_warnings
 from tsv_files import write_lines
 
 log = logging.getLogger("counts_matrix")
@@ -46,15 +48,17 @@ def sample_name(path):
 
 
 def read_counts(lines, path):
-    """[(region, count)] from the lines of a counts table, in file order."""
+    """[(region, count, length)] from the lines of a counts table, in file order."""
     rows = [line.rstrip("\r\n").split("\t") for line in lines if line.strip()]
     if not rows or rows[0] != TABLE_HEADER:
         raise InputError(f"{path}: expected the header '{chr(9).join(TABLE_HEADER)}'")
     counts = []
     for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) != len(TABLE_HEADER) or not row[2].isdigit():
+        if len(row) != len(TABLE_HEADER) or not (
+            row[1].isascii() and row[1].isdigit() and row[2].isascii() and row[2].isdigit()
+        ):
             raise InputError(f"{path}: line {lineno}: expected region, length and a non-negative integer count")
-        counts.append((row[0], int(row[2])))
+        counts.append((row[0], int(row[2]), int(row[1])))
     return counts
 
 
@@ -69,17 +73,74 @@ def occurrence_keys(names):
 
 
 def build_matrix(tables):
-    """From {sample: [(region, count)]}: the sorted samples and [(region, {sample: count})] in row order."""
+    """From {sample: [(region, count[, length])]}: the sorted samples and [(label, {sample: count})] in row
+    order. A row is a region name and length: samples on references of different lengths (chr1 of 100 kb
+    and of 120 kb) get rows of their own, labelled 'name (length bp)' (length_conflicts)."""
     samples = sorted(tables)
     rows = {}
     for sample in samples:
-        for key, (_, count) in zip(occurrence_keys(r for r, _ in tables[sample]), tables[sample]):
-            rows.setdefault(key, {})[sample] = count
-    return samples, [(name, counts) for (name, _), counts in rows.items()]
+        named = [(name, rest[1] if len(rest) > 1 else None) for name, *rest in tables[sample]]
+        for (key, n), (_, count, *_) in zip(occurrence_keys(named), tables[sample]):
+            rows.setdefault((*key, n), {})[sample] = count
+    conflicts = length_conflicts(tables)
+    return samples, [
+        (f"{name} ({length} bp)" if name in conflicts else name, counts) for (name, length, _), counts in rows.items()
+    ]
 
 
-def missing_cells(samples, rows):
-    return sum(1 for _, counts in rows for sample in samples if sample not in counts)
+def length_conflicts(tables):
+    """{region name: {length: [samples]}} for the names whose lengths differ between samples (each sample's
+    lengths of a name, repeats included, compared as a whole): samples of different references."""
+    lengths_of = {}
+    for sample in sorted(tables):
+        per_name = {}
+        for name, *rest in tables[sample]:
+            per_name.setdefault(name, []).append(rest[1] if len(rest) > 1 else None)
+        for name, lengths in per_name.items():
+            lengths_of.setdefault(name, {}).setdefault(tuple(sorted(lengths, key=str)), []).append(sample)
+    conflicts = {}
+    for name, by_lengths in lengths_of.items():
+        if len(by_lengths) > 1:
+            conflicts[name] = {
+                ", ".join(str(length) for length in lengths): samples for lengths, samples in by_lengths.items()
+            }
+    return conflicts
+
+
+def conflicts_warning(conflicts, shown=3):
+    """One line naming the regions whose lengths differ and the samples of each length, or None."""
+    if not conflicts:
+        return None
+    described = [
+        f"'{name}' is " + " and ".join(f"{lengths} bp in {', '.join(samples)}" for lengths, samples in by.items())
+        for name, by in itertools.islice(conflicts.items(), shown)
+    ]
+    more = f"; and {len(conflicts) - shown} more" if len(conflicts) > shown else ""
+    return (
+        f"samples on different references: {len(conflicts)} region name(s) have other lengths in other samples: "
+        + "; ".join(described)
+        + more
+        + ": counts_matrix.tsv keeps them apart as 'name (length bp)'"
+    )
+
+
+def missing_warning(samples, rows, shown=3):
+    """One line: how many region/sample pairs have no count, and which samples lack which regions; or None."""
+    lacking = {sample: [label for label, counts in rows if sample not in counts] for sample in samples}
+    lacking = {sample: labels for sample, labels in lacking.items() if labels}
+    if not lacking:
+        return None
+    described = [
+        f"{sample} lacks {len(labels)} (first: '{labels[0]}')"
+        for sample, labels in itertools.islice(lacking.items(), shown)
+    ]
+    more = f"; and {len(lacking) - shown} more samples" if len(lacking) > shown else ""
+    missing = sum(len(labels) for labels in lacking.values())
+    return (
+        f"{missing} region/sample pairs have no count (the samples have different regions), written as {MISSING}: "
+        + "; ".join(described)
+        + more
+    )
 
 
 def matrix_lines(samples, rows):
@@ -185,6 +246,7 @@ def parse_args(argv):
     parser.add_argument("--failures", nargs="*", default=[], help="failures.txt files from reduce_counts.py")
     parser.add_argument("--outdir", default=".")
     parser.add_argument("--top-regions", type=int, default=24, help="regions shown one by one in the bar graph")
+    parser.add_argument("--warnings", help="also write the warnings to this file (for the console)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -192,9 +254,17 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    keep_warnings(args.warnings)
     reports = [line for path in sorted(args.failures) for line in read_failures(path)]
     if reports:
-        log.error("%d sample(s) failed; no counts_matrix.tsv written:\n%s", len(reports), "\n".join(reports))
+        # Each report's first line (its count and first failures) only: Nextflow shows the end of a failed
+        # task's error output, which a list of every failed region would fill.
+        headlines = "\n".join(report.split("\n", 1)[0] for report in reports)
+        log.error(
+            "%d sample(s) failed; no counts_matrix.tsv written (every failed region: failures/ in the work dir "
+            "below):\n%s",
+            len(reports), headlines,
+        )  # fmt: skip
         return 1
     if not args.tables:
         log.error("no counts tables given")
@@ -211,10 +281,9 @@ def main(argv=None):
         log.error("%s", error)
         return 1
     samples, rows = build_matrix(tables)
-    if missing := missing_cells(samples, rows):
-        log.warning(
-            "%d region/sample pairs have no count (the samples have different regions): written as %s", missing, MISSING
-        )
+    for warning in (conflicts_warning(length_conflicts(tables)), missing_warning(samples, rows)):
+        if warning:
+            log.warning("%s", warning)
     totals = sample_totals(samples, rows)
     write_lines(os.path.join(args.outdir, "counts_matrix.tsv"), matrix_lines(samples, rows))
     write_lines(

@@ -33,6 +33,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from typing import NamedTuple
 from alignment_index import index_mismatch
 from contig_starts import contigs_start_placed
 from input_checks import BGZF_EOF, input_problem, read_head, read_tail
+from task_warnings import keep_warnings
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
@@ -49,7 +51,6 @@ REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "item
 UNIT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "whole", "mode", "open_end"]
 UNIT_SAMPLES_FILE = "unit_samples.tsv"
 # Warnings for the user, one a line (the pipeline shows them on its console): written only when there are some.
-PLAN_WARNINGS_FILE = "plan_warnings.txt"
 # A counting task that starts more samtools calls than this for chunks (10-30 ms each before any read) spends
 # minutes starting samtools: --split_size far below the contigs' lengths (1 bp made 166,569 chunks of 166 kb).
 CHUNK_CALLS_WARNING = 1000
@@ -165,9 +166,25 @@ def is_bed_header(line, contig_lengths):
     return line.startswith(BED_SKIPPED_PREFIXES) and line.split("\t", 1)[0] not in contig_lengths
 
 
-def bed_regions(lines, contig_lengths, path):
-    """Regions from BED lines (0-based, half-open). All problems are collected and raised together."""
-    regions, problems = [], []
+# BED coordinates: ASCII digits only (str.isdigit takes '²' and full-width digits, which int() reads or refuses).
+BED_COORDINATE = re.compile(r"[0-9]+", re.ASCII)
+# The largest position a BAM/CRAM holds (SAM POS, a signed 32-bit number): an end at or past it reaches every
+# record of the contig. samtools -L misreads or crashes on much larger ends (20 digits: 0 records, exit 0).
+MAX_BED_COORDINATE = 2**31 - 1
+# A batch's BED costs samtools -L 4 bytes per 8 kb of its largest end on each contig (1 MiB for 2^31-1): a
+# region ending further than this past its contig's length is counted by its own call.
+BATCH_PAST_END_BP = 1_000_000
+# Problems listed in one message: a BED of another assembly would otherwise make one line per BED line.
+SHOWN_PROBLEMS = 10
+SHOWN_CONTIGS = 3
+
+
+def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
+    """Regions from BED lines (0-based, half-open). Problems of the BED itself are collected and raised
+    together (the first SHOWN_PROBLEMS); otherwise lines naming contigs the header lacks are raised as one
+    line naming the alignments file (missing_contigs_problem). An end past its contig's length is a region:
+    samtools counts it to that end, records placed past the @SQ length included (ends_past_contigs)."""
+    regions, problems, missing = [], [], []
     for lineno, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
         fields = line.split("\t")
@@ -177,30 +194,112 @@ def bed_regions(lines, contig_lengths, path):
             problems.append(f"line {lineno}: expected at least 3 tab-separated columns, got {len(fields)}")
             continue
         contig, start_text, end_text = fields[0], fields[1].strip(), fields[2].strip()
-        if not (start_text.isdigit() and end_text.isdigit()):
+        if not (BED_COORDINATE.fullmatch(start_text) and BED_COORDINATE.fullmatch(end_text)):
             problems.append(
                 f"line {lineno}: start and end must be non-negative integers, got '{start_text}', '{end_text}'"
             )
             continue
         start, end = int(start_text), int(end_text)
-        if contig not in contig_lengths:
-            problems.append(f"line {lineno}: contig '{contig}' is not in the BAM header")
-            continue
         if start >= end:
             problems.append(f"line {lineno}: start {start} is not less than end {end}")
             continue
-        if end > contig_lengths[contig]:
-            problems.append(f"line {lineno}: end {end} is past the end of '{contig}' (length {contig_lengths[contig]})")
+        if end > MAX_BED_COORDINATE:
+            problems.append(f"line {lineno}: end {end} is past the largest BAM/CRAM position ({MAX_BED_COORDINATE})")
+            continue
+        if contig not in contig_lengths:
+            missing.append(contig)
             continue
         name = fields[3].strip() if len(fields) > 3 else ""
         if name in ("", "."):  # BED's "." is "no name"
             name = f"{contig}:{start + 1}-{end}"
         regions.append(Region(len(regions) + 1, name, contig, start, end))
+    messages = []
     if problems:
-        raise InputError(f"{path}: invalid BED: " + "; ".join(problems))
+        shown = "; ".join(problems[:SHOWN_PROBLEMS])
+        more = f"; ... ({len(problems)} invalid lines in all)" if len(problems) > SHOWN_PROBLEMS else ""
+        messages.append(f"{path}: invalid BED: {shown}{more}")
+    if missing:
+        messages.append(missing_contigs_problem(missing, contig_lengths, path, alignments_name))
+    if messages:  # one line each: the BED's own problems, then what this alignments file lacks
+        raise InputError("\n".join(messages))
     if not regions:
         raise InputError(f"{path}: BED file has no regions")
     return regions
+
+
+def bed_references_warning(group, regions_of, shown=3):
+    """One line naming the files of the group whose headers give a contig of the BED other lengths (the
+    same BED lines counted on different references), or None."""
+    by_contig = {}
+    for files in group:
+        lengths = regions_of[files.sample].contig_lengths
+        for contig in dict.fromkeys(region.contig for region in regions_of[files.sample].regions):
+            by_contig.setdefault(contig, {}).setdefault(lengths[contig], []).append(files.file_name)
+    differing = {contig: by_length for contig, by_length in by_contig.items() if len(by_length) > 1}
+    if not differing:
+        return None
+    described = [
+        f"'{contig}' is " + " and ".join(f"{length} bp in {', '.join(names)}" for length, names in by_length.items())
+        for contig, by_length in itertools.islice(differing.items(), shown)
+    ]
+    more = f"; and {len(differing) - shown} more contigs" if len(differing) > shown else ""
+    return (
+        "samples on different references: contigs of the BED have other lengths in other files: "
+        + "; ".join(described)
+        + more
+        + ": the same BED lines are counted on different references"
+    )
+
+
+def missing_contigs_problem(missing, contig_lengths, bed_name, alignments_name):
+    """One line: the alignments file, how many BED lines name contigs its header lacks, the first few of
+    them, and the likely cause when the names differ by a 'chr' prefix."""
+    contigs = list(dict.fromkeys(missing))
+    shown = ", ".join(f"'{c}'" for c in contigs[:SHOWN_CONTIGS]) + (", ..." if len(contigs) > SHOWN_CONTIGS else "")
+    lines = "line" if len(missing) == 1 else "lines"
+    name = "names" if len(missing) == 1 else "name"
+    message = (
+        f"{alignments_name}: {len(missing)} {lines} of {bed_name} {name} contigs not in its header "
+        f"({len(contigs)} {'contig' if len(contigs) == 1 else 'contigs'}: {shown})"
+    )
+    return message + chr_prefix_hint(contigs, contig_lengths)
+
+
+def chr_prefix_hint(contigs, contig_lengths):
+    """'; the BED uses chr1.., the BAM 1..' (or the reverse) when a missing contig is in the header with
+    the 'chr' prefix dropped (or added); '' otherwise."""
+    for contig in contigs:
+        if contig.startswith("chr") and contig[3:] in contig_lengths:
+            return f"; the BED uses {contig}.., the BAM {contig[3:]}.. (names of another convention)"
+        if f"chr{contig}" in contig_lengths:
+            return f"; the BED uses {contig}.., the BAM chr{contig}.. (names of another convention)"
+    return ""
+
+
+def ends_past_contigs(regions, contig_lengths):
+    """The regions that end past their contig's @SQ length (counted as samtools counts them)."""
+    return [region for region in regions if region.end > contig_lengths[region.contig]]
+
+
+def ends_past_warning(bed_name, group, regions_of):
+    """One line for every sample of the group: how many BED lines end past their contig's length and how
+    they are counted, or None. group: the SampleFiles; regions_of: sample -> SampleRegions."""
+    past_of = {}
+    for files in group:
+        lengths = regions_of[files.sample].contig_lengths
+        if past := ends_past_contigs(regions_of[files.sample].regions, lengths):
+            past_of[files.sample] = (files.file_name, past, lengths)
+    if not past_of:
+        return None
+    name, past, lengths = next(iter(past_of.values()))
+    first = past[0]
+    files = name if len(past_of) == 1 else f"{name} and {len(past_of) - 1} other file(s)"
+    n_lines = max(len(past) for _, past, _ in past_of.values())
+    return (
+        f"{bed_name}: {n_lines} {'line ends' if n_lines == 1 else 'lines end'} past the length of the contig in "
+        f"{files} (first: {first.contig}:{first.start + 1}-{first.end}, {first.contig} has "
+        f"{lengths[first.contig]} bp): counted to the BED end, as samtools view -c counts them"
+    )
 
 
 def expected_reads(region, contig_reads, contig_lengths):
@@ -208,7 +307,9 @@ def expected_reads(region, contig_reads, contig_lengths):
     length = contig_lengths[region.contig]
     if length <= 0:
         return 0.0
-    return contig_reads.get(region.contig, 0) * (region.end - region.start) / length
+    # Past the @SQ length the index statistics count nothing (records placed there are rare): an end padded
+    # far past a small contig must not make its region look busy.
+    return contig_reads.get(region.contig, 0) * max(0, min(region.end, length) - region.start) / length
 
 
 def block_overheads(regions, contig_reads, contig_lengths):
@@ -229,29 +330,49 @@ def block_overheads(regions, contig_reads, contig_lengths):
     return overheads
 
 
-def split_region(region, split_size, reads, target_reads):
+def split_region(region, split_size, reads, target_reads, contig_length=None):
     """Chunks of a region holding more than target_reads reads, so that no unit is left with the whole
     of a busy contig: at least reads / target_reads chunks, and chunks of at most split_size bp. A region
-    within target stays whole: one samtools call is cheapest."""
-    length = region.end - region.start
+    within target stays whole: one samtools call is cheapest. A BED end past the contig's length
+    (contig_length) is not split into empty chunks: the contig's part is, and the last chunk reaches to
+    the end (records placed past the length count in it, as in samtools' count of the whole region)."""
+    end = region.end if contig_length is None else max(region.start + 1, min(region.end, contig_length))
+    length = end - region.start
     if split_size <= 0 or reads <= target_reads or length < 2:
         return [(region.start, region.end, reads)]
     n_chunks = min(length, max(math.ceil(reads / target_reads), math.ceil(length / split_size)))
-    bounds = [region.start + length * i // n_chunks for i in range(n_chunks + 1)]
+    bounds = [region.start + length * i // n_chunks for i in range(n_chunks)] + [region.end]
     return [(bounds[i], bounds[i + 1], reads / n_chunks) for i in range(n_chunks)]
 
 
 def plan_items(
-    regions, region_reads, contig_lengths, split_size, target_reads, batch_max_reads, sample="", overheads=None
+    regions,
+    region_reads,
+    contig_lengths,
+    split_size,
+    target_reads,
+    batch_max_reads,
+    sample="",
+    overheads=None,
+    past_end_alone=False,
 ):
     """Turn regions (with their expected reads and block_overheads) into items with a counting mode and
-    expected reads; a region's overhead goes to its first piece."""
+    expected reads; a region's overhead goes to its first piece. A region ending far past its contig's
+    length (BATCH_PAST_END_BP), or past it at all with past_end_alone (a CRAM's, see SampleRegions.cram), is
+    one single item."""
     items = []
     for region, reads, overhead in zip(regions, region_reads, overheads or itertools.repeat(0.0)):
-        pieces = split_region(region, split_size, reads, target_reads)
+        past = region.end - contig_lengths[region.contig]
+        alone = past > 0 and (past_end_alone or past > BATCH_PAST_END_BP)
+        if alone:
+            pieces = [(region.start, region.end, reads)]
+        else:
+            pieces = split_region(region, split_size, reads, target_reads, contig_lengths[region.contig])
         for number, (start, end, piece_reads) in enumerate(pieces):
             if number > 0:
                 mode = "chunk"  # counts the reads starting in it; the first piece counts all overlapping
+            elif alone:
+                mode = "single"
             elif piece_reads <= batch_max_reads and not region.contig.startswith(BED_SKIPPED_PREFIXES):
                 mode = "batch"
             else:
@@ -368,7 +489,7 @@ def region_rows(regions, items):
 
 
 def read_alignment_header(path, index, reference, shown_name):
-    """(contigs as (name, length) in header order, records per contig from the index)."""
+    """(contigs as (name, length) in header order, records per contig from the index, whether it is a CRAM)."""
     try:
         import pysam
     except ImportError:
@@ -377,13 +498,14 @@ def read_alignment_header(path, index, reference, shown_name):
     try:  # mode "r": htslib tells BAM from CRAM by the content
         with pysam.AlignmentFile(path, "r", index_filename=index, reference_filename=reference, check_sq=False) as aln:
             contigs = list(zip(aln.references, aln.lengths))
+            is_cram = aln.is_cram
             try:
                 reads = {s.contig: s.total for s in aln.get_index_statistics()}
             except (ValueError, AttributeError):
                 reads = {}  # CRAM indexes have no per-contig counts: fall back to length only
     except (ValueError, OSError) as err:
         raise InputError(f"{shown_name}: cannot read as BAM/CRAM: {err}") from None
-    return contigs, reads
+    return contigs, reads, is_cram
 
 
 def foreign_index_problem(files, reference):
@@ -428,6 +550,10 @@ class SampleRegions(NamedTuple):
     contig_lengths: dict
     contig_reads: dict  # records per contig, from the index (or guessed from lengths)
     contig_order: dict  # contig -> its place in the header
+    # A CRAM index's slices stop at the contig's length: samtools' count of a region reaching past it depends
+    # on how it is asked (`{c1}:1001-1300` alone: 0; in a -M -L pass: the records placed there). Such a region
+    # is counted by its own call, the user's `samtools view -c`.
+    cram: bool = False
 
 
 def sample_regions(files, reference, bed_lines, bed_name):
@@ -438,16 +564,19 @@ def sample_regions(files, reference, bed_lines, bed_name):
         )
         if problem:
             raise InputError(problem)
-    contigs, contig_reads = read_alignment_header(files.alignments, files.index, reference, files.file_name)
+    contigs, contig_reads, cram = read_alignment_header(files.alignments, files.index, reference, files.file_name)
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
     contig_lengths = dict(contigs)
-    regions = bed_regions(bed_lines, contig_lengths, bed_name) if bed_lines is not None else header_regions(contigs)
+    if bed_lines is None:
+        regions = header_regions(contigs)
+    else:
+        regions = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
     order = {name: i for i, (name, _) in enumerate(contigs)}
-    return SampleRegions(regions, contig_lengths, contig_reads, order)
+    return SampleRegions(regions, contig_lengths, contig_reads, order, cram)
 
 
 def plan_group(samples, regions_of, args, scannable=lambda sample: False):
@@ -482,6 +611,7 @@ def plan_group(samples, regions_of, args, scannable=lambda sample: False):
             args.batch_max_reads,
             sample,
             overheads[sample],
+            regions_of[sample].cram,
         )
     items = genomic_order(items, {s: regions_of[s].contig_order for s in samples})
     return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
@@ -512,6 +642,7 @@ def parse_args(argv):
     )
     parser.add_argument("--fixed-cost-reads", type=float, default=50000, help="cost of one samtools call, in reads")
     parser.add_argument("--outdir", default=".")
+    parser.add_argument("--warnings", help="also write the warnings to this file (for the console)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -519,6 +650,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    keep_warnings(args.warnings)
     with open(args.samples) as handle:
         group = read_samples(handle)
     problems = []
@@ -534,9 +666,13 @@ def main(argv=None):
             regions_of[files.sample] = sample_regions(files, args.reference, bed_lines, bed_name)
         except InputError as err:
             problems.append(str(err))
-    if problems:  # every sample's problem, each on its own line
-        log.error("%s", "\n".join(problems))
+    if problems:  # every sample's problem, each on its own line; the BED's own problems once
+        log.error("%s", "\n".join(dict.fromkeys(line for problem in problems for line in problem.split("\n"))))
         return 2
+    if bed_lines is not None:
+        for warning in (ends_past_warning(bed_name, group, regions_of), bed_references_warning(group, regions_of)):
+            if warning:
+                log.warning("%s", warning)
     samples = [files.sample for files in group]
     files_of = {files.sample: files for files in group}
     items, units = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
@@ -568,11 +704,8 @@ def main(argv=None):
         for sample in dict.fromkeys(item.sample for item in unit)
     ]
     write_tsv(os.path.join(args.outdir, UNIT_SAMPLES_FILE), ["unit", "sample"], unit_samples)
-    warnings = plan_warnings(units, args.split_size)
-    if warnings:
-        log.warning("%s", "\n".join(warnings))
-        with open(os.path.join(args.outdir, PLAN_WARNINGS_FILE), "w") as handle:
-            handle.writelines(line + "\n" for line in warnings)
+    for warning in plan_warnings(units, args.split_size):  # on the console too (--warnings)
+        log.warning("%s", warning)
     n_regions = sum(len(regions_of[s].regions) for s in samples)
     log.info("%d samples, %d regions, %d items, %d work units", len(samples), n_regions, len(items), len(units))
     return 0

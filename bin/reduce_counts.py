@@ -113,10 +113,22 @@ REGIONS_SUFFIX = ".regions.tsv"
 FAILURES_FILE = "failures.txt"
 
 
+# Failures named on a report's first line, each cut to this many characters: the line the console shows.
+HEADLINE_FAILURES = 3
+HEADLINE_FAILURE_CHARS = 200
+
+
 def failure_report(sample, tallies, problems):
-    return f"sample '{sample}': {len(problems)} of {len(tallies)} regions failed; no count file written:\n  " + (
-        "\n  ".join(problems)
+    """The count and the first failures on one line (the console shows it, counts_matrix.py), then every
+    failed region on an indented line of its own."""
+    first = " | ".join(
+        p if len(p) <= HEADLINE_FAILURE_CHARS else p[:HEADLINE_FAILURE_CHARS] + " ..."
+        for p in problems[:HEADLINE_FAILURES]
     )
+    headline = (
+        f"sample '{sample}': {len(problems)} of {len(tallies)} regions failed; no count file written; first: {first}"
+    )
+    return headline + "\n  " + "\n  ".join(problems)
 
 
 def reduce_sample(sample, tally, outdir):

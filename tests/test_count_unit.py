@@ -692,3 +692,56 @@ def test_samtools_not_found_is_one_line_and_exit_127(bam, tmp_path, samtools_arg
         "-profile conda, docker or singularity\n"
     )
     assert not out.exists()
+
+
+def test_a_failed_panel_pass_is_told_apart_in_halves_at_a_bounded_cost(tmp_path):
+    """One corrupt block under a 600-region panel: the failed -M -L pass was followed by 600 single calls
+    (issue 19, item 14). Halving finds the failing regions in O(failed x log n) calls; every region reported
+    has samtools' count, every failed one samtools' own error."""
+    rng = random.Random(5)
+    reads = [Read(f"r{i}", 0, "chr1", rng.randrange(0, 199_900), "100M", 30) for i in range(30_000)]
+    bam = write_tagged_bam(str(tmp_path / "panel.bam"), [("chr1", 200_000)], reads)
+    bad, n_blocks = corrupt_middle_block(bam, str(tmp_path / "bad.bam"))
+    assert n_blocks > 50
+    calls = tmp_path / "calls"
+    samtools = fake_samtools(tmp_path, f'echo "$*" >> {calls}\nexec samtools "$@"')
+    items = [item("chr1", s, s + 80, "batch", region_id=str(s)) for s in range(0, 198_000, 330)]
+    outcomes = run(items, bad, tmp_path, samtools=samtools)
+    failed = 0
+    for it, outcome in zip(items, outcomes):
+        count, stderr = direct_count(bad, cu.region_string(it))
+        if count is None:
+            failed += 1
+            assert (outcome.status, outcome.count) == ("error", 0), it
+            assert "CRC32 checksum mismatch" in stderr
+            assert "[E::bgzf_uncompress] CRC32 checksum mismatch" in outcome.message
+        else:
+            assert (outcome.status, outcome.count) == ("ok", count), it
+    n_calls = len(calls.read_text().splitlines()) - 1  # the options check of the unit
+    assert 0 < failed < len(items) // 4
+    # 1 pass + at most 2 calls per failed region per halving level (log2 600 < 10): far below 600 singles.
+    assert n_calls <= 1 + 2 * failed * 10 and n_calls < len(items) // 3, (n_calls, failed)
+
+
+def test_after_its_call_budget_a_failed_pass_fails_its_remaining_regions_with_the_passs_error():
+    """A file corrupt everywhere costs max_calls calls, then the regions not told apart fail, never a count."""
+    error = "samtools exited with status 1: [E::bgzf_read] bad block"
+    failing = [cu.Outcome(0, "error", error)]
+    calls = []
+
+    def together(part):
+        calls.append(len(part))
+        return failing * len(part)
+
+    def alone(one):
+        calls.append(1)
+        return cu.Outcome(0, "error", "alone: " + error)
+
+    items = list(range(64))
+    outcomes = cu.recount_failed_pass(items, error, together, alone, max_calls=5)
+    assert calls == [32, 16, 8, 4, 2]  # depth first: the first half of each failed half
+    assert [o.status for o in outcomes] == ["error"] * 64 and all(o.count == 0 for o in outcomes)
+    assert outcomes[0].message == f"not counted alone: a pass over 1 regions with it failed ({error})"
+    assert outcomes[63].message == f"not counted alone: a pass over 32 regions with it failed ({error})"
+    ok = cu.recount_failed_pass(items, error, lambda part: [cu.Outcome(i) for i in part], alone)
+    assert [o.count for o in ok] == items and len(calls) == 5  # the halves of a transient failure: 2 calls

@@ -184,16 +184,59 @@ def test_any_failed_sample_fails_naming_every_failure_and_writes_nothing(tmp_pat
     reports = []
     for group, sample in ((1, "b"), (2, "c")):
         path = tmp_path / f"failures_{group}.txt"
-        path.write_text(f"sample '{sample}': 1 of 1 regions failed; no count file written:\n  region 'chr1': boom\n")
+        headline = f"sample '{sample}': 1 of 1 regions failed; no count file written; first: region 'chr1': boom"
+        path.write_text(f"{headline}\n  region 'chr1': boom\n")
         reports.append(str(path))
     empty = tmp_path / "failures_3.txt"
     empty.write_text("")
     assert cm.main(["--outdir", str(tmp_path), "--failures", *reports, str(empty), "--", str(table)]) == 1
+    # Each sample's count and first failures, not every failed region: the console shows the end of it (item 14).
     assert (
-        "2 sample(s) failed; no counts_matrix.tsv written:\n"
-        "sample 'b': 1 of 1 regions failed; no count file written:\n  region 'chr1': boom\n"
-        "sample 'c': 1 of 1 regions failed; no count file written:\n  region 'chr1': boom"
+        "2 sample(s) failed; no counts_matrix.tsv written (every failed region: failures/ in the work dir below):\n"
+        "sample 'b': 1 of 1 regions failed; no count file written; first: region 'chr1': boom\n"
+        "sample 'c': 1 of 1 regions failed; no count file written; first: region 'chr1': boom\n"
     ) in caplog.text
     assert sorted(os.listdir(tmp_path)) == ["a.counts.tsv", "failures_1.txt", "failures_2.txt", "failures_3.txt"]
     assert cm.main(["--outdir", str(tmp_path), "--failures", str(empty), "--", str(table)]) == 0
     assert (tmp_path / "counts_matrix.tsv").read_text() == "region\ta\nchr1\t3\n"
+
+
+def test_samples_of_different_references_are_named_and_kept_apart(tmp_path, caplog):
+    """chr1 of a 100 kb and of a 120 kb reference were one row, with no word; the NA warning reached only the
+    task's log (issue 19, item 12). Rows are (name, length): the two chr1 are rows of their own, labelled with
+    their lengths; both warnings name the samples and go to the warnings file the console shows."""
+    references = {"a": [("chr1", 100_000), ("chr2", 50_000)], "c": [("chr1", 120_000), ("chr2", 50_000)]}
+    references["b"] = references["a"]
+    counts = {}
+    for seed, (sample, contigs) in enumerate(sorted(references.items())):
+        bam = write_bam(str(tmp_path / f"{sample}.bam"), contigs, random_pairs(contigs, 300, random.Random(seed)))
+        counts[sample] = {name: samtools_count(bam, f"{{{name}}}") for name, _ in contigs}
+        rows = "".join(f"{name}\t{length}\t{counts[sample][name]}\n" for name, length in contigs)
+        (tmp_path / f"{sample}.counts.tsv").write_text("region\tlength\tcount\n" + rows)
+    tables = [str(tmp_path / f"{sample}.counts.tsv") for sample in "cab"]
+    warnings = tmp_path / "warnings.txt"
+    assert cm.main(["--outdir", str(tmp_path), "--warnings", str(warnings), *tables]) == 0
+    a, b, c = (counts[s] for s in "abc")
+    assert (tmp_path / "counts_matrix.tsv").read_text() == (
+        "region\ta\tb\tc\n"
+        f"chr1 (100000 bp)\t{a['chr1']}\t{b['chr1']}\tNA\n"
+        f"chr2\t{a['chr2']}\t{b['chr2']}\t{c['chr2']}\n"
+        f"chr1 (120000 bp)\tNA\tNA\t{c['chr1']}\n"
+    )
+    expected = [
+        "samples on different references: 1 region name(s) have other lengths in other samples: 'chr1' is "
+        "100000 bp in a, b and 120000 bp in c: counts_matrix.tsv keeps them apart as 'name (length bp)'",
+        "3 region/sample pairs have no count (the samples have different regions), written as NA: "
+        "a lacks 1 (first: 'chr1 (120000 bp)'); b lacks 1 (first: 'chr1 (120000 bp)'); "
+        "c lacks 1 (first: 'chr1 (100000 bp)')",
+    ]
+    assert warnings.read_text() == "".join(line + "\n" for line in expected)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == expected
+
+
+def test_the_same_reference_gives_plain_names_and_no_warning(tmp_path):
+    tables = {"a": [("chr1", 5), ("dup", 1), ("dup", 2)], "b": [("chr1", 6), ("dup", 3), ("dup", 4)]}
+    warnings = tmp_path / "warnings.txt"
+    assert run(tmp_path, tables, "--warnings", str(warnings)) == 0
+    assert (tmp_path / "counts_matrix.tsv").read_text() == "region\ta\tb\nchr1\t5\t6\ndup\t1\t3\ndup\t2\t4\n"
+    assert not warnings.exists()

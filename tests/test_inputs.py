@@ -274,8 +274,8 @@ def test_bed_problems_reported_together_before_counting(run_pipeline, bam, tmp_p
     run = run_pipeline("--input", bam, "--regions", str(bed))
     assert_refused(
         run,
-        "targets.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header; "
-        "line 2: start 100 is not less than end 50; "
+        "targets.bed: invalid BED: line 2: start 100 is not less than end 50; "
         "line 3: start and end must be non-negative integers, got 'x', '10'",
+        "sample.bam: 1 line of targets.bed names contigs not in its header (1 contig: 'chrNope')",  # item 13
     )
     assert "COUNT_UNIT" not in {row["process"] for row in run.trace_rows()}

@@ -274,7 +274,7 @@ def test_second_run_into_a_busy_outdir_is_refused(run_pipeline, start_pipeline, 
     assert first.wait(timeout=300) == 0, read_text(tmp_path / "a" / "run.log")
     log = read_text(tmp_path / "a" / "run.log")
     expected_total = expected_count_text(bam).splitlines()[-1].removeprefix("Total reads: ")
-    assert f"  sample: 3 regions, {expected_total} reads" in log
+    assert f"  sample: 3 regions, region counts sum to {expected_total} ({expected_total} reads in any region)" in log
     assert read_text(outdir / "sample" / "sample_count.txt") == expected_count_text(bam)
     assert not lock.exists() and not (outdir / "other").exists()
     # A lock left by a run that was killed is taken over.
@@ -335,7 +335,7 @@ def test_resume_back_to_earlier_options_publishes_this_runs_counts(run_pipeline,
         expected = expected_count_text(bam, " ".join(args[1:]))
         assert read_text(outdir / "sample" / "sample_count.txt") == expected
         total = expected.splitlines()[-1].removeprefix("Total reads: ")
-        assert f"  sample: 3 regions, {total} reads" in run.log
+        assert f"  sample: 3 regions, region counts sum to {total} ({total} reads in any region)" in run.log
     assert {row["status"] for row in run.trace_rows()} == {"CACHED"}  # the last run: all cached, yet republished
 
 

@@ -75,8 +75,10 @@ def test_refused_input_leaves_no_earlier_count_file_and_keeps_changed_files(run_
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
     assert run.result.returncode == 1
     assert f"{a}: truncated BAM (no BGZF end-of-file marker)" in run.log
-    assert f"--outdir {outdir}: kept 1 file(s) changed since regioncount wrote them (a rerun may replace them): " \
+    assert (
+        f"--outdir {outdir}: kept 1 file(s) changed since regioncount wrote them (a rerun may replace them): "
         "b/b.counts.tsv" in run.log
+    )
     assert files_under(outdir) == {"b/b.counts.tsv", RECORD}
     assert read_text(outdir / "b" / "b.counts.tsv") == "edited by hand\n"
     assert read_text(outdir / RECORD) == "path\tsize\tmtime_ms\n"

@@ -64,7 +64,8 @@ def test_bed_problems_are_reported_together_with_line_numbers():
         pu.bed_regions(lines, LENGTHS, "targets.bed")
     message = str(err.value)
     assert message.startswith("targets.bed: invalid BED: ")
-    assert "line 1: contig 'chrNope' is not in the BAM header" in message
+    # The BED's own problems on one line, then the contigs the alignments file lacks on another (item 13).
+    assert message.endswith("\nthe BAM: 1 line of targets.bed names contigs not in its header (1 contig: 'chrNope')")
     assert "line 2: start 50 is not less than end 50" in message
     assert "line 3: start and end must be non-negative integers, got 'ten', '20'" in message
     assert "line 4: expected at least 3 tab-separated columns, got 2" in message
@@ -268,7 +269,7 @@ def test_missing_or_empty_bed_is_one_line_naming_the_users_file(headerish_bam, t
 def test_names_starting_with_a_dash_are_values_not_options(headerish_bam, tmp_path):
     bed = write_bed(tmp_path / "regions.bed", "chrNope\t0\t10\n", "plain")
     result = run_script(*planner_args(headerish_bam, bed, tmp_path, "--bed-name=-t.bed", file_name="-x.bam"))
-    message = "[ERROR] -t.bed: invalid BED: line 1: contig 'chrNope' is not in the BAM header\n"
+    message = "[ERROR] -x.bam: 1 line of -t.bed names contigs not in its header (1 contig: 'chrNope')\n"
     assert (result.returncode, result.stderr) == (2, message)
     nosq = str(tmp_path / "nosq.bam")
     with pysam.AlignmentFile(nosq, "wb", header={"HD": {"VN": "1.6"}}):
@@ -537,13 +538,13 @@ def test_a_plan_of_too_many_chunk_calls_is_a_warning_for_the_user(tmp_path, capl
     bam = write_bam(str(tmp_path / "s.bam"), contigs, random_pairs(contigs, 100, random.Random(8)))
     for split_size in ("1000", "100000"):
         outdir = tmp_path / split_size
+        warnings = tmp_path / f"warnings_{split_size}.txt"
         args = ["--samples", manifest(tmp_path, ("s", bam)), "--split-size", split_size, "--max-units", "2"]
-        assert pu.main([*args, "--min-unit-reads", "0", "--outdir", str(outdir)]) == 0
+        assert pu.main([*args, "--min-unit-reads", "0", "--outdir", str(outdir), "--warnings", str(warnings)]) == 0
         chunks = [
             sum(row["mode"] == "chunk" for row in read_tsv(open(unit))) for unit in sorted(outdir.glob("units/*.tsv"))
         ]
         assert len(chunks) == 2
-        warnings = outdir / pu.PLAN_WARNINGS_FILE
         if split_size == "100000":
             assert not warnings.exists() and max(chunks) <= pu.CHUNK_CALLS_WARNING
             continue
@@ -553,3 +554,214 @@ def test_a_plan_of_too_many_chunk_calls_is_a_warning_for_the_user(tmp_path, capl
         )
         assert sum(chunks) == 2999 and warnings.read_text() == expected + "\n"
         assert expected in caplog.text
+
+
+@pytest.mark.parametrize("start, end", [("1\u00b2", "20"), ("\uff11\uff10\uff10", "200"), ("10", "2\u0662")])
+def test_bed_coordinates_are_ascii_digits_only(start, end):
+    """'1²' made a ValueError traceback, full-width '１００' was read as 100 (issue 19, item 8)."""
+    with pytest.raises(pu.InputError) as err:
+        pu.bed_regions([f"chr1\t{start}\t{end}\n"], LENGTHS, "t.bed")
+    problem = f"line 1: start and end must be non-negative integers, got '{start}', '{end}'"
+    assert str(err.value) == f"t.bed: invalid BED: {problem}"
+
+
+def test_bed_ends_past_the_largest_bam_position_are_refused():
+    """samtools -L reads a 20-digit end as 0 records (exit 0) and crashes on ends near 2^63: refused."""
+    lines = [f"chr1\t0\t{pu.MAX_BED_COORDINATE}\n", "chr1\t5\t99999999999999999999\n"]
+    with pytest.raises(pu.InputError) as err:
+        pu.bed_regions(lines, LENGTHS, "t.bed")
+    problem = "line 2: end 99999999999999999999 is past the largest BAM/CRAM position (2147483647)"
+    assert str(err.value) == f"t.bed: invalid BED: {problem}"
+
+
+def test_many_bed_problems_are_one_bounded_line():
+    lines = [f"chr1\t{i}\tx\n" for i in range(5000)]
+    with pytest.raises(pu.InputError) as err:
+        pu.bed_regions(lines, LENGTHS, "t.bed")
+    message = str(err.value)
+    assert "\n" not in message and message.count("line ") == pu.SHOWN_PROBLEMS
+    assert message.endswith("got '9', 'x'; ... (5000 invalid lines in all)")
+
+
+def numbered_bam(path, contigs):
+    """A BAM (indexed) of (name, length) contigs without reads: for header problems."""
+    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": name, "LN": length} for name, length in contigs]}
+    with pysam.AlignmentFile(path, "wb", header=header):
+        pass
+    pysam.index(path)
+    return path
+
+
+CONVENTION = "names of another convention)"
+
+
+@pytest.mark.parametrize(
+    "bed_contigs, bam_contigs, hint",
+    [
+        (["chr1", "chr2", "chrM", "chrX"], ["1", "2", "MT", "X"], "; the BED uses chr1.., the BAM 1.. (" + CONVENTION),
+        (["1", "2", "MT", "X"], ["chr1", "chr2", "chrM", "chrX"], "; the BED uses 1.., the BAM chr1.. (" + CONVENTION),
+        (["scaffold_1", "scaffold_2", "scaffold_2", "x"], ["chr1"], ""),
+    ],
+    ids=["chr-bed", "chr-bam", "other"],
+)
+def test_contigs_missing_from_a_bam_are_one_line_per_bam_printed_once(tmp_path, bed_contigs, bam_contigs, hint):
+    """A chr-named BED on a 1/2/MT BAM was one 2.6 MB line listing every BED line, printed 4 times, naming no
+    BAM (issue 19, item 13): now one line per BAM of the group, with the first 3 contigs and the likely cause."""
+    lines = [f"{contig}\t{i * 10}\t{i * 10 + 5}\n" for i in range(2000) for contig in bed_contigs]
+    bams = [(s, numbered_bam(str(tmp_path / f"{s}.bam"), [(c, 100_000) for c in bam_contigs])) for s in ("a", "b")]
+    bed = tmp_path / "regions.bed"
+    bed.write_text("".join(lines))
+    result = run_script("--samples", manifest(tmp_path, *bams), "--bed", str(bed), "--bed-name=panel.bed",
+                        "--outdir", str(tmp_path / "out"))  # fmt: skip
+    distinct = list(dict.fromkeys(bed_contigs))
+    shown = ", ".join(f"'{c}'" for c in distinct[:3]) + (", ..." if len(distinct) > 3 else "")
+    problem = f"{len(lines)} lines of panel.bed name contigs not in its header ({len(distinct)} contigs: {shown}){hint}"
+    expected = f"[ERROR] a.bam: {problem}\nb.bam: {problem}\n"
+    assert (result.returncode, result.stderr) == (2, expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_beds_own_problems_are_printed_once_for_a_group(tmp_path):
+    bams = [(s, numbered_bam(str(tmp_path / f"{s}.bam"), [("chr1", 1000)])) for s in ("a", "b", "c")]
+    bed = tmp_path / "regions.bed"
+    bed.write_text("chr1\t5\t1\n")
+    result = run_script("--samples", manifest(tmp_path, *bams), "--bed", str(bed), "--outdir", str(tmp_path / "o"))
+    message = f"[ERROR] {bed}: invalid BED: line 1: start 5 is not less than end 1\n"
+    assert (result.returncode, result.stderr) == (2, message)
+
+
+PAST_CONTIGS = [("c1", 1000), ("c2", 500), ("c3", 30_000)]
+
+
+@pytest.fixture(scope="module")
+def past_end_bam(tmp_path_factory):
+    """Reads every 7 bp on each contig and 600 bp past its @SQ length (pysam writes what samtools would refuse
+    to make, htslib indexes and counts it), 50 to 120 bp long."""
+    path = str(tmp_path_factory.mktemp("past") / "past.bam")
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"SN": n, "LN": length} for n, length in PAST_CONTIGS]}
+    rng = random.Random(7)
+    with pysam.AlignmentFile(path, "wb", header=header) as out:
+        for tid, (_, length) in enumerate(PAST_CONTIGS):
+            for number, pos in enumerate(range(0, length + 600, 7)):
+                record = pysam.AlignedSegment(out.header)
+                record.query_name, record.flag, record.mapping_quality = f"r{tid}_{number}", 0, 30
+                record.reference_id, record.reference_start = tid, pos
+                span = rng.randint(50, 120)
+                record.cigarstring, record.query_sequence = f"{span}M", "A" * span
+                out.write(record)
+    pysam.index(path)
+    return path
+
+
+PAST_BED = [
+    ("c1", 900, 2000),  # the issue's case: {c1}:901-2000
+    ("c1", 0, 1000),
+    ("c1", 999, 1001),
+    ("c1", 1000, 1300),  # starts at the length: only records placed past the end
+    ("c1", 1500, 2_147_483_647),
+    ("c2", 0, 100_000),
+    ("c2", 450, 700),
+    ("c3", 29_000, 31_000),
+    ("c3", 0, 30_600),  # a busy region ending past the length: its chunks reach the end
+    ("c3", 100, 200),
+]
+
+
+@pytest.mark.parametrize(
+    "plan_args, modes",
+    [
+        (["--batch-max-reads", "1e9"], {"batch", "single"}),  # single: c1:1501-2147483647 (BATCH_PAST_END_BP)
+        (["--batch-max-reads", "-1"], {"single"}),
+        (["--batch-max-reads", "-1", "--max-units", "4", "--min-unit-reads", "1", "--split-size", "300"],
+         {"single", "chunk"}),
+        (["--batch-max-reads", "50", "--max-units", "3", "--min-unit-reads", "1", "--split-size", "2000"],
+         {"batch", "single", "chunk"}),
+    ],
+    ids=["batch", "single", "chunks", "mixed"],
+)  # fmt: skip
+def test_bed_ends_past_the_contig_count_as_samtools_in_every_mode(past_end_bam, tmp_path, plan_args, modes):
+    """A BED end past its contig's length was refused; samtools counts {c1}:901-2000 to the BED end, records
+    placed past the @SQ length included (issue 19, item 17). One warning for the sample, in the warnings file."""
+    bed = tmp_path / "regions.bed"
+    bed.write_text("".join(f"{c}\t{s}\t{e}\n" for c, s, e in PAST_BED))
+    warnings = tmp_path / "warnings.txt"
+    args = ["--samples", manifest(tmp_path, ("p", past_end_bam)), "--bed", str(bed), "--bed-name=pad.bed",
+            "--outdir", str(tmp_path), "--warnings", str(warnings), *plan_args]  # fmt: skip
+    result = run_script(*args)
+    assert result.returncode == 0, result.stderr
+    warning = (
+        "pad.bed: 8 lines end past the length of the contig in past.bam (first: c1:901-2000, c1 has 1000 bp): "
+        "counted to the BED end, as samtools view -c counts them"
+    )
+    assert f"[WARNING] {warning}\n" in result.stderr
+    assert warnings.read_text() == warning + "\n"
+    results, planned = [], set()
+    samples = count_manifest(tmp_path, ("p", past_end_bam))
+    for unit in sorted((tmp_path / "units").iterdir()):
+        planned |= {row["mode"] for row in read_tsv(unit.open())}
+        results.append(str(tmp_path / f"{unit.stem}.result.tsv"))
+        assert count_unit.main(["--samples", samples, "--unit", str(unit), "--out", results[-1]]) == 0
+    assert planned == modes
+    regions_tsv = str(tmp_path / "regions" / "p.regions.tsv")
+    assert reduce_counts.main(["--regions", regions_tsv, "--outdir", str(tmp_path), *results]) == 0
+    with open(tmp_path / "p" / "p.counts.tsv") as handle:
+        counts = [(row["region"], int(row["count"])) for row in read_tsv(handle)]
+    expected = [(f"{c}:{s + 1}-{e}", samtools_count(past_end_bam, f"{{{c}}}:{s + 1}-{e}")) for c, s, e in PAST_BED]
+    assert counts == expected
+    assert all(count > 0 for _, count in counts)
+
+
+def test_no_warning_and_no_warnings_file_when_every_bed_end_is_within_its_contig(past_end_bam, tmp_path):
+    bed = tmp_path / "regions.bed"
+    bed.write_text("c1\t0\t1000\n")
+    warnings = tmp_path / "warnings.txt"
+    result = run_script("--samples", manifest(tmp_path, ("p", past_end_bam)), "--bed", str(bed),
+                        "--outdir", str(tmp_path), "--warnings", str(warnings))  # fmt: skip
+    assert (result.returncode, "WARNING" in result.stderr, warnings.exists()) == (0, False, False)
+
+
+@pytest.mark.parametrize("batch_max_reads, mode", [("1e9", "batch"), ("-1", "single")])
+def test_bed_ends_past_the_contig_count_as_samtools_in_a_cram(past_end_bam, tmp_path, batch_max_reads, mode):
+    """The same regions in a CRAM of the same records: samtools' counts. A region past a contig's end is
+    counted alone: a -M -L pass over a CRAM finds records placed past the length that `samtools view -c
+    x.cram {c1}:1001-1300` does not. (A CRAM index gives the planner no read counts: no chunks.)"""
+    cram, reference = cram_of(past_end_bam, PAST_CONTIGS, str(tmp_path))
+    bed = tmp_path / "regions.bed"
+    bed.write_text("".join(f"{c}\t{s}\t{e}\n" for c, s, e in PAST_BED))
+    args = ["--samples", manifest(tmp_path, ("p", cram)), "--bed", str(bed), "--reference", reference,
+            "--outdir", str(tmp_path), "--batch-max-reads", batch_max_reads]  # fmt: skip
+    assert pu.main(args) == 0
+    samples = tmp_path / "count_samples.tsv"
+    samples.write_text(f"sample\talignments\tindex\np\t{cram}\t{cram}.crai\n")
+    results, planned = [], set()
+    for unit in sorted((tmp_path / "units").iterdir()):
+        planned |= {row["mode"] for row in read_tsv(unit.open())}
+        results.append(str(tmp_path / f"{unit.stem}.result.tsv"))
+        command = ["--samples", str(samples), "--reference", reference, "--unit", str(unit), "--out", results[-1]]
+        assert count_unit.main(command) == 0
+    # The regions past a contig's end: single, whatever the plan (a CRAM index's slices stop at the length).
+    assert planned == {mode, "single"}
+    assert reduce_counts.main(["--regions", str(tmp_path / "regions" / "p.regions.tsv"), "--outdir", str(tmp_path),
+                               *results]) == 0  # fmt: skip
+    with open(tmp_path / "p" / "p.counts.tsv") as handle:
+        counts = [(row["region"], int(row["count"])) for row in read_tsv(handle)]
+    regions = [f"{{{c}}}:{s + 1}-{e}" for c, s, e in PAST_BED]
+    in_cram = [samtools_count(cram, r, f"-T {reference}") for r in regions]
+    assert counts == [(f"{c}:{s + 1}-{e}", n) for (c, s, e), n in zip(PAST_BED, in_cram)]
+    # samtools counts no record placed past c1's end in `{c1}:1001-1300` of the CRAM, 56 in the BAM's.
+    assert counts[3][1] == 0 < samtools_count(past_end_bam, regions[3])
+
+
+def test_a_bed_on_samples_of_different_references_is_named(past_end_bam, tmp_path):
+    """The BED's contigs with other lengths in other files of the group (item 12): one warning naming them."""
+    other = numbered_bam(str(tmp_path / "other.bam"), [("c1", 1200), ("c2", 500), ("c3", 30_000)])
+    bed = tmp_path / "regions.bed"
+    bed.write_text("c1\t0\t100\nc2\t0\t100\n")
+    warnings = tmp_path / "warnings.txt"
+    result = run_script("--samples", manifest(tmp_path, ("p", past_end_bam), ("o", other)), "--bed", str(bed),
+                        "--outdir", str(tmp_path), "--warnings", str(warnings))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert warnings.read_text() == (
+        "samples on different references: contigs of the BED have other lengths in other files: 'c1' is 1000 bp "
+        "in past.bam and 1200 bp in other.bam: the same BED lines are counted on different references\n"
+    )

@@ -62,11 +62,12 @@ def test_every_failed_region_is_named_with_its_error_and_no_file_is_left(tmp_pat
     assert "region 'HLA-A*01:01': samtools reported an error: bad region" in caplog.text
     assert not (tmp_path / "s" / "s_count.txt").exists()
     assert not (tmp_path / "s" / "s.counts.tsv").exists()
+    # The count and the first failures on the first line (the console's), then every failed region (item 14).
+    chr1 = "region 'chr1': chr1:1-500: samtools exited with status 1: truncated file; "
+    chr1 += "1 of 2 work items reported no result"
+    hla = "region 'HLA-A*01:01': samtools reported an error: bad region"
     assert (tmp_path / "failures.txt").read_text() == (
-        "sample 's': 2 of 3 regions failed; no count file written:\n"
-        "  region 'chr1': chr1:1-500: samtools exited with status 1: truncated file; "
-        "1 of 2 work items reported no result\n"
-        "  region 'HLA-A*01:01': samtools reported an error: bad region\n"
+        f"sample 's': 2 of 3 regions failed; no count file written; first: {chr1} | {hla}\n  {chr1}\n  {hla}\n"
     )
 
 
@@ -87,9 +88,9 @@ def test_a_failed_sample_never_hides_another_samples_results(tmp_path):
             "Region chr1: 4\nRegion HLA-A*01:01: 1\nRegion empty: 0\nTotal reads: 5\n"
         )
     assert not (tmp_path / "b").exists()
+    failure = "region 'HLA-A*01:01': samtools exited with status 1: corrupt block"
     assert (tmp_path / "failures.txt").read_text() == (
-        "sample 'b': 1 of 3 regions failed; no count file written:\n"
-        "  region 'HLA-A*01:01': samtools exited with status 1: corrupt block\n"
+        f"sample 'b': 1 of 3 regions failed; no count file written; first: {failure}\n  {failure}\n"
     )
 
 

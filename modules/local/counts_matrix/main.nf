@@ -19,6 +19,8 @@ process COUNTS_MATRIX {
     path 'counts_matrix.tsv', emit: matrix
     path '*_mqc.tsv'        , emit: mqc
     path 'versions.yml'     , emit: versions
+    // Warnings of a matrix that was written (samples on different references, NA cells): shown by main.nf.
+    path 'warnings.txt', optional: true, emit: warnings
 
     when:
     task.ext.when == null || task.ext.when
@@ -29,7 +31,7 @@ process COUNTS_MATRIX {
     def tableFiles = (tables instanceof List ? tables : [tables]).collect { it.toString() }.join(' ')
     def failureFiles = (failures instanceof List ? failures : [failures]).collect { it.toString() }.join(' ')
     """
-    counts_matrix.py ${args} --failures ${failureFiles} -- ${tableFiles}
+    counts_matrix.py ${args} --warnings warnings.txt --failures ${failureFiles} -- ${tableFiles}
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

@@ -22,8 +22,8 @@ process PLAN_UNITS {
     tuple val(group), path('regions/*.regions.tsv')              , emit: regions
     tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), emit: units
     path 'versions.yml'                                          , emit: versions
-    // Lines for the user about a valid but slow plan (the driver shows them as warnings).
-    tuple val(group), path('plan_warnings.txt')                  , emit: warnings, optional: true
+    // Warnings of a plan that succeeded (BED ends past a contig, a slow plan): main.nf shows them on the console.
+    path 'warnings.txt', optional: true                          , emit: warnings
 
     when:
     task.ext.when == null || task.ext.when
@@ -47,6 +47,7 @@ process PLAN_UNITS {
         ${fasta} \\
         ${bed} \\
         --max-units ${max_units} \\
+        --warnings warnings.txt \\
         ${args}
 
     cat <<-END_VERSIONS > versions.yml
