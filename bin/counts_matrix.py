@@ -19,6 +19,7 @@ written and the others' are already published, so the run fails loudly and no ma
 
 import argparse
 import gc
+import heapq
 import itertools
 import logging
 import os
@@ -154,21 +155,30 @@ def sample_totals(samples, rows):
     return {sample: sum(counts.get(sample, 0) for _, counts in rows) for sample in samples}
 
 
-def unique_labels(names):
-    """Names made unique, for plot categories (MultiQC merges categories of the same name): the n-th
-    occurrence of a repeated name becomes 'name (n)', or 'name (n+1)', ... when that is itself a name."""
-    taken = set(names)
-    seen = {}
-    labels = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        label, n = name, seen[name]
+class Labeler:
+    """Unique plot labels, one name at a time (MultiQC merges categories of the same name): the n-th occurrence
+    of a repeated name becomes 'name (n)', or 'name (n+1)', ... when that is itself a name (`taken`: every name)."""
+
+    def __init__(self, taken):
+        self.taken = set(taken)
+        self.seen = {}
+
+    def label(self, name):
+        n = self.seen.get(name, 0) + 1
+        self.seen[name] = n
+        label = name
         if n > 1:
-            while (label := f"{name} ({n})") in taken:
+            while (label := f"{name} ({n})") in self.taken:
                 n += 1
-            taken.add(label)
-        labels.append(label)
-    return labels
+            self.taken.add(label)
+            self.seen[label] = self.seen.get(label, 0) + 1  # a later name equal to it (OTHER's) is numbered
+        return label
+
+
+def unique_labels(names):
+    """Names made unique, for plot categories (Labeler)."""
+    labeler = Labeler(names)
+    return [labeler.label(name) for name in names]
 
 
 def plot_categories(samples, rows, top):
@@ -227,6 +237,74 @@ def general_stats_lines(samples, totals):
     return header + ["Sample\ttotal_reads"] + [f"{sample}\t{totals[sample]}" for sample in samples]
 
 
+class NotAligned(Exception):
+    """The tables do not list the same regions (names and lengths) in the same order."""
+
+
+def table_rows(handle, path):
+    """(region, length text, count) of each line of a counts table, checked as read_counts checks them."""
+    lines = (line for line in handle if line.strip())
+    if next(lines, "").rstrip("\r\n").split("\t") != TABLE_HEADER:
+        raise InputError(f"{path}: expected the header '{chr(9).join(TABLE_HEADER)}'")
+    for lineno, line in enumerate(lines, start=2):
+        row = line.rstrip("\r\n").split("\t")
+        if len(row) != len(TABLE_HEADER) or not (
+            row[1].isascii() and row[1].isdigit() and row[2].isascii() and row[2].isdigit()
+        ):
+            raise InputError(f"{path}: line {lineno}: expected region, length and a non-negative integer count")
+        yield row[0], row[1], int(row[2])
+
+
+def aligned_rows(paths):
+    """(region, [count per table]) of tables that list the same regions and lengths in the same order, read
+    in step, one line of each at a time; NotAligned at the first difference."""
+    handles = [open(path) for path in paths]
+    try:
+        readers = [table_rows(handle, path) for handle, path in zip(handles, paths)]
+        for rows in itertools.zip_longest(*readers):
+            if None in rows or any(row[:2] != rows[0][:2] for row in rows):
+                raise NotAligned()
+            yield rows[0][0], [row[2] for row in rows]
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def stream_matrix(samples, paths, outdir, top):
+    """The matrix and MultiQC files of tables that list the same regions in the same order (aligned_rows),
+    written as they are read: memory holds the region names (for plot labels) and the top regions, not the
+    counts (a 200,000 x 16 matrix). Returns the totals per sample; NotAligned (before writing) otherwise."""
+    names = {name for name, _ in aligned_rows(paths)}  # checks that they are aligned, and every name
+    labeler = Labeler(names)
+    totals = [0] * len(samples)
+    shown = []  # heap of (row total, -row, label, counts): the `top` regions with most reads
+    n_regions = 0
+
+    def matrix():
+        nonlocal n_regions
+        yield "\t".join(["region", *samples])
+        for row, (name, counts) in enumerate(aligned_rows(paths)):
+            n_regions += 1
+            for i, count in enumerate(counts):
+                totals[i] += count
+            entry = (sum(counts), -row, labeler.label(name), counts)
+            if len(shown) < top:
+                heapq.heappush(shown, entry)
+            elif top > 0 and entry[:2] > shown[0][:2]:
+                heapq.heapreplace(shown, entry)
+            yield "\t".join([name, *map(str, counts)])
+
+    write_lines(os.path.join(outdir, "counts_matrix.tsv"), matrix())
+    categories = [(label, dict(zip(samples, counts))) for _, _, label, counts in sorted(shown, key=lambda e: -e[1])]
+    rest = n_regions - len(categories)
+    if rest:
+        shown_sums = [sum(c[sample] for _, c in categories) for sample in samples]
+        other = {sample: total - shown_sum for sample, total, shown_sum in zip(samples, totals, shown_sums)}
+        categories.append((labeler.label(f"{OTHER} ({rest})"), other))
+    write_lines(os.path.join(outdir, "region_counts_mqc.tsv"), bargraph_lines(samples, categories, n_regions, top))
+    return dict(zip(samples, totals)), n_regions
+
+
 def read_failures(path):
     """The failure reports of a failures.txt: one report per sample, its region lines indented under it."""
     with open(path) as handle:
@@ -270,11 +348,32 @@ def main(argv=None):
         log.error("no counts tables given")
         return 1
     try:
-        tables = {}
+        path_of = {}
         for path in args.tables:
             sample = sample_name(path)
-            if sample in tables:
+            if sample in path_of:
                 raise InputError(f"{path}: sample '{sample}' is given twice")
+            path_of[sample] = path
+        samples = sorted(path_of)
+        # Samples of one BED (or one reference) list the same regions: streamed, whatever the panel's size.
+        totals, n_regions = stream_matrix(samples, [path_of[s] for s in samples], args.outdir, args.top_regions)
+    except NotAligned:
+        totals = None
+    except (InputError, OSError) as error:
+        log.error("%s", error)
+        return 1
+    if totals is None:
+        return joined_matrix(path_of, args)
+    write_lines(os.path.join(args.outdir, "region_counts_general_stats_mqc.tsv"), general_stats_lines(samples, totals))
+    log.info("%d samples, %d regions, %d reads", len(samples), n_regions, sum(totals.values()))
+    return 0
+
+
+def joined_matrix(path_of, args):
+    """The matrix of samples whose regions differ (other BEDs, other references): joined in memory."""
+    try:
+        tables = {}
+        for sample, path in path_of.items():
             with open(path) as handle:
                 tables[sample] = read_counts(handle, path)
     except (InputError, OSError) as error:

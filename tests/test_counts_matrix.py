@@ -240,3 +240,27 @@ def test_the_same_reference_gives_plain_names_and_no_warning(tmp_path):
     assert run(tmp_path, tables, "--warnings", str(warnings)) == 0
     assert (tmp_path / "counts_matrix.tsv").read_text() == "region\ta\tb\nchr1\t5\t6\ndup\t1\t3\ndup\t2\t4\n"
     assert not warnings.exists()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_aligned_tables_streamed_give_the_files_of_the_joined_matrix(tmp_path, seed):
+    """Samples of one BED are written as they are read (stream_matrix); the files equal those of the in-memory
+    join (joined_matrix) byte for byte: repeated names, names like 'x (2)' and 'other regions (N)', ties."""
+    rng = random.Random(seed)
+    pool = ["a", "a (2)", "b", "other regions (7)", "c", "1", "2"]
+    names = [rng.choice(pool) for _ in range(rng.randrange(1, 40))]
+    tables = {f"s{i}": [(name, rng.choice([0, 0, 1, 5, 9, 300])) for name in names] for i in range(rng.randrange(1, 5))}
+    paths = [write_table(tmp_path, sample, rows) for sample, rows in tables.items()]
+    top = ["--top-regions", str(rng.choice([0, 1, 3, 24]))]
+    outputs = []
+    for how in ("streamed", "joined"):
+        outdir = tmp_path / how
+        outdir.mkdir()
+        args = cm.parse_args(["--outdir", str(outdir), *top, *paths])
+        if how == "streamed":
+            assert cm.main(["--outdir", str(outdir), *top, *paths]) == 0
+        else:
+            assert cm.joined_matrix({cm.sample_name(p): p for p in paths}, args) == 0
+        outputs.append({name: (outdir / name).read_text() for name in sorted(os.listdir(outdir))})
+    assert outputs[0] == outputs[1]
+    assert set(outputs[0]) == {"counts_matrix.tsv", "region_counts_mqc.tsv", "region_counts_general_stats_mqc.tsv"}
