@@ -193,7 +193,8 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
         if len(fields) < 3:
             problems.append(f"line {lineno}: expected at least 3 tab-separated columns, got {len(fields)}")
             continue
-        contig, start_text, end_text = fields[0], fields[1].strip(), fields[2].strip()
+        # One string per contig (sys.intern), not one per line: a panel has a million lines and ~25 contigs.
+        contig, start_text, end_text = sys.intern(fields[0]), fields[1].strip(), fields[2].strip()
         if not (BED_COORDINATE.fullmatch(start_text) and BED_COORDINATE.fullmatch(end_text)):
             problems.append(
                 f"line {lineno}: start and end must be non-negative integers, got '{start_text}', '{end_text}'"
@@ -459,11 +460,17 @@ def partition_units(items, n_units, fixed_cost_reads):
     the planner keeps items at a third of a unit's share at most (split_region), which bounds the imbalance.
     A sample counted in one pass goes whole to one unit.
     """
-    atoms = unit_atoms(items, fixed_cost_reads)
-    share = sum(cost for _, cost in atoms) / n_units if n_units > 0 else 0
+    if all(item.mode not in PASS_MODES for item in items):  # a panel: each item alone, no run lists made
+        costs = [item_cost(item, fixed_cost_reads) for item in items]
+        runs = zip(((item,) for item in items), costs)
+    else:
+        atoms = unit_atoms(items, fixed_cost_reads)
+        costs = [cost for _, cost in atoms]
+        runs = iter(atoms)
+    share = sum(costs) / n_units if n_units > 0 else 0
     units = [[] for _ in range(n_units)]
     done, last = 0.0, n_units - 1
-    for run, cost in atoms:
+    for run, cost in runs:
         number = min(last, int((done + cost / 2) / share)) if share > 0 else 0
         units[number] += run
         done += cost
@@ -483,9 +490,10 @@ def plan_warnings(units, split_size):
 
 
 def region_rows(regions, items):
-    """Rows of the regions table: each region with the number of items that count it."""
+    """Rows of the regions table: each region with the number of items that count it (a generator: a panel's
+    rows are written as made, never held)."""
     n_items = collections.Counter(item.region_id for item in items)
-    return [[r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions]
+    return ([r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions)
 
 
 def read_alignment_header(path, index, reference, shown_name):
@@ -670,6 +678,7 @@ def main(argv=None):
         log.error("%s", "\n".join(dict.fromkeys(line for problem in problems for line in problem.split("\n"))))
         return 2
     if bed_lines is not None:
+        bed_lines = None  # every sample's regions are made: the BED's text (~80 MB a million lines) can go
         for warning in (ends_past_warning(bed_name, group, regions_of), bed_references_warning(group, regions_of)):
             if warning:
                 log.warning("%s", warning)
@@ -692,10 +701,10 @@ def main(argv=None):
         rows = region_rows(regions_of[sample].regions, items_of[sample])
         write_tsv(os.path.join(args.outdir, "regions", f"{sample}.regions.tsv"), REGION_COLUMNS, rows)
     for number, unit in enumerate(units, start=1):
-        rows = [
+        rows = (
             [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)]
             for i in unit
-        ]
+        )
         write_tsv(os.path.join(args.outdir, "units", f"unit_{number:04d}.tsv"), UNIT_COLUMNS, rows)
     # Which samples each unit holds: the pipeline stages only those samples' files into its task.
     unit_samples = [
