@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 
-from task_warnings import keep_warnings
+from task_warnings import keep_warnings, lengths_described
 from tsv_files import write_lines
 
 log = logging.getLogger("counts_matrix")
@@ -112,15 +112,9 @@ def conflicts_warning(conflicts, shown=3):
     """One line naming the regions whose lengths differ and the samples of each length, or None."""
     if not conflicts:
         return None
-    described = [
-        f"'{name}' is " + " and ".join(f"{lengths} bp in {', '.join(samples)}" for lengths, samples in by.items())
-        for name, by in itertools.islice(conflicts.items(), shown)
-    ]
-    more = f"; and {len(conflicts) - shown} more" if len(conflicts) > shown else ""
     return (
         f"samples on different references: {len(conflicts)} region name(s) have other lengths in other samples: "
-        + "; ".join(described)
-        + more
+        + lengths_described(conflicts, shown)
         + ": counts_matrix.tsv keeps them apart as 'name (length bp)'"
     )
 

@@ -42,7 +42,7 @@ from typing import NamedTuple
 from alignment_index import index_mismatch
 from contig_starts import contigs_start_placed
 from input_checks import BGZF_EOF, input_problem, read_head, read_tail
-from task_warnings import keep_warnings
+from task_warnings import keep_warnings, lengths_described
 from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
@@ -239,15 +239,9 @@ def bed_references_warning(group, regions_of, shown=3):
     differing = {contig: by_length for contig, by_length in by_contig.items() if len(by_length) > 1}
     if not differing:
         return None
-    described = [
-        f"'{contig}' is " + " and ".join(f"{length} bp in {', '.join(names)}" for length, names in by_length.items())
-        for contig, by_length in itertools.islice(differing.items(), shown)
-    ]
-    more = f"; and {len(differing) - shown} more contigs" if len(differing) > shown else ""
     return (
         "samples on different references: contigs of the BED have other lengths in other files: "
-        + "; ".join(described)
-        + more
+        + lengths_described(differing, shown, " contigs")
         + ": the same BED lines are counted on different references"
     )
 
