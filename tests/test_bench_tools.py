@@ -187,3 +187,111 @@ def test_trace_memory_values():
     assert run_bench.parse_memory("512 KB") == 512 << 10
     assert run_bench.parse_memory("1.5 GB") == 3 << 29
     assert run_bench.parse_memory("-") == run_bench.parse_memory("") == 0
+
+
+def test_featurecounts_command_one_call_for_a_cohort():
+    bams = [f"/d/s{i:02d}.bam" for i in range(1, 17)]
+    command = run_bench.featurecounts_command("/p/exome.saf", "/o/counts.txt", bams, 2, pairs=False)
+    assert command[:9] == ["featureCounts", "-p", "-O", "-T", "2", "-F", "SAF", "-a", "/p/exome.saf"]
+    assert command[9:11] == ["-o", "/o/counts.txt"] and command[11:] == bams
+    pairs = run_bench.featurecounts_command("x.saf", "out", ["a.bam"], 4, pairs=True)
+    assert pairs == ["featureCounts", "-p", "--countReadPairs", "-O", "-T", "4", "-F", "SAF", "-a", "x.saf", "-o",
+                     "out", "a.bam"]  # fmt: skip
+
+
+def test_featurecounts_assigned_adds_up_the_bams(tmp_path):
+    summary = tmp_path / "counts.txt.summary"
+    summary.write_text("Status\ta.bam\tb.bam\tc.bam\nAssigned\t10\t0\t7\nUnassigned_Unmapped\t3\t4\t5\n")
+    assert run_bench.featurecounts_assigned(str(summary)) == 17
+
+
+def test_scaled_sizes_and_the_million_region_panel():
+    assert run_bench.scaled(1_000_000, 1.0, 1_000) == 1_000_000
+    assert run_bench.scaled(1_000_000, 0.001, 2_000) == 2_000
+    assert run_bench.scaled(200_000, 0.01, 50) == 2_000
+    panel = run_bench.million_regions(scale=0.002)  # five exome panels of 400 regions
+    parts = [make_bed.exome_regions(seed, 400) for seed in run_bench.MILLION_SEEDS]
+    assert len(panel) == 2_000 and sorted(panel) == sorted(r for part in parts for r in part)
+    assert panel == make_bed.sort_regions(panel)
+    assert len(make_bed.PANELS) == 2 and make_bed.PANELS["exome"] * len(run_bench.MILLION_SEEDS) == 1_000_000
+
+
+def trace_row(process, peak_rss, memory):
+    return {"process": f"REGIONCOUNT:{process}", "peak_rss": peak_rss, "memory": memory}
+
+
+def test_tasks_per_stage_and_memory_against_request():
+    rows = [trace_row("PLAN_UNITS", "300 MB", "1 GB"), trace_row("COUNT_UNIT", "1.5 GB", "1 GB"),
+            trace_row("COUNT_UNIT", "200 MB", "2 GB"), trace_row("REDUCE_COUNTS", "-", "-"),
+            trace_row("PLAN_UNITS", "100 MB", "1 GB")]  # fmt: skip
+    processes = [r["process"].split(":")[-1] for r in rows]
+    assert run_bench.tasks_per_stage(processes) == {"PLAN_UNITS": 2, "COUNT_UNIT": 2, "REDUCE_COUNTS": 1}
+    assert list(run_bench.tasks_per_stage(processes)) == ["PLAN_UNITS", "COUNT_UNIT", "REDUCE_COUNTS"]
+    memory = run_bench.memory_against_request(rows)
+    assert memory["tasks"] == 5 and memory["largest_request"] == 2 << 30
+    assert memory["worst"] == ("COUNT_UNIT", 3 << 29, 1 << 30)
+    assert memory["over"] == [("COUNT_UNIT", 3 << 29, 1 << 30)]
+    assert run_bench.memory_lines("regions1M", memory) == [
+        "peak RSS / memory request, regions1M: worst 1.50 (COUNT_UNIT, 1.50 GB of 1.00 GB); tasks over their "
+        "request: 1 of 5 (target 0)",
+        "largest memory request, regions1M: 2.00 GB (target <= 2 GB)",
+    ]
+
+
+def timing(dataset, method, seconds, **facts):
+    return run_bench.Timing(dataset, method, seconds, "", facts)
+
+
+def test_ratio_lines_of_issue_20():
+    stages = {"PLAN_UNITS": 15, "COUNT_UNIT": 16, "REDUCE_COUNTS": 4, "COUNTS_MATRIX": 1}
+    memory = run_bench.memory_against_request([trace_row("COUNT_UNIT", "512 MB", "2 GB")])
+    timings = [
+        timing("tiny", "pipeline", 10.0),
+        timing("hello", "hello-world", 4.0),
+        timing("grch38_10M", "pipeline", 19.0),
+        timing("grch38_10M", "reference pool", 20.0),
+        timing("grch38_10M", "whole-file pass -@2", 6.0),
+        timing("grch38_30M", "pipeline", 30.0),
+        timing("grch38_30M", "reference pool", 40.0),
+        timing("grch38_30M", "whole-file pass -@2", 16.0),
+        timing("exome_10M", "pipeline", 18.0, peak_rss=300 << 20),
+        timing("exome_10M", "featureCounts pairs", 12.5),
+        timing("exome_10M", "featureCounts reads", 10.0),
+        timing("cohort16-panel", "pipeline", 34.0, stages=stages, cpus=2),
+        timing("cohort16-panel", "featureCounts reads", 24.0),
+        timing("cohort16-panel", "whole-file loop -@2", 12.0),
+        timing("regions1M", "pipeline", 60.0, memory=memory),
+    ]
+    assert run_bench.ratio_lines(timings) == [
+        "pipeline tiny / hello-world: 2.50 (target <= 2)",
+        "pipeline / reference pool, grch38_10M: 0.95 (target <= 0.8)",
+        "pipeline / reference pool, grch38_30M: 0.75 (target <= 0.8)",
+        "(pipeline grch38_10M - pipeline tiny) / whole-file pass: 1.50 (target <= 1.3)",
+        "(pipeline grch38_30M - pipeline tiny) / whole-file pass: 1.25 (target <= 1.3; earlier target <= 1.15)",
+        "(pipeline exome_10M - pipeline tiny) / featureCounts -p -O (reads): 0.80 (target <= 0.8; "
+        "/ featureCounts pairs: 0.64, earlier target <= 1.0)",
+        "peak RSS of the pipeline's tasks, exome_10M: 300 MB (target <= 1 GB)",
+        "(pipeline cohort16-panel - pipeline tiny) / featureCounts -p -O, all BAMs in one call: 1.00 "
+        "(target <= 1.0; / whole-file loop: 2.00)",
+        "tasks per stage, cohort16-panel: PLAN_UNITS 15, COUNT_UNIT 16, REDUCE_COUNTS 4, COUNTS_MATRIX 1 "
+        "(target <= 2 per CPU slot: 4 on 2 CPUs; over: PLAN_UNITS, COUNT_UNIT)",
+        "peak RSS / memory request, regions1M: worst 0.25 (COUNT_UNIT, 512 MB of 2.00 GB); tasks over their "
+        "request: 0 of 1 (target 0)",
+        "largest memory request, regions1M: 2.00 GB (target <= 2 GB)",
+    ]
+    without_tiny = run_bench.ratio_lines([t for t in timings if t.dataset != "tiny"])
+    assert not any(line.startswith("pipeline tiny") for line in without_tiny)
+    assert "(pipeline cohort16-panel - pipeline tiny) / featureCounts: needs the tiny dataset in the same run" in (
+        without_tiny
+    )
+
+
+def test_bench_options_scale_and_datasets(tmp_path):
+    args = run_bench.parse_args(["--workdir", str(tmp_path), "--scale", "0.001", "--datasets", "hello", "regions1M"])
+    assert args.workdir == os.path.join(str(tmp_path), "scale-0.001") and args.scale == 0.001
+    assert run_bench.parse_args(["--workdir", str(tmp_path)]).workdir == str(tmp_path)
+    assert run_bench.ALL_DATASETS[:2] == ["tiny", "hello"] and run_bench.ALL_DATASETS[-2:] == ["cohort16-panel",
+                                                                                               "regions1M"]  # fmt: skip
+    for bad in ("0", "2"):
+        with pytest.raises(SystemExit):
+            run_bench.parse_args(["--scale", bad])
