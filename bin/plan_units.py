@@ -558,8 +558,10 @@ class SampleRegions(NamedTuple):
     cram: bool = False
 
 
-def sample_regions(files, reference, bed_lines, bed_name):
-    """The SampleRegions of one sample; InputError names its file."""
+def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
+    """The SampleRegions of one sample; InputError names its file. bed_cache: {contig names: BED regions},
+    shared by the samples of a group: a BED's regions depend only on which contigs the header names, so the
+    samples of one reference read a panel's lines once, not once each."""
     if files.check_name:
         problem = input_problem(
             files.alignments, files.check_name, files.index, files.index_check_name, files.file_name, bool(reference)
@@ -573,7 +575,12 @@ def sample_regions(files, reference, bed_lines, bed_name):
     if bed_lines is None:
         regions = header_regions(contigs)
     else:
-        regions = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
+        key = frozenset(contig_lengths)
+        regions = (bed_cache or {}).get(key)
+        if regions is None:
+            regions = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
+            if bed_cache is not None:
+                bed_cache[key] = regions
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
@@ -663,16 +670,17 @@ def main(argv=None):
     except InputError as err:
         log.error("%s", err)
         return 2
+    bed_cache = {}
     for files in group:
         try:
-            regions_of[files.sample] = sample_regions(files, args.reference, bed_lines, bed_name)
+            regions_of[files.sample] = sample_regions(files, args.reference, bed_lines, bed_name, bed_cache)
         except InputError as err:
             problems.append(str(err))
     if problems:  # every sample's problem, each on its own line; the BED's own problems once
         log.error("%s", "\n".join(dict.fromkeys(line for problem in problems for line in problem.split("\n"))))
         return 2
     if bed_lines is not None:
-        bed_lines = None  # every sample's regions are made: the BED's text (~80 MB a million lines) can go
+        bed_lines = bed_cache = None  # every sample's regions are made: the BED's text (~80 MB a million lines) can go
         for warning in (ends_past_warning(bed_name, group, regions_of), bed_references_warning(group, regions_of)):
             if warning:
                 log.warning("%s", warning)
