@@ -19,7 +19,7 @@ import os
 import sys
 from array import array
 
-from tsv_files import iter_tsv, write_lines
+from tsv_files import iter_columns, write_lines
 
 log = logging.getLogger("reduce_counts")
 
@@ -34,12 +34,13 @@ class SampleTally:
         self.expected_items, self.starts, self.ends = array("i"), array("q"), array("q")
         self.errors = {}  # region index -> samtools' messages
         with open(regions_path) as handle:
-            for number, row in enumerate(iter_tsv(handle), start=1):
-                if int(row["region_id"]) != number:
+            rows = iter_columns(handle, ["region_id", "items", "start", "end"], regions_path)
+            for number, (region_id, items, start, end) in enumerate(rows, start=1):
+                if int(region_id) != number:
                     raise ValueError(f"{regions_path}: region ids must be 1, 2, ... in order (row {number})")
-                self.expected_items.append(int(row["items"]))
-                self.starts.append(int(row["start"]))
-                self.ends.append(int(row["end"]))
+                self.expected_items.append(int(items))
+                self.starts.append(int(start))
+                self.ends.append(int(end))
         n_regions = len(self.expected_items)
         self.seen_items = array("i", [0]) * n_regions
         self.counts = array("q", [0]) * n_regions
@@ -47,25 +48,25 @@ class SampleTally:
     def __len__(self):
         return len(self.expected_items)
 
-    def add(self, row):
-        """One result row of a unit (count_unit.py) for this sample."""
-        index = int(row["region_id"]) - 1
+    def add(self, region_id, contig, start, end, count, status, message):
+        """One result row of a unit (count_unit.py, RESULT_FIELDS) for this sample."""
+        index = int(region_id) - 1
         if not 0 <= index < len(self):
-            raise ValueError(f"result for unknown region id {row['region_id']}")
+            raise ValueError(f"result for unknown region id {region_id}")
         self.seen_items[index] += 1
-        if row["status"] == "ok":
-            self.counts[index] += int(row["count"])
+        if status == "ok":
+            self.counts[index] += int(count)
             return
-        start, end = int(row["start"]), int(row["end"])
+        start, end = int(start), int(end)
         piece = (start, end) != (self.starts[index], self.ends[index])
-        where = f"{row['contig']}:{start + 1}-{end}: "
-        self.errors.setdefault(index, []).append((where if piece else "") + row["message"])
+        where = f"{contig}:{start + 1}-{end}: "
+        self.errors.setdefault(index, []).append((where if piece else "") + message)
 
     def regions(self):
-        """(index, name, length) of every region, in order, from the regions table."""
+        """(index, name, length text) of every region, in order, from the regions table."""
         with open(self.regions_path) as handle:
-            for index, row in enumerate(iter_tsv(handle)):
-                yield index, row["name"], int(row["length"])
+            for index, (name, length) in enumerate(iter_columns(handle, ["name", "length"], self.regions_path)):
+                yield index, name, length
 
 
 def sample_of_regions_table(path):
@@ -96,19 +97,25 @@ def complete(tally):
     return not tally.errors and tally.seen_items == tally.expected_items
 
 
-def count_file_lines(tally):
-    for index, name, _ in tally.regions():
-        yield f"Region {name}: {tally.counts[index]}"
-    yield f"Total reads: {sum(tally.counts)}"
-
-
-def table_lines(tally):
-    yield "\t".join(TABLE_COLUMNS)
-    for index, name, length in tally.regions():
-        yield f"{name}\t{length}\t{tally.counts[index]}"
+def write_sample_files(tally, count_path, table_path):
+    """The count file and the table, in one read of the regions table, each through a temporary name; the
+    count file is put in place last, so that it is there only when both are complete."""
+    tmp_count, tmp_table = f"{count_path}.tmp", f"{table_path}.tmp"
+    with open(tmp_count, "w") as count_file, open(tmp_table, "w") as table_file:
+        table_file.write("\t".join(TABLE_COLUMNS) + "\n")
+        counts = tally.counts
+        for index, name, length in tally.regions():
+            count = counts[index]
+            count_file.write(f"Region {name}: {count}\n")
+            table_file.write(f"{name}\t{length}\t{count}\n")
+        count_file.write(f"Total reads: {sum(counts)}\n")
+    os.replace(tmp_table, table_path)
+    os.replace(tmp_count, count_path)
 
 
 TABLE_COLUMNS = ["region", "length", "count"]
+# The columns of a unit result (count_unit.py) the reducer reads: the sample, then SampleTally.add's arguments.
+RESULT_FIELDS = ["sample", "region_id", "contig", "start", "end", "count", "status", "message"]
 REGIONS_SUFFIX = ".regions.tsv"
 FAILURES_FILE = "failures.txt"
 
@@ -142,8 +149,7 @@ def reduce_sample(sample, tally, outdir):
                 os.remove(path)
         return failure_report(sample, tally, failures(tally))
     os.makedirs(sample_dir, exist_ok=True)
-    write_lines(table_path, table_lines(tally))
-    write_lines(count_path, count_file_lines(tally))
+    write_sample_files(tally, count_path, table_path)
     log.info("sample '%s': %d regions, %d reads", sample, len(tally), sum(tally.counts))
     return None
 
@@ -162,12 +168,12 @@ def add_results(paths, tallies):
     unknown = set()
     for path in sorted(paths):
         with open(path) as handle:
-            for row in iter_tsv(handle):
-                tally = tallies.get(row["sample"])
+            for sample, *fields in iter_columns(handle, RESULT_FIELDS, path):
+                tally = tallies.get(sample)
                 if tally is None:
-                    unknown.add(row["sample"])
+                    unknown.add(sample)
                 else:
-                    tally.add(row)
+                    tally.add(*fields)
     return sorted(unknown)
 
 

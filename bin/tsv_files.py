@@ -39,6 +39,21 @@ def iter_tsv(lines):
             yield dict(zip(header, fields))
 
 
+def iter_columns(lines, columns, what="table"):
+    """The named columns of each row of a TSV with a header, as lists in the order of `columns`, one row at a
+    time: a dict per row costs more than the rest of a reducer's work. ValueError when a column is missing."""
+    rows = (line.rstrip("\n").split("\t") for line in lines if line.strip())
+    header = next(rows, None)
+    if header is None:
+        return
+    missing = [column for column in columns if column not in header]
+    if missing:
+        raise ValueError(f"{what}: no column {', '.join(missing)} in the header")
+    indexes = [header.index(column) for column in columns]
+    for row in rows:
+        yield [row[i] for i in indexes]
+
+
 def read_tsv(lines):
     """Rows of a TSV with a header, as dicts."""
     rows = [line.rstrip("\n").split("\t") for line in lines if line.strip()]
