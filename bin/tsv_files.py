@@ -2,6 +2,7 @@
 (nor a publish step) ever sees a half-written file, and read back as dicts. Fields never hold tabs or
 newlines: SAM names cannot, and messages are flattened before writing."""
 
+import csv
 import itertools
 import os
 
@@ -15,8 +16,20 @@ def write_lines(path, lines):
 
 
 def write_tsv(path, header, rows):
-    """A header row and rows of fields (any type, tabs in fields become spaces)."""
-    write_lines(path, (tsv_line(row) for row in itertools.chain([header], rows)))
+    """A header row and rows of fields (any type, tabs in fields become spaces), through a temporary name.
+    The csv module joins a row in C; a row it will not write unescaped (a tab, a quote, a line break in a
+    field) is written by tsv_line instead."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_NONE, escapechar=None)
+        for row in itertools.chain([header], rows):
+            try:
+                if None in row:  # csv writes None as '', str() as 'None'
+                    raise csv.Error("None")
+                writer.writerow(row)
+            except csv.Error:
+                handle.write(tsv_line(row) + "\n")
+    os.replace(tmp, path)
 
 
 def tsv_line(row):
