@@ -13,7 +13,8 @@ Each item is counted by samtools:
   the first piece of a region (a single) and its chunks add up to exactly the whole region's count;
 - batch: few calls for all batch items of the unit (one index load each): whole contigs by one
   ``samtools view <file> {c1} {c2} ...`` (each contig once, records counted by contig name), the other
-  items by one ``samtools view -M -L <bed>`` pass, records assigned to the items they overlap with
+  items by one ``samtools view -M -L <bed>`` pass (the BED's regions merged across gaps expected to hold
+  few records: merged_intervals), records assigned to the items they overlap with
   htslib's own overlap rule (bam_endpos) by a sweep in coordinate order (overlap_counts): its cost grows
   with records + items + overlaps, not records x items, and it holds only the records spanning one base.
   When a pass fails (or its records are out of coordinate order), each of its items is counted alone, so
@@ -51,6 +52,7 @@ Nextflow can retry the task.
 """
 
 import argparse
+import functools
 import gc
 import itertools
 import logging
@@ -519,11 +521,66 @@ def count_whole_contigs(items, samtools, common, user_expression, target, workdi
     return [by_contig[item.contig] for item in items]
 
 
+# htslib's multi-region iterator pays for each region it is given (~10-50 us on 2 CPUs: index look-ups, and a
+# seek and a block decode when the regions lie in different blocks); a record streamed past costs ~2.5 us
+# (samtools' SAM text and the sweep). Measured on a 1M-record GRCh38-like BAM and 178,723 exome regions
+# (-M -L: 3.1 s) merged across gaps of at most 2 kb (83,281 regions: 3.1 s), 10 kb (34,504: 2.75 s), 50 kb
+# (7,867: 1.35 s) and 200 kb (3,669: 1.04 s), the streamed records growing from 18,737 to 417,248. So the
+# regions given to -L are merged across gaps expected to hold at most MERGE_GAP_RECORDS records (by the
+# contig's density in the index statistics); the sweep still counts each item by its own bounds, so a merged
+# stretch only streams more records past it, never changes a count.
+MERGE_GAP_RECORDS = 16
+MERGE_MIN_ITEMS = 1000  # fewer regions cost little: no index statistics asked
+
+
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the samtools image has 3.8)
+def contig_densities(samtools, target):
+    """{contig: records per base} from `samtools idxstats` (the index alone, ~25 ms for a BAM), or {} when it
+    cannot tell (a CRAM index has no statistics and idxstats would read the whole file; a failure): then no
+    region is merged. Asked once per sample (cached), also when a failed pass is counted again in halves."""
+    try:
+        with open(target[0].split("##idx##")[0], "rb") as handle:
+            if handle.read(4) == b"CRAM":
+                return {}
+    except OSError:
+        return {}
+    try:
+        result = subprocess.run([samtools, "idxstats", *target], capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if result.returncode != 0:
+        return {}
+    densities = {}
+    for line in result.stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) == 4 and fields[1].isdigit() and int(fields[1]) > 0:
+            densities[fields[0]] = (int(fields[2]) + int(fields[3])) / int(fields[1])
+    return densities
+
+
+def merged_intervals(items, densities):
+    """(contig, start, end) stretches covering every item, in (contig, start) order: items of a contig whose
+    gap is expected to hold at most MERGE_GAP_RECORDS records share a stretch."""
+    stretches = []
+    for item in sorted(items, key=lambda i: (i.contig, i.start)):
+        density = densities.get(item.contig, 0.0)
+        max_gap = MERGE_GAP_RECORDS / density if density > 0 else 0
+        last = stretches[-1] if stretches else None
+        if last is not None and last[0] == item.contig and item.start - last[2] <= max_gap:
+            last[2] = max(last[2], item.end)
+        else:
+            stretches.append([item.contig, item.start, item.end])
+    return stretches
+
+
 def count_intervals(items, samtools, common, user_expression, target, workdir):
-    """Sub-contig items: one `samtools view -M -L <bed>` pass (multi-region iterator: each record once)."""
+    """Sub-contig items: one `samtools view -M -L <bed>` pass (multi-region iterator: each record once) over
+    the items' stretches (merged_intervals), each item counted by the sweep over its own bounds."""
     bed_path = os.path.join(workdir, "batch.bed")
+    densities = contig_densities(samtools, tuple(target)) if len(items) >= MERGE_MIN_ITEMS else {}
+    stretches = merged_intervals(items, densities)
     with open(bed_path, "w", encoding="utf-8", errors="surrogateescape") as bed:
-        bed.writelines(f"{item.contig}\t{item.start}\t{item.end}\n" for item in items)
+        bed.writelines(f"{contig}\t{start}\t{end}\n" for contig, start, end in stretches)
     command = view_command(samtools, common, filter_expression(user_expression), ["-M", "-L", bed_path, *target])
     return stream_counts(
         command, lambda lines: overlap_counts(lines, items), len(items), f"{len(items)} batched regions", workdir

@@ -745,3 +745,53 @@ def test_after_its_call_budget_a_failed_pass_fails_its_remaining_regions_with_th
     assert outcomes[63].message == f"not counted alone: a pass over 32 regions with it failed ({error})"
     ok = cu.recount_failed_pass(items, error, lambda part: [cu.Outcome(i) for i in part], alone)
     assert [o.count for o in ok] == items and len(calls) == 5  # the halves of a transient failure: 2 calls
+
+
+def test_merged_intervals_join_gaps_expected_to_hold_few_records():
+    """A gap is merged when it is expected to hold at most MERGE_GAP_RECORDS records at its contig's density."""
+    density = 0.001  # one record per kb: gaps up to 16 kb are merged
+    items = [item("c", 50_000, 50_100, "batch"), item("c", 0, 100, "batch"), item("c", 16_100, 16_200, "batch"),
+             item("c", 16_150, 16_160, "batch"), item("d", 0, 10, "batch"), item("e", 0, 10, "batch"),
+             item("e", 100, 110, "batch")]  # fmt: skip
+    assert cu.merged_intervals(items, {"c": density, "d": density}) == [
+        ["c", 0, 16_200],  # a 16,000 bp gap: 16 expected records
+        ["c", 50_000, 50_100],  # 33,800 bp: apart
+        ["d", 0, 10],
+        ["e", 0, 10],  # no statistics for e: nothing merged
+        ["e", 100, 110],
+    ]
+    # No statistics at all: only items that overlap or touch share a stretch.
+    assert cu.merged_intervals(items, {}) == [
+        ["c", 0, 100], ["c", 16_100, 16_200], ["c", 50_000, 50_100], ["d", 0, 10], ["e", 0, 10], ["e", 100, 110]
+    ]  # fmt: skip
+
+
+def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tmp_path):
+    """1,200 small regions on a shallow BAM: -L gets far fewer, merged stretches (logged by a fake samtools),
+    and every region still equals `samtools view -c` with the user's options, with and without them."""
+    rng = random.Random(21)
+    contigs = [("chr1", 3_000_000), ("chr2", 1_000_000)]
+    reads = []
+    for i in range(6_000):
+        contig, length = rng.choice(contigs)
+        flag = rng.choice([0, 0x10, 0x4, 0x400])
+        cigar = None if flag & 0x4 else rng.choice(["100M", "50M2000N50M", "20S80M"])
+        reads.append(Read(f"r{i}", flag, contig, rng.randrange(0, length - 3000), cigar, rng.randint(0, 60)))
+    bam = write_tagged_bam(str(tmp_path / "shallow.bam"), contigs, reads)
+    items = []
+    for number in range(1_200):
+        contig, length = rng.choice(contigs)
+        start = rng.randrange(0, length - 300)
+        items.append(item(contig, start, start + rng.randrange(1, 300), "batch", region_id=str(number)))
+    beds = tmp_path / "beds"
+    logging_samtools = fake_samtools(
+        tmp_path, f'for a in "$@"; do [[ $a == *.bed ]] && wc -l < "$a" >> {beds}; done\nexec samtools "$@"'
+    )
+    cu.contig_densities.cache_clear()
+    for samtools_args in ("", "-q 20 -F 0x404"):
+        outcomes = run(items, bam, tmp_path, samtools_args, samtools=logging_samtools)
+        for it, outcome in zip(items, outcomes):
+            expected = samtools_count(bam, cu.region_string(it), samtools_args)
+            assert (outcome.status, outcome.count) == ("ok", expected), it
+    n_lines = [int(n) for n in beds.read_text().split()]
+    assert len(n_lines) == 2 and all(n < len(items) // 4 for n in n_lines), n_lines
