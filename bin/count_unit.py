@@ -521,15 +521,17 @@ def count_whole_contigs(items, samtools, common, user_expression, target, workdi
     return [by_contig[item.contig] for item in items]
 
 
-# htslib's multi-region iterator pays for each region it is given (~10-50 us on 2 CPUs: index look-ups, and a
-# seek and a block decode when the regions lie in different blocks); a record streamed past costs ~2.5 us
-# (samtools' SAM text and the sweep). Measured on a 1M-record GRCh38-like BAM and 178,723 exome regions
-# (-M -L: 3.1 s) merged across gaps of at most 2 kb (83,281 regions: 3.1 s), 10 kb (34,504: 2.75 s), 50 kb
-# (7,867: 1.35 s) and 200 kb (3,669: 1.04 s), the streamed records growing from 18,737 to 417,248. So the
-# regions given to -L are merged across gaps expected to hold at most MERGE_GAP_RECORDS records (by the
+# htslib's multi-region iterator pays for each region it is given (index look-ups, a seek, a block decode when
+# the regions lie in different blocks); a record streamed past costs ~2.5 us (samtools' SAM text and the sweep).
+# So the regions given to -L are merged across gaps expected to hold at most MERGE_GAP_RECORDS records (by the
 # contig's density in the index statistics); the sweep still counts each item by its own bounds, so a merged
-# stretch only streams more records past it, never changes a count.
-MERGE_GAP_RECORDS = 16
+# stretch only streams more records past it, never changes a count. Measured on 2 CPUs, 200,000 exome regions
+# (benchmarks/make_bed.py) on GRCh38-like BAMs (benchmarks/make_bam.py), count_unit.py of one unit, seconds:
+#   MERGE_GAP_RECORDS              none   4     8     16    32
+#   2 samples of 1M records        9.56  8.82  7.33  6.18  5.74
+#   1 sample of 10M records        5.95  6.08  6.07  6.34  6.27
+# 8 takes most of the gain on shallow files and costs deep ones nothing beyond noise.
+MERGE_GAP_RECORDS = 8
 MERGE_MIN_ITEMS = 1000  # fewer regions cost little: no index statistics asked
 
 

@@ -749,20 +749,22 @@ def test_after_its_call_budget_a_failed_pass_fails_its_remaining_regions_with_th
 
 def test_merged_intervals_join_gaps_expected_to_hold_few_records():
     """A gap is merged when it is expected to hold at most MERGE_GAP_RECORDS records at its contig's density."""
-    density = 0.001  # one record per kb: gaps up to 16 kb are merged
-    items = [item("c", 50_000, 50_100, "batch"), item("c", 0, 100, "batch"), item("c", 16_100, 16_200, "batch"),
-             item("c", 16_150, 16_160, "batch"), item("d", 0, 10, "batch"), item("e", 0, 10, "batch"),
-             item("e", 100, 110, "batch")]  # fmt: skip
-    assert cu.merged_intervals(items, {"c": density, "d": density}) == [
-        ["c", 0, 16_200],  # a 16,000 bp gap: 16 expected records
-        ["c", 50_000, 50_100],  # 33,800 bp: apart
+    density = 0.001  # one record per kb
+    gap = cu.MERGE_GAP_RECORDS * 1000  # the longest gap merged
+    items = [item("c", 0, 100, "batch"), item("c", 100 + gap, 200 + gap, "batch"),
+             item("c", 150 + gap, 160 + gap, "batch"), item("c", 201 + 2 * gap, 300 + 2 * gap, "batch"),
+             item("d", 0, 10, "batch"), item("e", 0, 10, "batch"), item("e", 100, 110, "batch")]  # fmt: skip
+    assert cu.merged_intervals(list(reversed(items)), {"c": density, "d": density}) == [
+        ["c", 0, 200 + gap],  # a gap of exactly MERGE_GAP_RECORDS expected records; a nested item
+        ["c", 201 + 2 * gap, 300 + 2 * gap],  # one base more: apart
         ["d", 0, 10],
         ["e", 0, 10],  # no statistics for e: nothing merged
         ["e", 100, 110],
     ]
     # No statistics at all: only items that overlap or touch share a stretch.
     assert cu.merged_intervals(items, {}) == [
-        ["c", 0, 100], ["c", 16_100, 16_200], ["c", 50_000, 50_100], ["d", 0, 10], ["e", 0, 10], ["e", 100, 110]
+        ["c", 0, 100], ["c", 100 + gap, 200 + gap], ["c", 201 + 2 * gap, 300 + 2 * gap], ["d", 0, 10], ["e", 0, 10],
+        ["e", 100, 110],
     ]  # fmt: skip
 
 
