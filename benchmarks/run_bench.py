@@ -644,6 +644,18 @@ def memory_lines(name, memory):
     return lines
 
 
+def featurecounts_ratio_line(t, name, tiny, how, details, needs_tiny):
+    """'(pipeline NAME - pipeline tiny) / featureCounts HOW: R (DETAILS)', R against the featureCounts reads
+    run; details(net seconds) gives the parenthesis. Without the tiny run: what is needed instead."""
+    if not tiny:
+        return f"(pipeline {name} - pipeline tiny) / featureCounts: {needs_tiny}"
+    net = t[name, "pipeline"] - tiny
+    return (
+        f"(pipeline {name} - pipeline tiny) / featureCounts {how}: {net / t[name, 'featureCounts reads']:.2f} "
+        f"({details(net)})"
+    )
+
+
 def ratio_lines(timings):
     """The target ratios from the table's figures."""
     t = {(x.dataset, x.method.split(" -@")[0]): x.seconds for x in timings}
@@ -674,14 +686,12 @@ def ratio_lines(timings):
     for name in PANELS:
         if (name, "pipeline") not in t:
             continue
-        if tiny:
-            net = t[name, "pipeline"] - tiny
-            pairs, reads = t[name, "featureCounts pairs"], t[name, "featureCounts reads"]
-            lines.append(f"(pipeline {name} - pipeline tiny) / featureCounts -p -O (reads): {net / reads:.2f} "
-                         f"(target <= 0.8; / featureCounts pairs: {net / pairs:.2f}, "
-                         "earlier target <= 1.0)")  # fmt: skip
-        else:
-            lines.append(f"(pipeline {name} - pipeline tiny) / featureCounts: {needs_tiny}")
+        pairs = t[name, "featureCounts pairs"]
+        lines.append(featurecounts_ratio_line(
+            t, name, tiny, "-p -O (reads)",
+            lambda net, pairs=pairs: f"target <= 0.8; / featureCounts pairs: {net / pairs:.2f}, earlier target <= 1.0",
+            needs_tiny,
+        ))  # fmt: skip
         rss = facts[name]["peak_rss"]
         target = " (target <= 1 GB)" if name == "exome_10M" else ""
         lines.append(f"peak RSS of the pipeline's tasks, {name}: {format_memory(rss)}{target}")
@@ -700,13 +710,11 @@ def ratio_lines(timings):
     for name in COHORT_PANELS:
         if (name, "pipeline") not in t:
             continue
-        if tiny:
-            net = t[name, "pipeline"] - tiny
-            fc, loop = t[name, "featureCounts reads"], t[name, "whole-file loop"]
-            lines.append(f"(pipeline {name} - pipeline tiny) / featureCounts -p -O, all BAMs in one call: "
-                         f"{net / fc:.2f} (target <= 1.0; / whole-file loop: {net / loop:.2f})")  # fmt: skip
-        else:
-            lines.append(f"(pipeline {name} - pipeline tiny) / featureCounts: {needs_tiny}")
+        loop = t[name, "whole-file loop"]
+        lines.append(featurecounts_ratio_line(
+            t, name, tiny, "-p -O, all BAMs in one call",
+            lambda net, loop=loop: f"target <= 1.0; / whole-file loop: {net / loop:.2f}", needs_tiny,
+        ))  # fmt: skip
         lines.append(stage_line(name, facts[name]))
     if (MILLION, "pipeline") in t:
         lines.extend(memory_lines(MILLION, facts[MILLION]["memory"]))
