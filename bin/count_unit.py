@@ -70,7 +70,12 @@ from sys import intern
 from typing import NamedTuple
 
 import samtools_options
-from tsv_files import iter_tsv, write_tsv
+from tsv_files import iter_columns, iter_tsv, write_tsv
+
+try:
+    import bam_records  # numpy: a batch pass read as BAM
+except ImportError:  # no numpy (the container's Python, see modules/local/count_unit): read as SAM text
+    bam_records = None
 
 log = logging.getLogger("count_unit")
 
@@ -159,24 +164,26 @@ def rows_with(lines, columns, what):
 
 
 def read_unit(lines, what="unit file"):
-    """Items of a unit file (TSV with the header written by plan_units.py)."""
-    items = []
-    for number, r in enumerate(rows_with(lines, UNIT_COLUMNS, what), start=2):
-        try:
-            items.append(
-                Item(
-                    intern(r["sample"]),  # one string per sample and contig, not one per row
-                    r["region_id"],
-                    intern(r["contig"]),
-                    int(r["start"]),
-                    int(r["end"]),
-                    r["whole"] == "1",
-                    r["mode"],
-                    r.get("open_end", "0") == "1",  # absent in unit files planned before the column existed
-                )
-            )
-        except (KeyError, ValueError) as err:  # a short row, a start that is no number
-            raise UnitError(f"{what}: line {number} is malformed ({err!r})") from None
+    """Items of a unit file (TSV with the header written by plan_units.py), its columns picked by position: a
+    dict per row would cost more than counting a panel's region."""
+    lines = iter(lines)
+    header = next((line for line in lines if line.strip()), "")
+    open_end = "open_end" in header.rstrip("\n").split("\t")  # absent in unit files planned before it existed
+    columns = UNIT_COLUMNS + (["open_end"] if open_end else [])
+    number = 1  # the header's line
+    try:
+        rows = iter_columns(itertools.chain([header], lines), columns, what)
+        items = []
+        for number, (sample, region_id, contig, start, end, whole, mode, *rest) in enumerate(rows, start=2):  # noqa: B007 (named in the errors below)
+            # One string per sample and contig, not one per row.
+            item = Item(intern(sample), region_id, intern(contig), int(start), int(end), whole == "1", mode)
+            items.append(item._replace(open_end=True) if rest and rest[0] == "1" else item)
+    except IndexError as err:  # a short row
+        raise UnitError(f"{what}: line {number + 1} is malformed ({err!r})") from None
+    except ValueError as err:  # a start that is no number; a column missing from the header
+        if "in the header" in str(err):
+            raise UnitError(str(err)) from None
+        raise UnitError(f"{what}: line {number} is malformed ({err!r})") from None
     return items
 
 
@@ -530,8 +537,14 @@ def count_whole_contigs(items, samtools, common, user_expression, target, workdi
 #   MERGE_GAP_RECORDS              none   4     8     16    32
 #   2 samples of 1M records        9.56  8.82  7.33  6.18  5.74
 #   1 sample of 10M records        5.95  6.08  6.07  6.34  6.27
-# 8 takes most of the gain on shallow files and costs deep ones nothing beyond noise.
-MERGE_GAP_RECORDS = 8
+# 8 takes most of the gain on shallow files and costs deep ones nothing beyond noise. Read as BAM (bam_records.py),
+# a record streamed past costs less; the same unit of one sample (1 sample of 1M, 1 of 10M records), wall s:
+#   read as, MERGE_GAP_RECORDS     SAM 8   BAM 8   BAM 16  BAM 32  BAM 128  BAM 1000
+#   1M records                     4.28    4.67    4.04    3.81    3.74     4.00
+#   10M records                    7.13    7.59    7.26    7.51    8.01     10.14
+# 16 gains on shallow files and costs deep ones nothing beyond noise (+-0.3 s): most of such a unit's time is
+# its items' own (reading, merging, writing 200,000 rows), not the records'.
+MERGE_GAP_RECORDS = 16 if bam_records is not None else 8
 MERGE_MIN_ITEMS = 1000  # fewer regions cost little: no index statistics asked
 
 
@@ -583,10 +596,15 @@ def count_intervals(items, samtools, common, user_expression, target, workdir):
     stretches = merged_intervals(items, densities)
     with open(bed_path, "w", encoding="utf-8", errors="surrogateescape") as bed:
         bed.writelines(f"{contig}\t{start}\t{end}\n" for contig, start, end in stretches)
-    command = view_command(samtools, common, filter_expression(user_expression), ["-M", "-L", bed_path, *target])
-    return stream_counts(
-        command, lambda lines: overlap_counts(lines, items), len(items), f"{len(items)} batched regions", workdir
-    )
+    expression, region_options = filter_expression(user_expression), ["-M", "-L", bed_path, *target]
+    if bam_records is not None:
+        command = view_command(samtools, ["-u", *common], expression, region_options)
+        intervals = [(item.contig, item.start, item.end) for item in items]
+        count = functools.partial(bam_records.overlap_counts, intervals=intervals)
+    else:
+        command = view_command(samtools, common, expression, region_options)
+        count = functools.partial(overlap_counts, items=items)
+    return stream_counts(command, count, len(items), f"{len(items)} batched regions", workdir)
 
 
 def count_pass(items, samtools, common, user_expression, target, workdir):

@@ -12,7 +12,9 @@ process COUNT_UNIT {
     // for bin/) and samtools 1.16.1 built from its release (bundled htslib 1.16), see the Dockerfile in
     // StaPH-B/docker-builds samtools/1.16.1/Dockerfile (commit 16e5fa1f). StaPH-B pushes every image to
     // Docker Hub and quay (their README.md). The image has no `ps`: Nextflow logs a warning and the trace
-    // lacks %cpu/peak_rss for this task.
+    // lacks %cpu/peak_rss for this task. Nor has it numpy: count_unit.py then reads batch passes as SAM text
+    // instead of BAM (bin/bam_records.py), the same counts at a little more CPU; the conda environment has numpy.
+    // No image with samtools 1.16.1, python3 and numpy could be checked from here (no registry is reachable).
     container 'docker.io/staphb/samtools:1.16.1'
 
     input:
