@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import zlib
 from dataclasses import dataclass
@@ -483,11 +484,30 @@ def plan_warnings(units, split_size):
     ]
 
 
-def region_rows(regions, items):
-    """Rows of the regions table: each region with the number of items that count it (a generator: a panel's
-    rows are written as made, never held)."""
-    n_items = collections.Counter(item.region_id for item in items)
+def region_rows(regions, n_items):
+    """Rows of the regions table: each region with the number of items that count it (n_items: region id ->
+    items; a generator: a panel's rows are written as made, never held)."""
     return ([r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions)
+
+
+def write_region_tables(folder, samples, regions_of, items_of):
+    """Each sample's regions table, `<sample>.regions.tsv` in folder. The samples of one reference on one panel
+    share their regions (bed_cache) and, planned alike, the same table: it is written once and the others
+    are hard links to it (a copy where links cannot be made), not 200,000 rows again per sample."""
+    written = []  # (regions, items per region, path) of the tables written
+    for sample in samples:
+        path = os.path.join(folder, f"{sample}.regions.tsv")
+        regions = regions_of[sample].regions
+        n_items = collections.Counter(item.region_id for item in items_of[sample])
+        same = next((table for r, n, table in written if r is regions and n == n_items), None)
+        if same is not None:
+            try:
+                os.link(same, path)
+            except OSError:
+                shutil.copyfile(same, path)
+            continue
+        write_tsv(path, REGION_COLUMNS, region_rows(regions, n_items))
+        written.append((regions, n_items, path))
 
 
 def read_alignment_header(path, index, reference, shown_name):
@@ -699,9 +719,7 @@ def main(argv=None):
     items_of = {sample: [] for sample in samples}
     for item in items:
         items_of[item.sample].append(item)
-    for sample in samples:
-        rows = region_rows(regions_of[sample].regions, items_of[sample])
-        write_tsv(os.path.join(args.outdir, "regions", f"{sample}.regions.tsv"), REGION_COLUMNS, rows)
+    write_region_tables(os.path.join(args.outdir, "regions"), samples, regions_of, items_of)
     for number, unit in enumerate(units, start=1):
         rows = (
             [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)]

@@ -439,6 +439,29 @@ def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
     assert (tmp_path / "failures.txt").read_text() == ""
 
 
+def test_samples_on_one_panel_share_one_regions_table(tmp_path):
+    """Two samples of one reference on a BED get one table (hard links to the rows written once), identical to
+    what each gets planned alone; a sample whose header names other contigs gets its own."""
+    other = [*TEST_CONTIGS, ("chrExtra", 5000)]
+    bams = [
+        ("a", write_bam(str(tmp_path / "a.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 200, random.Random(1)))),
+        ("b", write_bam(str(tmp_path / "b.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 300, random.Random(2)))),
+        ("c", write_bam(str(tmp_path / "c.bam"), other, random_pairs(TEST_CONTIGS, 100, random.Random(3)))),
+    ]
+    bed = tmp_path / "panel.bed"
+    bed.write_text("".join(f"{name}\t{i * 10}\t{i * 10 + 500}\n" for name, _ in TEST_CONTIGS for i in range(40)))
+    common = ["--bed", str(bed), "--max-units", "1", "--min-unit-reads", "1"]
+    assert pu.main(["--samples", manifest(tmp_path, *bams), *common, "--outdir", str(tmp_path / "group")]) == 0
+    tables = {s: tmp_path / "group" / "regions" / f"{s}.regions.tsv" for s, _ in bams}
+    assert os.path.samefile(tables["a"], tables["b"]) and not os.path.samefile(tables["a"], tables["c"])
+    for sample, bam in bams:
+        alone = tmp_path / f"alone_{sample}"
+        os.makedirs(alone)
+        assert pu.main(["--samples", manifest(alone, (sample, bam)), *common, "--outdir", str(alone)]) == 0
+        assert tables[sample].read_text() == (alone / "regions" / f"{sample}.regions.tsv").read_text()
+    assert len(tables["a"].read_text().splitlines()) == 1 + 40 * len(TEST_CONTIGS)
+
+
 def planned_modes(tmp_path, *samples, reference=None):
     """{sample: the modes of its items} of a plan of (sample, alignments) pairs, small enough for a pass."""
     os.makedirs(tmp_path, exist_ok=True)
