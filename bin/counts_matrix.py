@@ -264,12 +264,20 @@ def aligned_rows(paths):
             handle.close()
 
 
+def region_names(path):
+    """The region names of a counts table (its first column below the header), unchecked: a table that is not
+    one fails table_rows when read in full."""
+    with open(path) as handle:
+        next(handle, None)
+        return {line.split("\t", 1)[0] for line in handle if line.strip()}
+
+
 def stream_matrix(samples, paths, outdir, top):
     """The matrix and MultiQC files of tables that list the same regions in the same order (aligned_rows),
     written as they are read: memory holds the region names (for plot labels) and the top regions, not the
-    counts (a 200,000 x 16 matrix). Returns the totals per sample; NotAligned (before writing) otherwise."""
-    names = {name for name, _ in aligned_rows(paths)}  # checks that they are aligned, and every name
-    labeler = Labeler(names)
+    counts (a 200,000 x 16 matrix). Returns the totals per sample; NotAligned otherwise (then no file is put in
+    place: write_lines renames only a complete file)."""
+    labeler = Labeler(region_names(paths[0]))  # aligned tables share them; aligned_rows checks as it writes
     totals = [0] * len(samples)
     shown = []  # heap of (row total, -row, label, counts): the `top` regions with most reads
     n_regions = 0

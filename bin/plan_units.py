@@ -33,7 +33,6 @@ import itertools
 import logging
 import math
 import os
-import re
 import shutil
 import sys
 import zlib
@@ -167,8 +166,8 @@ def is_bed_header(line, contig_lengths):
     return line.startswith(BED_SKIPPED_PREFIXES) and line.split("\t", 1)[0] not in contig_lengths
 
 
-# BED coordinates: ASCII digits only (str.isdigit takes '²' and full-width digits, which int() reads or refuses).
-BED_COORDINATE = re.compile(r"[0-9]+", re.ASCII)
+# BED coordinates are ASCII digits only (isascii and isdigit: str.isdigit alone takes '²' and full-width digits,
+# which int() reads or refuses).
 # The largest position a BAM/CRAM holds (SAM POS, a signed 32-bit number): an end at or past it reaches every
 # record of the contig. samtools -L misreads or crashes on much larger ends (20 digits: 0 records, exit 0).
 MAX_BED_COORDINATE = 2**31 - 1
@@ -196,7 +195,7 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
             continue
         # One string per contig (sys.intern), not one per line: a panel has a million lines and ~25 contigs.
         contig, start_text, end_text = sys.intern(fields[0]), fields[1].strip(), fields[2].strip()
-        if not (BED_COORDINATE.fullmatch(start_text) and BED_COORDINATE.fullmatch(end_text)):
+        if not (start_text.isascii() and start_text.isdigit() and end_text.isascii() and end_text.isdigit()):
             problems.append(
                 f"line {lineno}: start and end must be non-negative integers, got '{start_text}', '{end_text}'"
             )
