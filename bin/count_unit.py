@@ -106,6 +106,9 @@ IDXSTATS_NO_INDEX = (
 )
 SCANNED_FILE = "alignments"  # the name of a scanned file in its empty folder
 PASS_MODES = ("pass", "scan")  # a sample's contigs counted by one pass over its file (plan_units.py)
+# The sample of an item planned once for every sample of its unit (plan_units.plan_shared): counted in each
+# sample's files of the manifest. No sample is named '*' (the pipeline refuses such names).
+ALL_SAMPLES = "*"
 # The records `{name}` returns (see the module docstring): samtools' endpos is htslib's bam_endpos.
 REACHES_FIRST_BASE = "endpos > 0"
 # How long a samtools whose output could not be counted may take to exit by itself (then its status counts).
@@ -819,7 +822,7 @@ def count_unit(items, samples, samtools, reference, threads, samtools_args, work
     for an item of a sample the manifest lacks and SamtoolsArgsError for refused options, before any
     counting."""
     by_sample = items_by_sample(items)
-    missing = [sample for sample in by_sample if sample not in samples]
+    missing = [sample for sample in by_sample if sample not in samples and sample != ALL_SAMPLES]
     if missing:
         raise UnitError("samples of the unit missing from the sample manifest: " + ", ".join(map(repr, missing)))
     user = checked_options(samtools, samtools_args)  # once per unit: the same options for every sample
@@ -834,6 +837,16 @@ def count_unit(items, samples, samtools, reference, threads, samtools_args, work
         for i, outcome in zip(indexes, counted):
             outcomes[i] = outcome
     return outcomes
+
+
+def each_sample_items(items, samples):
+    """The items with those of ALL_SAMPLES made one per sample of the manifest (in its order), after the
+    others: what the unit counts, in the order of its results."""
+    own = [item for item in items if item.sample != ALL_SAMPLES]
+    if len(own) == len(items):
+        return items
+    shared = [item for item in items if item.sample == ALL_SAMPLES]
+    return own + [item._replace(sample=sample) for sample in samples for item in shared]
 
 
 def write_results(path, items, outcomes):
@@ -893,8 +906,8 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
     try:
-        items = read_table(args.unit, read_unit)
         samples = read_table(args.samples, read_samples)
+        items = each_sample_items(read_table(args.unit, read_unit), samples)
         outcomes = count_unit(
             items,
             samples,

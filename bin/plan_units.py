@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 from alignment_index import index_mismatch
 from contig_starts import contigs_start_placed
+from count_unit import ALL_SAMPLES
 from input_checks import BGZF_EOF, input_problem, read_head, read_tail
 from task_warnings import keep_warnings, lengths_described
 from tsv_files import read_tsv, write_tsv
@@ -607,9 +608,53 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
     return SampleRegions(regions, contig_lengths, contig_reads, order, cram)
 
 
+def shared_panel(samples, regions_of):
+    """Whether the samples of a group share one plan of their panel: two or more samples of one BED on one
+    reference (the same regions, bed_cache; the same lengths) of one format. Their items are then the same
+    for all, planned once by the densest sample (plan_shared), not once per sample."""
+    first = regions_of[samples[0]]
+    return (
+        len(samples) > 1
+        and all(
+            regions_of[s].regions is first.regions
+            and regions_of[s].contig_lengths == first.contig_lengths
+            and regions_of[s].cram == first.cram
+            for s in samples
+        )
+        and not any(region.whole_contig for region in first.regions[:1])
+    )
+
+
+def plan_shared(samples, regions_of, args):
+    """(items for ALL_SAMPLES, in genomic order; the units) of samples that share a panel (shared_panel). A
+    region's mode and split follow its reads in the densest sample (by contig: the largest indexed count),
+    as if each sample were planned alone and the busiest decided; its cost is every sample's reads (the
+    contigs' summed counts) and their block overheads (the densest one's, once per sample)."""
+    first = regions_of[samples[0]]
+    regions, lengths = first.regions, first.contig_lengths
+    densest = {c: max(regions_of[s].contig_reads.get(c, 0) for s in samples) for c in lengths}
+    summed = {c: sum(regions_of[s].contig_reads.get(c, 0) for s in samples) for c in lengths}
+    max_reads = [expected_reads(r, densest, lengths) for r in regions]
+    overheads = [len(samples) * overhead for overhead in block_overheads(regions, densest, lengths)]
+    total_cost = sum(expected_reads(r, summed, lengths) for r in regions) + sum(overheads)
+    n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)
+    target_reads = total_cost / n_units / CHUNKS_PER_SHARE / len(samples) if n_units > 1 else math.inf
+    scale = {c: summed[c] / densest[c] if densest[c] > 0 else len(samples) for c in lengths}
+    items = plan_items(
+        regions, max_reads, lengths, args.split_size, target_reads, args.batch_max_reads,
+        ALL_SAMPLES, overheads, first.cram,
+    )  # fmt: skip
+    items = [item._replace(expected_reads=item.expected_reads * scale[item.contig]) for item in items]
+    items = genomic_order(items, {ALL_SAMPLES: first.contig_order})
+    return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+
+
 def plan_group(samples, regions_of, args, scannable=lambda sample: False):
     """(items of every sample, in genomic order; the units). regions_of: sample -> sample_regions();
-    scannable(sample): whether a sample counted in one pass may be scanned (starts_placed)."""
+    scannable(sample): whether a sample counted in one pass may be scanned (starts_placed). Samples that
+    share a panel get one plan for all (plan_shared)."""
+    if shared_panel(samples, regions_of):
+        return plan_shared(samples, regions_of, args)
     region_reads = {
         s: [expected_reads(r, regions_of[s].contig_reads, regions_of[s].contig_lengths) for r in regions_of[s].regions]
         for s in samples
@@ -643,6 +688,14 @@ def plan_group(samples, regions_of, args, scannable=lambda sample: False):
         )
     items = genomic_order(items, {s: regions_of[s].contig_order for s in samples})
     return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+
+
+def unit_sample_names(items, samples):
+    """The samples whose files the items are counted in, in order: every one of the group's for a shared plan
+    (ALL_SAMPLES: all items are shared, plan_shared), else the items' own."""
+    if items and items[0].sample == ALL_SAMPLES:
+        return list(samples)
+    return list(dict.fromkeys(item.sample for item in items))
 
 
 def parse_args(argv):
@@ -708,7 +761,7 @@ def main(argv=None):
     items, units = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
     # Every sample whose counts go through its index has that index checked first; a sample counted in one
     # region-less pass (or scan) reads its file alone, whatever its index.
-    through_index = dict.fromkeys(item.sample for item in items if item.mode not in PASS_MODES)
+    through_index = unit_sample_names([item for item in items if item.mode not in PASS_MODES], samples)
     problems = [p for p in (foreign_index_problem(files_of[s], args.reference) for s in through_index) if p]
     if problems:
         log.error("%s", "\n".join(problems))
@@ -717,6 +770,9 @@ def main(argv=None):
     os.makedirs(os.path.join(args.outdir, "regions"), exist_ok=True)
     items_of = {sample: [] for sample in samples}
     for item in items:
+        if item.sample == ALL_SAMPLES:
+            items_of = dict.fromkeys(samples, items)  # all of them are shared
+            break
         items_of[item.sample].append(item)
     write_region_tables(os.path.join(args.outdir, "regions"), samples, regions_of, items_of)
     for number, unit in enumerate(units, start=1):
@@ -729,7 +785,7 @@ def main(argv=None):
     unit_samples = [
         [f"unit_{number:04d}.tsv", sample]
         for number, unit in enumerate(units, start=1)
-        for sample in dict.fromkeys(item.sample for item in unit)
+        for sample in unit_sample_names(unit, samples)
     ]
     write_tsv(os.path.join(args.outdir, UNIT_SAMPLES_FILE), ["unit", "sample"], unit_samples)
     for warning in plan_warnings(units, args.split_size):  # on the console too (--warnings)

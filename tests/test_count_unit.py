@@ -566,6 +566,33 @@ def test_a_unit_of_three_samples_counts_each_in_its_own_bam(cohort, tmp_path):
     assert len({tuple(n for (s, _), n in expected.items() if s == sample) for sample in SAMPLES}) == 3
 
 
+def test_items_of_all_samples_count_in_each_samples_bam(cohort, tmp_path):
+    """A shared plan's unit (plan_units.plan_shared): items of sample '*' are counted in the files of every
+    sample of the manifest, each sample's rows after the unit's own items, in manifest order; the counts are
+    samtools view -c's on each sample's own BAM."""
+    own = [item(c, s, e, "batch", whole, region_id=f"own {region_of(c, s, e, whole)}", sample="s2")
+           for c, s, e, whole in INTERVALS[:2]]  # fmt: skip
+    shared = [
+        item(c, s, e, mode, whole, region_id=f"{mode} {region_of(c, s, e, whole)}", sample=cu.ALL_SAMPLES)
+        for c, s, e, whole in INTERVALS
+        for mode in ("single", "batch")
+    ]
+    order = ["s3", "s1", "s2"]
+    manifest = write_manifest(tmp_path / "samples.tsv", [(s, cohort[s], cohort[s] + ".bai") for s in order])
+    out = str(tmp_path / "u.result.tsv")
+    unit = write_unit(tmp_path / "u.tsv", own + shared)
+    command = [sys.executable, COUNT_UNIT, "--samples", manifest, "--unit", unit, "--out", out]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = rows_of(out)
+    expected_rows = [(i.sample, i.region_id) for i in own] + [(s, i.region_id) for s in order for i in shared]
+    assert [(r["sample"], r["region_id"]) for r in rows] == expected_rows
+    assert all(r["status"] == "ok" for r in rows), rows
+    counts = [int(r["count"]) for r in rows]
+    assert counts == [samtools_count(cohort[s], rid.split(" ", 1)[1]) for s, rid in expected_rows]
+    assert len({tuple(counts[len(own) + k * len(shared) :][: len(shared)]) for k in range(3)}) == 3  # own reads each
+
+
 def corrupt_middle_block(path, out):
     """A copy of the BAM (and its index) with bytes flipped inside the compressed data of its middle BGZF
     block; the other blocks, the EOF block among them, are left as they are."""

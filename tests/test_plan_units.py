@@ -462,6 +462,66 @@ def test_samples_on_one_panel_share_one_regions_table(tmp_path):
     assert len(tables["a"].read_text().splitlines()) == 1 + 40 * len(TEST_CONTIGS)
 
 
+def test_samples_on_one_panel_are_planned_once_and_count_as_samtools(tmp_path):
+    """Two BAMs of one reference on one BED: one plan for both (items of sample '*', every unit holding both
+    samples), each region's mode decided by the denser sample (a region over --batch-max-reads in b only is
+    counted alone in a as well), and every count of both is samtools view -c's after counting and reducing."""
+    sparse = write_bam(str(tmp_path / "a.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 100, random.Random(4)))
+    dense = write_bam(str(tmp_path / "b.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 3000, random.Random(5)))
+    regions = [(name, i * 997, i * 997 + 3000) for name, length in TEST_CONTIGS if length > 20_000 for i in range(12)]
+    bed = tmp_path / "panel.bed"
+    bed.write_text("".join(f"{c}\t{s}\t{e}\tr{i}\n" for i, (c, s, e) in enumerate(regions)))
+    bams = [("a", sparse), ("b", dense)]
+    code = pu.main(["--samples", manifest(tmp_path, *bams), "--bed", str(bed), "--max-units", "2",
+                    "--min-unit-reads", "1", "--batch-max-reads", "5", "--outdir", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    units = sorted(os.listdir(tmp_path / "units"))
+    with open(tmp_path / "unit_samples.tsv") as handle:
+        assert [(r["unit"], r["sample"]) for r in read_tsv(handle)] == [(u, s) for u in units for s in ("a", "b")]
+    rows = []
+    for unit in units:
+        with open(tmp_path / "units" / unit) as handle:
+            rows += read_tsv(handle)
+    assert {row["sample"] for row in rows} == {"*"} and len(rows) == len(regions)  # one item a region, for both
+    # Expected reads by the index statistics: over 5 in b's regions, far fewer in a's. Alone, a's are batched.
+    assert {row["mode"] for row in rows} == {"single"}
+    alone = tmp_path / "alone"
+    os.makedirs(alone)
+    pu.main(["--samples", manifest(alone, bams[0]), "--bed", str(bed), "--max-units", "2", "--min-unit-reads", "1",
+             "--batch-max-reads", "5", "--outdir", str(alone)])  # fmt: skip
+    with open(alone / "units" / "unit_0001.tsv") as handle:
+        assert {row["mode"] for row in read_tsv(handle)} == {"batch"}
+    results = []
+    for unit in units:
+        results.append(str(tmp_path / f"{unit}.result.tsv"))
+        samples = count_manifest(tmp_path, *bams)
+        unit_file = str(tmp_path / "units" / unit)
+        assert count_unit.main(["--samples", samples, "--unit", unit_file, "--out", results[-1]]) == 0
+    tables = [str(tmp_path / "regions" / f"{s}.regions.tsv") for s, _ in bams]
+    assert reduce_counts.main(["--outdir", str(tmp_path), *results, "--regions", *tables]) == 0
+    for sample, bam in bams:
+        counts = [samtools_count(bam, f"{{{c}}}:{s + 1}-{e}") for c, s, e in regions]
+        lines = [f"Region r{i}: {n}" for i, n in enumerate(counts)] + [f"Total reads: {sum(counts)}"]
+        assert (tmp_path / sample / f"{sample}_count.txt").read_text() == "\n".join(lines) + "\n"
+    assert (tmp_path / "failures.txt").read_text() == ""
+
+
+def test_only_samples_of_one_panel_one_reference_and_one_format_share_a_plan():
+    regions = [pu.Region(1, "r", "c", 0, 10)]
+    lengths, order = {"c": 100}, {"c": 0}
+
+    def of(regions=regions, lengths=lengths, cram=False):
+        return pu.SampleRegions(regions, dict(lengths), {"c": 5}, order, cram)
+
+    assert pu.shared_panel(["a", "b"], {"a": of(), "b": of()})
+    assert not pu.shared_panel(["a"], {"a": of()})  # alone: its own plan
+    assert not pu.shared_panel(["a", "b"], {"a": of(), "b": of(regions=list(regions))})  # another contig set's
+    assert not pu.shared_panel(["a", "b"], {"a": of(), "b": of(lengths={"c": 200})})  # another reference
+    assert not pu.shared_panel(["a", "b"], {"a": of(), "b": of(cram=True)})  # a CRAM: ends past contigs alone
+    header = [pu.Region(1, "c", "c", 0, 100, True)]
+    assert not pu.shared_panel(["a", "b"], {"a": of(regions=header), "b": of(regions=header)})  # per contig
+
+
 def planned_modes(tmp_path, *samples, reference=None):
     """{sample: the modes of its items} of a plan of (sample, alignments) pairs, small enough for a pass."""
     os.makedirs(tmp_path, exist_ok=True)
