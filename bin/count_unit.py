@@ -816,45 +816,91 @@ def items_by_sample(items):
     return by_sample
 
 
-def count_unit(items, samples, samtools, reference, threads, samtools_args, workdir):
-    """Outcome of every item, in unit order, each sample's items counted in its own files (`samples`:
-    name -> SampleFiles), so that one sample's failures never touch another's counts. Raises UnitError
-    for an item of a sample the manifest lacks and SamtoolsArgsError for refused options, before any
-    counting."""
-    by_sample = items_by_sample(items)
-    missing = [sample for sample in by_sample if sample not in samples and sample != ALL_SAMPLES]
-    if missing:
-        raise UnitError("samples of the unit missing from the sample manifest: " + ", ".join(map(repr, missing)))
+class Counting(NamedTuple):
+    """How a unit's items are counted: the user's options checked once (counting), for every sample."""
+
+    samtools: str
+    common: list  # samtools view options of every call: threads, reference, the user's options
+    expression: str  # the user's -e expression ('' for none)
+    scan_threads: int  # None when a scan must be a pass (the user filters, or a CRAM reference)
+    workdir: str
+
+
+def counting(samtools, reference, threads, samtools_args, workdir):
+    """The Counting of a unit; SamtoolsArgsError for refused options, before any region is counted."""
     user = checked_options(samtools, samtools_args)  # once per unit: the same options for every sample
     common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user.options]
     # A scan applies no option: with the user's filters (or a CRAM reference) its samples are passes.
     scan_threads = None if user.options or user.expression or reference else threads
+    return Counting(samtools, common, user.expression, scan_threads, workdir)
+
+
+def count_items(items, files, how):
+    """Outcomes of one sample's items, counted in its files."""
+    return count_sample_items(items, files, how.samtools, how.common, how.expression, how.workdir, how.scan_threads)
+
+
+def missing_samples_problem(items, samples):
+    """UnitError for items of samples the manifest lacks (ALL_SAMPLES stands for all of it)."""
+    missing = [sample for sample in items_by_sample(items) if sample not in samples and sample != ALL_SAMPLES]
+    if missing:
+        raise UnitError("samples of the unit missing from the sample manifest: " + ", ".join(map(repr, missing)))
+
+
+def count_own_items(items, samples, how):
+    """Outcome of every item, in unit order, each sample's items counted in its own files (`samples`:
+    name -> SampleFiles), so that one sample's failures never touch another's counts."""
     outcomes = [None] * len(items)
-    for sample, indexes in by_sample.items():
-        counted = count_sample_items(
-            [items[i] for i in indexes], samples[sample], samtools, common, user.expression, workdir, scan_threads
-        )
-        for i, outcome in zip(indexes, counted):
+    for sample, indexes in items_by_sample(items).items():
+        for i, outcome in zip(indexes, count_items([items[i] for i in indexes], samples[sample], how)):
             outcomes[i] = outcome
     return outcomes
 
 
-def each_sample_items(items, samples):
-    """The items with those of ALL_SAMPLES made one per sample of the manifest (in its order), after the
-    others: what the unit counts, in the order of its results."""
+def count_unit(items, samples, samtools, reference, threads, samtools_args, workdir):
+    """Outcome of every item (none of ALL_SAMPLES), in unit order (count_own_items). Raises UnitError for an
+    item of a sample the manifest lacks and SamtoolsArgsError for refused options, before any counting."""
+    missing_samples_problem(items, samples)
+    return count_own_items(items, samples, counting(samtools, reference, threads, samtools_args, workdir))
+
+
+def counted_blocks(items, samples, how):
+    """(items, outcomes) of the unit: its own items in unit order, then the ALL_SAMPLES items once per sample
+    of the manifest (in its order), made and counted one sample at a time: a task holds one sample's copy
+    of a shared plan's items, whatever the number of samples."""
     own = [item for item in items if item.sample != ALL_SAMPLES]
-    if len(own) == len(items):
-        return items
-    shared = [item for item in items if item.sample == ALL_SAMPLES]
-    return own + [item._replace(sample=sample) for sample in samples for item in shared]
+    if own:
+        yield own, count_own_items(own, samples, how)
+    shared = [item for item in items if item.sample == ALL_SAMPLES] if len(own) < len(items) else []
+    for sample, files in samples.items() if shared else ():
+        mine = [item._replace(sample=sample) for item in shared]
+        yield mine, count_items(mine, files, how)
 
 
-def write_results(path, items, outcomes):
-    rows = (
-        [item.sample, item.region_id, item.contig, item.start, item.end, item.mode, o.count, o.status, o.message]
-        for item, o in zip(items, outcomes)
-    )
-    write_tsv(path, RESULT_COLUMNS, rows)
+def write_results(path, blocks):
+    """The result rows of (items, outcomes) blocks, written as they come; (items, failed items, samples)."""
+    tally = {"items": 0, "failed": 0, "samples": set()}
+
+    def rows():
+        for items, outcomes in blocks:
+            for item, o in zip(items, outcomes):
+                tally["items"] += 1
+                tally["failed"] += o.status != "ok"
+                yield [
+                    item.sample,
+                    item.region_id,
+                    item.contig,
+                    item.start,
+                    item.end,
+                    item.mode,
+                    o.count,
+                    o.status,
+                    o.message,
+                ]
+            tally["samples"].update(item.sample for item in items)
+
+    write_tsv(path, RESULT_COLUMNS, rows())
+    return tally["items"], tally["failed"], len(tally["samples"])
 
 
 # The shell's status for a command not found: not retried (base.config), as a retry would not find it either.
@@ -907,16 +953,12 @@ def main(argv=None):
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
     try:
         samples = read_table(args.samples, read_samples)
-        items = each_sample_items(read_table(args.unit, read_unit), samples)
-        outcomes = count_unit(
-            items,
-            samples,
-            args.samtools,
-            args.reference,
-            args.threads,
-            args.samtools_args,
-            os.path.dirname(os.path.abspath(args.out)),
+        items = read_table(args.unit, read_unit)
+        missing_samples_problem(items, samples)
+        how = counting(
+            args.samtools, args.reference, args.threads, args.samtools_args, os.path.dirname(os.path.abspath(args.out))
         )
+        n_items, failed, n_samples = write_results(args.out, counted_blocks(items, samples, how))
     except (UnitError, samtools_options.SamtoolsArgsError) as err:
         log.error("%s", err)
         return 2
@@ -928,9 +970,7 @@ def main(argv=None):
             raise
         log.error("%s", samtools_missing_message(args.samtools))
         return SAMTOOLS_MISSING_EXIT_CODE
-    write_results(args.out, items, outcomes)
-    failed = sum(outcome.status != "ok" for outcome in outcomes)
-    log.info("%d items of %d samples counted, %d failed", len(items), len({item.sample for item in items}), failed)
+    log.info("%d items of %d samples counted, %d failed", n_items, n_samples, failed)
     return 0
 
 

@@ -578,10 +578,14 @@ class SampleRegions(NamedTuple):
     cram: bool = False
 
 
+BED_FIELDS_KEY = "first fields"  # bed_cache: the set of the BED lines' first fields (other keys: frozensets)
+
+
 def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
-    """The SampleRegions of one sample; InputError names its file. bed_cache: {contig names: BED regions},
-    shared by the samples of a group: a BED's regions depend only on which contigs the header names, so the
-    samples of one reference read a panel's lines once, not once each."""
+    """The SampleRegions of one sample; InputError names its file. bed_cache: {key: BED regions}, shared by
+    the samples of a group: a BED's regions depend only on which of the BED's first fields are contigs of
+    the header (data or header line, bed_regions), so samples whose headers agree on those read a panel's
+    lines once, not once each, and share one list (shared_panel), whatever other contigs they have."""
     if files.check_name:
         problem = input_problem(
             files.alignments, files.check_name, files.index, files.index_check_name, files.file_name, bool(reference)
@@ -595,12 +599,13 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
     if bed_lines is None:
         regions = header_regions(contigs)
     else:
-        key = frozenset(contig_lengths)
-        regions = (bed_cache or {}).get(key)
+        cache = {} if bed_cache is None else bed_cache
+        if BED_FIELDS_KEY not in cache:
+            cache[BED_FIELDS_KEY] = {line.rstrip("\r\n").split("\t", 1)[0] for line in bed_lines}
+        key = frozenset(cache[BED_FIELDS_KEY] & contig_lengths.keys())
+        regions = cache.get(key)
         if regions is None:
-            regions = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
-            if bed_cache is not None:
-                bed_cache[key] = regions
+            regions = cache[key] = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
@@ -609,19 +614,20 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
 
 
 def shared_panel(samples, regions_of):
-    """Whether the samples of a group share one plan of their panel: two or more samples of one BED on one
-    reference (the same regions, bed_cache; the same lengths) of one format. Their items are then the same
-    for all, planned once by the densest sample (plan_shared), not once per sample."""
+    """Whether the samples of a group share one plan of their panel: two or more samples of one BED (the same
+    regions, bed_cache) whose headers give the panel's contigs the same lengths, of one format (BAM or
+    CRAM). Their items are then the same for all, planned once by the densest sample (plan_shared), not
+    once per sample. Contigs the panel does not name may differ (decoys, alt contigs, chrEBV)."""
     first = regions_of[samples[0]]
-    return (
-        len(samples) > 1
-        and all(
-            regions_of[s].regions is first.regions
-            and regions_of[s].contig_lengths == first.contig_lengths
-            and regions_of[s].cram == first.cram
-            for s in samples
-        )
-        and not any(region.whole_contig for region in first.regions[:1])
+    if len(samples) < 2 or first.regions[:1] and first.regions[0].whole_contig:
+        return False
+    panel_contigs = {region.contig for region in first.regions}
+    lengths = {contig: first.contig_lengths[contig] for contig in panel_contigs}
+    return all(
+        regions_of[s].regions is first.regions
+        and regions_of[s].cram == first.cram
+        and all(regions_of[s].contig_lengths[contig] == length for contig, length in lengths.items())
+        for s in samples
     )
 
 

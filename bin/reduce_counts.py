@@ -13,6 +13,7 @@ line of failures.txt once every sample's results are published (counts_matrix.py
 """
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -24,29 +25,58 @@ from tsv_files import iter_columns, write_lines
 log = logging.getLogger("reduce_counts")
 
 
-class SampleTally:
-    """One sample's per-region tallies as flat arrays indexed by region order (region_id 1, 2, ...): a panel's
-    1,000,000 regions take ~40 MB here, where a Python object per region took 1.7 GB. Names are not kept:
-    the regions table is read again when the files are written."""
+class RegionsTable:
+    """The columns of a regions table (plan_units.py) the reducer needs, read once for every sample whose table
+    is this file: the samples of a shared plan have hard links to one table. Flat arrays indexed by region
+    order (region_id 1, 2, ...): a panel's 1,000,000 regions take ~20 MB here. Names are not kept: the
+    table is read again when the files are written (rows)."""
 
-    def __init__(self, regions_path):
-        self.regions_path = regions_path
+    def __init__(self, path):
+        self.path = path
         self.expected_items, self.starts, self.ends = array("i"), array("q"), array("q")
-        self.errors = {}  # region index -> samtools' messages
-        with open(regions_path) as handle:
-            rows = iter_columns(handle, ["region_id", "items", "start", "end"], regions_path)
+        with open(path) as handle:
+            rows = iter_columns(handle, ["region_id", "items", "start", "end"], path)
             for number, (region_id, items, start, end) in enumerate(rows, start=1):
                 if int(region_id) != number:
-                    raise ValueError(f"{regions_path}: region ids must be 1, 2, ... in order (row {number})")
+                    raise ValueError(f"{path}: region ids must be 1, 2, ... in order (row {number})")
                 self.expected_items.append(int(items))
                 self.starts.append(int(start))
                 self.ends.append(int(end))
-        n_regions = len(self.expected_items)
-        self.seen_items = array("i", [0]) * n_regions
-        self.counts = array("q", [0]) * n_regions
 
     def __len__(self):
         return len(self.expected_items)
+
+    def rows(self):
+        """(index, name, length text) of every region, in order."""
+        with open(self.path) as handle:
+            for index, (name, length) in enumerate(iter_columns(handle, ["name", "length"], self.path)):
+                yield index, name, length
+
+
+def regions_tables(paths):
+    """{path: RegionsTable}, one RegionsTable per file (paths that are hard links to one file share it)."""
+    by_file, tables = {}, {}
+    for path in paths:
+        status = os.stat(path)
+        key = (status.st_dev, status.st_ino)
+        if key not in by_file:
+            by_file[key] = RegionsTable(path)
+        tables[path] = by_file[key]
+    return tables
+
+
+class SampleTally:
+    """One sample's per-region tallies, indexed by region order like its RegionsTable."""
+
+    def __init__(self, table):
+        self.table = table
+        self.expected_items = table.expected_items
+        self.errors = {}  # region index -> samtools' messages
+        self.seen_items = array("i", [0]) * len(table)
+        self.counts = array("q", [0]) * len(table)
+
+    def __len__(self):
+        return len(self.table)
 
     def add(self, region_id, contig, start, end, count, status, message):
         """One result row of a unit (count_unit.py, RESULT_FIELDS) for this sample."""
@@ -58,15 +88,12 @@ class SampleTally:
             self.counts[index] += int(count)
             return
         start, end = int(start), int(end)
-        piece = (start, end) != (self.starts[index], self.ends[index])
+        piece = (start, end) != (self.table.starts[index], self.table.ends[index])
         where = f"{contig}:{start + 1}-{end}: "
         self.errors.setdefault(index, []).append((where if piece else "") + message)
 
     def regions(self):
-        """(index, name, length text) of every region, in order, from the regions table."""
-        with open(self.regions_path) as handle:
-            for index, (name, length) in enumerate(iter_columns(handle, ["name", "length"], self.regions_path)):
-                yield index, name, length
+        return self.table.rows()
 
 
 def sample_of_regions_table(path):
@@ -97,20 +124,31 @@ def complete(tally):
     return not tally.errors and tally.seen_items == tally.expected_items
 
 
-def write_sample_files(tally, count_path, table_path):
-    """The count file and the table, in one read of the regions table, each through a temporary name; the
-    count file is put in place last, so that it is there only when both are complete."""
-    tmp_count, tmp_table = f"{count_path}.tmp", f"{table_path}.tmp"
-    with open(tmp_count, "w") as count_file, open(tmp_table, "w") as table_file:
-        table_file.write("\t".join(TABLE_COLUMNS) + "\n")
-        counts = tally.counts
-        for index, name, length in tally.regions():
-            count = counts[index]
-            count_file.write(f"Region {name}: {count}\n")
-            table_file.write(f"{name}\t{length}\t{count}\n")
-        count_file.write(f"Total reads: {sum(counts)}\n")
-    os.replace(tmp_table, table_path)
-    os.replace(tmp_count, count_path)
+def write_sample_files(table, outputs):
+    """The count file and the table of each (tally, count path, table path) of samples whose regions are
+    `table`, in one read of it, each through a temporary name; a count file is put in place last, so that
+    it is there only when both of its sample's files are complete."""
+    with contextlib.ExitStack() as stack:
+        files = []
+        for tally, count_path, table_path in outputs:
+            count_file = stack.enter_context(open(f"{count_path}.tmp", "w"))
+            table_file = stack.enter_context(open(f"{table_path}.tmp", "w"))
+            table_file.write("\t".join(TABLE_COLUMNS) + "\n")
+            files.append((tally.counts, count_file.write, table_file.write))
+        for index, name, length in table.rows():
+            for counts, write_count, write_table in files:
+                count = counts[index]
+                write_count(f"Region {name}: {count}\n")
+                write_table(f"{name}\t{length}\t{count}\n")
+        for counts, write_count, _ in files:
+            write_count(f"Total reads: {sum(counts)}\n")
+    for _, count_path, table_path in outputs:
+        os.replace(f"{table_path}.tmp", table_path)
+        os.replace(f"{count_path}.tmp", count_path)
+
+
+# Samples written in one read of their shared regions table: two files open each.
+SAMPLES_PER_WRITE = 100
 
 
 TABLE_COLUMNS = ["region", "length", "count"]
@@ -138,20 +176,35 @@ def failure_report(sample, tallies, problems):
     return headline + "\n  " + "\n  ".join(problems)
 
 
-def reduce_sample(sample, tally, outdir):
-    """Write one sample's count files; return its failure report, or None when every region was counted."""
+def sample_paths(sample, outdir):
+    """(count file, table) of a sample."""
     sample_dir = os.path.join(outdir, sample)
-    count_path = os.path.join(sample_dir, f"{sample}_count.txt")
-    table_path = os.path.join(sample_dir, f"{sample}.counts.tsv")
-    if not complete(tally):
-        for path in (count_path, table_path):
+    return os.path.join(sample_dir, f"{sample}_count.txt"), os.path.join(sample_dir, f"{sample}.counts.tsv")
+
+
+def reduce_samples(tallies, outdir):
+    """Write the count files of every sample whose regions were all counted (samples of one regions table in
+    one read of it) and remove any earlier ones of the others; return the failure reports, in sample order."""
+    reports, complete_samples = [], {}
+    for sample in sorted(tallies):
+        tally = tallies[sample]
+        if complete(tally):
+            complete_samples.setdefault(id(tally.table), []).append(sample)
+            continue
+        for path in sample_paths(sample, outdir):
             if os.path.exists(path):
                 os.remove(path)
-        return failure_report(sample, tally, failures(tally))
-    os.makedirs(sample_dir, exist_ok=True)
-    write_sample_files(tally, count_path, table_path)
-    log.info("sample '%s': %d regions, %d reads", sample, len(tally), sum(tally.counts))
-    return None
+        reports.append(failure_report(sample, tally, failures(tally)))
+    for samples in complete_samples.values():
+        for first in range(0, len(samples), SAMPLES_PER_WRITE):
+            batch = samples[first : first + SAMPLES_PER_WRITE]
+            for sample in batch:
+                os.makedirs(os.path.join(outdir, sample), exist_ok=True)
+            outputs = [(tallies[sample], *sample_paths(sample, outdir)) for sample in batch]
+            write_sample_files(tallies[batch[0]].table, outputs)
+            for sample in batch:
+                log.info("sample '%s': %d regions, %d reads", sample, len(tallies[sample]), sum(tallies[sample].counts))
+    return reports
 
 
 def parse_args(argv):
@@ -164,33 +217,50 @@ def parse_args(argv):
 
 
 def add_results(paths, tallies):
-    """Every unit result row into its sample's tally, streamed; the samples without a tally, sorted."""
+    """Every unit result row into its sample's tally, streamed; the samples without a tally, sorted. A counted
+    row (status ok, a known region) is added here, the others by SampleTally.add: a panel's millions of rows
+    cost a split each, not a list and a call."""
     unknown = set()
     for path in sorted(paths):
         with open(path) as handle:
-            for sample, *fields in iter_columns(handle, RESULT_FIELDS, path):
-                tally = tallies.get(sample)
+            lines = (line for line in handle if line.strip())
+            header = next(lines, "").rstrip("\n").split("\t")
+            missing = [column for column in RESULT_FIELDS if column not in header]
+            if missing:
+                raise ValueError(f"{path}: no column {', '.join(missing)} in the header")
+            columns = [header.index(column) for column in RESULT_FIELDS]
+            at_sample, at_region, at_count, at_status = (columns[RESULT_FIELDS.index(c)] for c in QUICK_FIELDS)
+            for line in lines:
+                row = line.rstrip("\n").split("\t")
+                tally = tallies.get(row[at_sample])
                 if tally is None:
-                    unknown.add(sample)
-                else:
-                    tally.add(*fields)
+                    unknown.add(row[at_sample])
+                    continue
+                if row[at_status] == "ok":
+                    index = int(row[at_region]) - 1
+                    if 0 <= index < len(tally.counts):
+                        tally.seen_items[index] += 1
+                        tally.counts[index] += int(row[at_count])
+                        continue
+                tally.add(*(row[i] for i in columns[1:]))
     return sorted(unknown)
+
+
+QUICK_FIELDS = ("sample", "region_id", "count", "status")
 
 
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
-    tallies = {sample_of_regions_table(path): SampleTally(path) for path in args.regions}
+    tables = regions_tables(args.regions)
+    tallies = {sample_of_regions_table(path): SampleTally(tables[path]) for path in args.regions}
     unknown = add_results(args.results, tallies)
     if unknown:
         log.error("results for samples without a regions table: %s", ", ".join(unknown))
         return 1
-    reports = []
-    for sample in sorted(tallies):
-        report = reduce_sample(sample, tallies[sample], args.outdir)
-        if report:
-            log.error("%s", report)
-            reports.append(report)
+    reports = reduce_samples(tallies, args.outdir)
+    for report in reports:
+        log.error("%s", report)
     write_lines(os.path.join(args.outdir, FAILURES_FILE), reports)
     return 0
 

@@ -440,8 +440,8 @@ def test_group_of_samples_shares_units_and_keeps_each_samples_regions(tmp_path):
 
 
 def test_samples_on_one_panel_share_one_regions_table(tmp_path):
-    """Two samples of one reference on a BED get one table (hard links to the rows written once), identical to
-    what each gets planned alone; a sample whose header names other contigs gets its own."""
+    """Samples of one reference on a BED get one table (hard links to the rows written once), identical to
+    what each gets planned alone, also one whose header has a contig the BED does not name."""
     other = [*TEST_CONTIGS, ("chrExtra", 5000)]
     bams = [
         ("a", write_bam(str(tmp_path / "a.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 200, random.Random(1)))),
@@ -453,7 +453,7 @@ def test_samples_on_one_panel_share_one_regions_table(tmp_path):
     common = ["--bed", str(bed), "--max-units", "1", "--min-unit-reads", "1"]
     assert pu.main(["--samples", manifest(tmp_path, *bams), *common, "--outdir", str(tmp_path / "group")]) == 0
     tables = {s: tmp_path / "group" / "regions" / f"{s}.regions.tsv" for s, _ in bams}
-    assert os.path.samefile(tables["a"], tables["b"]) and not os.path.samefile(tables["a"], tables["c"])
+    assert os.path.samefile(tables["a"], tables["b"]) and os.path.samefile(tables["a"], tables["c"])
     for sample, bam in bams:
         alone = tmp_path / f"alone_{sample}"
         os.makedirs(alone)
@@ -517,6 +517,7 @@ def test_only_samples_of_one_panel_one_reference_and_one_format_share_a_plan():
     assert not pu.shared_panel(["a"], {"a": of()})  # alone: its own plan
     assert not pu.shared_panel(["a", "b"], {"a": of(), "b": of(regions=list(regions))})  # another contig set's
     assert not pu.shared_panel(["a", "b"], {"a": of(), "b": of(lengths={"c": 200})})  # another reference
+    assert pu.shared_panel(["a", "b"], {"a": of(), "b": of(lengths={"c": 100, "chrEBV": 5})})  # a contig more
     assert not pu.shared_panel(["a", "b"], {"a": of(), "b": of(cram=True)})  # a CRAM: ends past contigs alone
     header = [pu.Region(1, "c", "c", 0, 100, True)]
     assert not pu.shared_panel(["a", "b"], {"a": of(regions=header), "b": of(regions=header)})  # per contig

@@ -1,6 +1,9 @@
 """Unit tests for bin/reduce_counts.py: exact output text, failures named (in failures.txt and the log),
 one sample's failure never hiding another's results, nothing half-written."""
 
+import os
+
+import pytest
 import reduce_counts as rc
 
 REGIONS = (
@@ -71,13 +74,20 @@ def test_every_failed_region_is_named_with_its_error_and_no_file_is_left(tmp_pat
     )
 
 
-def test_a_failed_sample_never_hides_another_samples_results(tmp_path):
+@pytest.mark.parametrize("shared_table", [False, True])
+def test_a_failed_sample_never_hides_another_samples_results(tmp_path, shared_table):
+    """Also when the samples' regions tables are hard links to one file (a shared plan): read once, the
+    samples written in one read of it, the failed one left out."""
     good = (
         "1\tchr1\t0\t500\tchunk\t3\tok\t\n1\tchr1\t500\t1000\tchunk\t1\tok\t\n"
         "2\tHLA-A*01:01\t0\t300\tsingle\t1\tok\t\n3\tempty\t0\t50\tbatch\t0\tok\t\n"
     )
     bad = good.replace("single\t1\tok\t", "single\t0\terror\tsamtools exited with status 1: corrupt block")
     regions = [write(tmp_path, f"{sample}.regions.tsv", REGIONS) for sample in ("a", "b", "c")]
+    if shared_table:
+        for path in regions[1:]:
+            os.remove(path)
+            os.link(regions[0], path)
     rows = "".join(
         f"{sample}\t{row}\n" for sample, text in (("a", good), ("b", bad), ("c", good)) for row in text.splitlines()
     )
