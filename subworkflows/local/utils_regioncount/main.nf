@@ -45,8 +45,9 @@ def sampleGroupCount(parameters, config) {
     return Math.max(1, countingTaskBound(parameters, config).intdiv(parameters.units_per_cpu as int))
 }
 
-// More groups for a cohort on a large panel: every task of a group holds its samples x regions items in
-// memory (the reducer ~1.6 KB each), so a group holds at most --max_group_regions of them. The count
+// More groups for a cohort on a large panel: a group's reducer holds its samples x regions tallies (~32 B each;
+// the planner too, ~0.4 KB each, when the samples' headers differ on the panel's contigs: no shared plan), so a
+// group holds at most --max_group_regions of them. The count
 // doubles rather than grows by one, so that adding a sample reshuffles the groups (and -resume recounts
 // them all) only when the cohort crosses a doubling, not at every sample.
 def sampleGroupsFor(int baseGroups, int nSamples, long regionsPerSample, long maxGroupRegions) {
