@@ -137,6 +137,7 @@ class Item(NamedTuple):
 class SampleFiles:
     alignments: str  # as given in the manifest: relative to the task folder (the working directory)
     index: str = ""  # '' lets samtools find the index next to the alignments
+    sample: str = ""  # its name in the manifest, for messages
 
 
 class Outcome(NamedTuple):
@@ -199,7 +200,7 @@ def read_samples(lines, what="sample manifest"):
             raise UnitError(f"{what}: line {number} has no sample name or no alignments file")
         if sample in samples:
             raise UnitError(f"{what}: sample '{sample}' is listed twice")
-        samples[sample] = SampleFiles(alignments, r.get("index") or "")  # a trailing empty field may be cut
+        samples[sample] = SampleFiles(alignments, r.get("index") or "", sample)  # a trailing empty field may be cut
     return samples
 
 
@@ -576,11 +577,25 @@ def contig_densities(samtools, target):
     return densities
 
 
+def in_stretch_order(items):
+    """Whether each contig's items are together and by start (a planner's unit is): no sort needed to merge."""
+    done, last = set(), None
+    for item in items:
+        if last is None or item.contig != last.contig:
+            if item.contig in done:
+                return False
+            done.add(item.contig)
+        elif item.start < last.start:
+            return False
+        last = item
+    return True
+
+
 def merged_intervals(items, densities):
     """(contig, start, end) stretches covering every item, in (contig, start) order: items of a contig whose
     gap is expected to hold at most MERGE_GAP_RECORDS records share a stretch."""
     stretches = []
-    for item in sorted(items, key=lambda i: (i.contig, i.start)):
+    for item in items if in_stretch_order(items) else sorted(items, key=lambda i: (i.contig, i.start)):
         density = densities.get(item.contig, 0.0)
         max_gap = MERGE_GAP_RECORDS / density if density > 0 else 0
         last = stretches[-1] if stretches else None
@@ -751,7 +766,7 @@ def count_sample_items(items, files, samtools, common, user_expression, workdir,
             # One bad block fails a whole pass: its halves are counted again to name exactly the failing items.
             log.warning(
                 "%s: a %s pass over %d regions failed (%s); counting them again in halves",
-                items[0].sample,
+                files.sample or items[0].sample,
                 items[shared[0]].mode,
                 len(failed),
                 failed[0].message,
@@ -870,24 +885,24 @@ def counted_blocks(items, samples, how):
     of a shared plan's items, whatever the number of samples."""
     own = [item for item in items if item.sample != ALL_SAMPLES]
     if own:
-        yield own, count_own_items(own, samples, how)
+        yield None, own, count_own_items(own, samples, how)
     shared = [item for item in items if item.sample == ALL_SAMPLES] if len(own) < len(items) else []
     for sample, files in samples.items() if shared else ():
-        mine = [item._replace(sample=sample) for item in shared]
-        yield mine, count_items(mine, files, how)
+        yield sample, shared, count_items(shared, files, how)
 
 
 def write_results(path, blocks):
-    """The result rows of (items, outcomes) blocks, written as they come; (items, failed items, samples)."""
+    """The result rows of (sample, items, outcomes) blocks, written as they come (a block's sample, when not
+    None, stands for the ALL_SAMPLES of its items); returns (items, failed items, samples)."""
     tally = {"items": 0, "failed": 0, "samples": set()}
 
     def rows():
-        for items, outcomes in blocks:
+        for sample, items, outcomes in blocks:
             for item, o in zip(items, outcomes):
                 tally["items"] += 1
                 tally["failed"] += o.status != "ok"
                 yield [
-                    item.sample,
+                    sample or item.sample,
                     item.region_id,
                     item.contig,
                     item.start,
@@ -897,7 +912,7 @@ def write_results(path, blocks):
                     o.status,
                     o.message,
                 ]
-            tally["samples"].update(item.sample for item in items)
+            tally["samples"].update([sample] if sample else (item.sample for item in items))
 
     write_tsv(path, RESULT_COLUMNS, rows())
     return tally["items"], tally["failed"], len(tally["samples"])
