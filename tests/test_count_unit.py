@@ -299,6 +299,33 @@ def test_whole_contigs_in_several_argument_groups(bam, tmp_path, monkeypatch):
     ]
 
 
+@pytest.mark.parametrize("index_kind", ["bai", "csi"])
+def test_many_whole_contigs_count_as_intervals_to_their_records_reach(bam, tmp_path, monkeypatch, index_kind):
+    """From WHOLE_AS_INTERVALS_MIN whole contigs on, a batch reads how far each contig's records reach from the
+    index (BAI or CSI) and counts them as intervals of one -M -L pass, not as `{name}` arguments: the same
+    counts as `samtools view -c {name}`, the records placed up to 20 kb past a contig's @SQ length included."""
+    monkeypatch.setattr(cu, "WHOLE_AS_INTERVALS_MIN", 2)
+    cu.contig_reaches.cache_clear()
+    cu.idxstats_rows.cache_clear()
+    copy = str(tmp_path / "copy.bam")
+    with open(bam, "rb") as source, open(copy, "wb") as target:
+        target.write(source.read())
+    pysam.index(copy, *(["-c"] if index_kind == "csi" else []))
+    reaches = cu.contig_reaches("samtools", (copy,))
+    assert reaches["chr1"] > 50_000 + 10_000  # records placed past chr1's 50 kb are within reach
+    assert reaches["empty"] == 1
+    calls = tmp_path / "calls"
+    logging = fake_samtools(tmp_path, f'echo "$*" >> {calls}\nexec samtools "$@"')
+    items = [item(c, 0, length, "batch", True, region_id=c) for c, length in CONTIGS]
+    for samtools_args in ("", "-F 0x10"):
+        outcomes = run(items, copy, tmp_path, samtools_args, samtools=logging, index=copy + "." + index_kind)
+        expected = [samtools_count(copy, f"{{{c}}}", samtools_args) for c, _ in CONTIGS]
+        assert [(o.status, o.count) for o in outcomes] == [("ok", n) for n in expected]
+    views = [line for line in calls.read_text().splitlines() if line.startswith("view") and copy in line]
+    assert len(views) == 2 and all(" -L " in line and "{" not in line for line in views), views
+    assert sum(expected) > 1000
+
+
 def rows_of(path):
     with open(path) as handle:
         return read_tsv(handle)
@@ -816,7 +843,7 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
     logging_samtools = fake_samtools(
         tmp_path, f'for a in "$@"; do [[ $a == *.bed ]] && wc -l < "$a" >> {beds}; done\nexec samtools "$@"'
     )
-    cu.contig_densities.cache_clear()
+    cu.idxstats_rows.cache_clear()
     for samtools_args in ("", "-q 20 -F 0x404"):
         outcomes = run(items, bam, tmp_path, samtools_args, samtools=logging_samtools)
         for it, outcome in zip(items, outcomes):
