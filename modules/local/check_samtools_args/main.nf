@@ -1,6 +1,6 @@
 // Check --samtools_args once, before any other task: refused options (output, the pipeline's own) and values
 // samtools rejects are one line here, not one failing samtools call per region later.
-include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+include { shellQuote } from '../../../subworkflows/local/utils_task_script'
 
 process CHECK_SAMTOOLS_ARGS {
     tag 'samtools_args'

@@ -1,5 +1,5 @@
 // Count the reads of one work unit (regions of one or more samples of a group) with samtools view -c.
-include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_regioncount'
+include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_task_script'
 
 process COUNT_UNIT {
     tag "${groupLabel(meta.group, meta.samples)}:${unit.baseName}"

@@ -1,5 +1,5 @@
 // Read a group of samples' regions (BAM header or BED) and plan their counting work units.
-include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_regioncount'
+include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_task_script'
 
 process PLAN_UNITS {
     tag "${groupLabel(group.id, group.samples)}"

@@ -1,5 +1,5 @@
 // Assemble a group's unit results into each sample's count files; name every failed sample and region.
-include { groupLabel } from '../../../subworkflows/local/utils_regioncount'
+include { groupLabel } from '../../../subworkflows/local/utils_task_script'
 
 process REDUCE_COUNTS {
     tag "${groupLabel(group.id, group.samples)}"

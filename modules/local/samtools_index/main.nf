@@ -1,5 +1,5 @@
 // Index a BAM/CRAM that has no usable index (none found, or older than the alignments).
-include { shellQuote } from '../../../subworkflows/local/utils_regioncount'
+include { shellQuote } from '../../../subworkflows/local/utils_task_script'
 
 process SAMTOOLS_INDEX {
     tag "${meta.id}"

@@ -19,23 +19,6 @@ SPLIT_SIZE_PLAUSIBLE = 100000
 BGZF_EOF = [0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00,
             0x1b, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00] as byte[]
 
-// A string as one single-quoted shell word: user file names and options reach task scripts only this way.
-def shellQuote(String text) {
-    return "'" + text.replace("'", "'\\''") + "'"
-}
-
-// A TSV manifest for a task script, as the arguments of one `printf '%s\n' ... > file` line: a header and
-// one row per sample, row(sample, 1-based position) giving its fields, each row one quoted word (tabs and
-// line breaks, possible in file names, become spaces: the names are for messages). One script line, as
-// literal line breaks in a task script would defeat Nextflow's indentation stripping of the heredocs.
-def sampleManifest(samples, header, Closure row) {
-    def lines = [header.join('\t')]
-    samples.eachWithIndex { sample, i ->
-        lines << row(sample, i + 1).collect { it.toString().replaceAll(/[\t\r\n]/, ' ') }.join('\t')
-    }
-    return lines.collect { shellQuote(it) }.join(' ')
-}
-
 // Samples are planned, counted and reduced in groups, so that a cohort costs tasks by its reads, not by its
 // number of samples: a group's small samples share tasks, a big sample still gets up to --max_units units.
 // The group of a sample depends on its name only (CRC32), so adding a sample to a cohort changes one group
@@ -83,11 +66,6 @@ def pathSize(path) {
     } catch (IOException problem) {
         return 0L
     }
-}
-
-// A group as task tags show it: 'group_2 (s1,s2)', or 'group_2 (250 samples)'.
-def groupLabel(String group, samples) {
-    return "${group} (${samples.size() <= 3 ? samples*.id.join(',') : samples.size() + ' samples'})"
 }
 
 def sampleGroup(String id, int groups) {
