@@ -179,3 +179,29 @@ def test_awsbatch_refuses_a_work_dir_not_on_s3(nf):
     assert "-profile awsbatch needs a work directory on S3, e.g. -work-dir s3://my-bucket/work" in out, out
     assert "Submitted process" not in out
     assert glob.glob(str(nf["base"] / "aws-local-workdir" / "work" / "*" / "*")) == []
+
+
+def process_interface(main_nf):
+    """(number of input channels, emit names) of a module's process, read from its main.nf."""
+    text = open(main_nf).read()
+    inputs = text.split("    input:\n", 1)[1].split("    output:\n", 1)[0]
+    outputs = text.split("    output:\n", 1)[1].split("    when:\n", 1)[0]
+    n_inputs = len([line for line in inputs.splitlines() if re.match(r"\s*(tuple|path|val)\b", line)])
+    return n_inputs, re.findall(r"emit:\s*(\w+)", outputs)
+
+
+@pytest.mark.parametrize("main_nf", module_files(), ids=lambda p: os.path.basename(os.path.dirname(p)))
+def test_every_module_describes_its_inputs_outputs_and_tools_in_meta_yml(main_nf):
+    """nf-core's module meta.yml: one entry per input channel (a tuple's elements as a list), one output per emit
+    name, the tools, and a name that is the module's folder."""
+    import yaml
+
+    with open(os.path.join(os.path.dirname(main_nf), "meta.yml")) as handle:
+        meta = yaml.safe_load(handle)
+    n_inputs, emits = process_interface(main_nf)
+    assert meta["name"] == os.path.basename(os.path.dirname(main_nf))
+    assert len(meta["input"]) == n_inputs, meta["input"]
+    assert list(meta["output"]) == emits, (list(meta["output"]), emits)
+    assert meta["tools"] and len(meta["keywords"]) >= 3 and meta["description"].strip()
+    described = [entry for channel in meta["input"] for entry in (channel if isinstance(channel, list) else [channel])]
+    assert all(next(iter(entry.values()))["description"] for entry in described)
