@@ -20,7 +20,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.pipeline
 
 TIMEOUT_S = 300
-PROFILES = ["test", "slurm", "awsbatch", "docker", "singularity", "apptainer", "conda"]
+PROFILES = ["test", "test_full", "slurm", "awsbatch", "docker", "singularity", "apptainer", "conda"]
 TEST_BAM = os.path.join(ROOT, "assets", "test-data", "test1.bam")
 
 
@@ -87,6 +87,13 @@ def config(nf, profile):
 def test_test_profile_fits_two_cpus_and_four_gb(nf):
     cfg = config(nf, "test")
     assert cfg["process.resourceLimits"] == "[cpus:2, memory:'4 GB', time:'1h']"
+
+
+def test_test_full_profile_runs_the_benchmark_cohort_on_its_panel(nf):
+    cfg = config(nf, "test_full")
+    assert cfg["params.input"] == f"'{ROOT}/.bench/cohort16/sheet.csv'"
+    assert cfg["params.regions"] == f"'{ROOT}/.bench/exome.bed'"
+    assert "cohort16-panel" in open(os.path.join(ROOT, "conf", "test_full.config")).read()  # how to make them
 
 
 def test_slurm_profile(nf):
