@@ -39,8 +39,6 @@ RECORD_HEAD = numpy.dtype(
         ("flag", "<u2"),
     ]
 )
-HEAD_BYTES = numpy.arange(RECORD_HEAD.itemsize)
-WORD_BYTES = numpy.arange(4)
 FIXED_BYTES = 36  # block_size and the 32 bytes of fixed fields before read_name
 UNMAPPED = 0x4
 # CIGAR operation codes (MIDNSHP=X = 0..8) that consume reference bases: M D N = X.

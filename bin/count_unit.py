@@ -73,7 +73,7 @@ from typing import NamedTuple
 
 import alignment_index
 import samtools_options
-from tsv_files import iter_columns, iter_tsv, write_tsv
+from tsv_files import MissingColumns, column_indexes, iter_columns, iter_tsv, write_tsv
 
 try:
     import bam_records  # numpy: a batch pass read as BAM
@@ -164,9 +164,10 @@ def rows_with(lines, columns, what):
     lacks one of `columns`."""
     for number, row in enumerate(iter_tsv(lines)):
         if number == 0:
-            missing = [column for column in columns if column not in row]
-            if missing:
-                raise UnitError(f"{what}: no column {', '.join(missing)} in the header")
+            try:
+                column_indexes(list(row), columns, what)
+            except MissingColumns as err:
+                raise UnitError(str(err)) from None
         yield row
 
 
@@ -187,9 +188,9 @@ def read_unit(lines, what="unit file"):
             items.append(item._replace(open_end=True) if rest and rest[0] == "1" else item)
     except IndexError as err:  # a short row
         raise UnitError(f"{what}: line {number + 1} is malformed ({err!r})") from None
-    except ValueError as err:  # a start that is no number; a column missing from the header
-        if "in the header" in str(err):
-            raise UnitError(str(err)) from None
+    except MissingColumns as err:
+        raise UnitError(str(err)) from None
+    except ValueError as err:  # a start that is no number
         raise UnitError(f"{what}: line {number} is malformed ({err!r})") from None
     return items
 
@@ -607,8 +608,8 @@ def in_stretch_order(items):
 
 
 def merged_intervals(items, densities):
-    """(contig, start, end) stretches covering every item, in (contig, start) order: items of a contig whose
-    gap is expected to hold at most MERGE_GAP_RECORDS records share a stretch."""
+    """(contig, start, end) stretches covering every item, each contig's together and by start: items of a
+    contig whose gap is expected to hold at most MERGE_GAP_RECORDS records share a stretch."""
     stretches = []
     for item in items if in_stretch_order(items) else sorted(items, key=lambda i: (i.contig, i.start)):
         density = densities.get(item.contig, 0.0)
@@ -778,7 +779,10 @@ def contig_reaches(samtools, target):
     contig names in index order from samtools idxstats. {} when unknown (a CRAM, no index file, a failure):
     such contigs are counted by name."""
     alignments, _, index = target[0].partition("##idx##")
-    candidates = [index] if index else [alignments + ".bai", alignments + ".csi", alignments[:-4] + ".bai"]
+    beside = [alignments + ".bai", alignments + ".csi"] + (
+        [alignments[:-4] + ".bai"] if alignments.endswith(".bam") else []
+    )
+    candidates = [index] if index else beside
     index = next((path for path in candidates if os.path.isfile(path)), None)
     names = idxstats_names(samtools, target)
     try:

@@ -20,7 +20,7 @@ import os
 import sys
 from array import array
 
-from tsv_files import iter_columns, write_lines
+from tsv_files import column_indexes, iter_columns, write_lines
 
 log = logging.getLogger("reduce_counts")
 
@@ -224,11 +224,7 @@ def add_results(paths, tallies):
     for path in sorted(paths):
         with open(path) as handle:
             lines = (line for line in handle if line.strip())
-            header = next(lines, "").rstrip("\n").split("\t")
-            missing = [column for column in RESULT_FIELDS if column not in header]
-            if missing:
-                raise ValueError(f"{path}: no column {', '.join(missing)} in the header")
-            columns = [header.index(column) for column in RESULT_FIELDS]
+            columns = column_indexes(next(lines, "").rstrip("\n").split("\t"), RESULT_FIELDS, path)
             at_sample, at_region, at_count, at_status = (columns[RESULT_FIELDS.index(c)] for c in QUICK_FIELDS)
             for line in lines:
                 row = line.rstrip("\n").split("\t")

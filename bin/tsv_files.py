@@ -52,6 +52,18 @@ def iter_tsv(lines):
             yield dict(zip(header, fields))
 
 
+class MissingColumns(ValueError):
+    """A TSV's header lacks columns its reader needs."""
+
+
+def column_indexes(header, columns, what="table"):
+    """The positions of `columns` in a header's fields; MissingColumns naming those it lacks."""
+    missing = [column for column in columns if column not in header]
+    if missing:
+        raise MissingColumns(f"{what}: no column {', '.join(missing)} in the header")
+    return [header.index(column) for column in columns]
+
+
 def iter_columns(lines, columns, what="table"):
     """The named columns of each row of a TSV with a header, as lists in the order of `columns`, one row at a
     time: a dict per row costs more than the rest of a reducer's work. ValueError when a column is missing."""
@@ -59,10 +71,7 @@ def iter_columns(lines, columns, what="table"):
     header = next(rows, None)
     if header is None:
         return
-    missing = [column for column in columns if column not in header]
-    if missing:
-        raise ValueError(f"{what}: no column {', '.join(missing)} in the header")
-    indexes = [header.index(column) for column in columns]
+    indexes = column_indexes(header, columns, what)
     for row in rows:
         yield [row[i] for i in indexes]
 
