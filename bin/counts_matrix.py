@@ -25,42 +25,24 @@ import logging
 import os
 import sys
 
+from task_files import COUNTS_TABLE_SUFFIX, TaskFileError, counts_table_rows, read_failures, sample_of
 from task_warnings import keep_warnings, lengths_described
 from tsv_files import write_lines
 
 log = logging.getLogger("counts_matrix")
 
-TABLE_SUFFIX = ".counts.tsv"
-TABLE_HEADER = ["region", "length", "count"]
 MISSING = "NA"
 OTHER = "other regions"
 
 
-class InputError(Exception):
-    """Bad input: the message names the file and the problem."""
-
-
 def sample_name(path):
     """The sample of a ``<sample>.counts.tsv`` path."""
-    name = os.path.basename(path)
-    if not name.endswith(TABLE_SUFFIX) or name == TABLE_SUFFIX:
-        raise InputError(f"{path}: expected a file named <sample>{TABLE_SUFFIX}")
-    return name[: -len(TABLE_SUFFIX)]
+    return sample_of(path, COUNTS_TABLE_SUFFIX)
 
 
 def read_counts(lines, path):
     """[(region, count, length)] from the lines of a counts table, in file order."""
-    rows = [line.rstrip("\r\n").split("\t") for line in lines if line.strip()]
-    if not rows or rows[0] != TABLE_HEADER:
-        raise InputError(f"{path}: expected the header '{chr(9).join(TABLE_HEADER)}'")
-    counts = []
-    for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) != len(TABLE_HEADER) or not (
-            row[1].isascii() and row[1].isdigit() and row[2].isascii() and row[2].isdigit()
-        ):
-            raise InputError(f"{path}: line {lineno}: expected region, length and a non-negative integer count")
-        counts.append((row[0], int(row[2]), int(row[1])))
-    return counts
+    return [(name, count, int(length)) for name, length, count in counts_table_rows(lines, path)]
 
 
 def occurrence_keys(names):
@@ -235,26 +217,12 @@ class NotAligned(Exception):
     """The tables do not list the same regions (names and lengths) in the same order."""
 
 
-def table_rows(handle, path):
-    """(region, length text, count) of each line of a counts table, checked as read_counts checks them."""
-    lines = (line for line in handle if line.strip())
-    if next(lines, "").rstrip("\r\n").split("\t") != TABLE_HEADER:
-        raise InputError(f"{path}: expected the header '{chr(9).join(TABLE_HEADER)}'")
-    for lineno, line in enumerate(lines, start=2):
-        row = line.rstrip("\r\n").split("\t")
-        if len(row) != len(TABLE_HEADER) or not (
-            row[1].isascii() and row[1].isdigit() and row[2].isascii() and row[2].isdigit()
-        ):
-            raise InputError(f"{path}: line {lineno}: expected region, length and a non-negative integer count")
-        yield row[0], row[1], int(row[2])
-
-
 def aligned_rows(paths):
     """(region, [count per table]) of tables that list the same regions and lengths in the same order, read
     in step, one line of each at a time; NotAligned at the first difference."""
     handles = [open(path) for path in paths]
     try:
-        readers = [table_rows(handle, path) for handle, path in zip(handles, paths)]
+        readers = [counts_table_rows(handle, path) for handle, path in zip(handles, paths)]
         for rows in itertools.zip_longest(*readers):
             if None in rows or any(row[:2] != rows[0][:2] for row in rows):
                 raise NotAligned()
@@ -266,7 +234,7 @@ def aligned_rows(paths):
 
 def region_names(path):
     """The region names of a counts table (its first column below the header), unchecked: a table that is not
-    one fails table_rows when read in full."""
+    one fails counts_table_rows when read in full."""
     with open(path) as handle:
         next(handle, None)
         return {line.split("\t", 1)[0] for line in handle if line.strip()}
@@ -307,19 +275,6 @@ def stream_matrix(samples, paths, outdir, top):
     return dict(zip(samples, totals)), n_regions
 
 
-def read_failures(path):
-    """The failure reports of a failures.txt: one report per sample, its region lines indented under it."""
-    with open(path) as handle:
-        text = handle.read()
-    reports = []
-    for line in text.splitlines():
-        if line.startswith("  ") and reports:
-            reports[-1] += "\n" + line
-        elif line.strip():
-            reports.append(line)
-    return reports
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tables", nargs="*", help="<sample>.counts.tsv files from reduce_counts.py")
@@ -354,14 +309,14 @@ def main(argv=None):
         for path in args.tables:
             sample = sample_name(path)
             if sample in path_of:
-                raise InputError(f"{path}: sample '{sample}' is given twice")
+                raise TaskFileError(f"{path}: sample '{sample}' is given twice")
             path_of[sample] = path
         samples = sorted(path_of)
         # Samples of one BED (or one reference) list the same regions: streamed, whatever the panel's size.
         totals, n_regions = stream_matrix(samples, [path_of[s] for s in samples], args.outdir, args.top_regions)
     except NotAligned:
         totals = None
-    except (InputError, OSError) as error:
+    except (TaskFileError, OSError) as error:
         log.error("%s", error)
         return 1
     if totals is None:
@@ -378,7 +333,7 @@ def joined_matrix(path_of, args):
         for sample, path in path_of.items():
             with open(path) as handle:
                 tables[sample] = read_counts(handle, path)
-    except (InputError, OSError) as error:
+    except (TaskFileError, OSError) as error:
         log.error("%s", error)
         return 1
     samples, rows = build_matrix(tables)

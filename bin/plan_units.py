@@ -36,36 +36,30 @@ import os
 import shutil
 import sys
 import zlib
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from alignment_index import index_mismatch
 from contig_starts import contigs_start_placed
-from count_unit import ALL_SAMPLES
 from input_checks import BGZF_EOF, input_problem, read_head, read_tail
+from task_files import (
+    ALL_SAMPLES,
+    PASS_MODES,
+    UNIT_SAMPLES_FILE,
+    read_samples,
+    regions_table_name,
+    unit_file_name,
+    write_regions_table,
+    write_unit,
+    write_unit_samples,
+)
 from task_warnings import keep_warnings, lengths_described
-from tsv_files import read_tsv, write_tsv
 
 log = logging.getLogger("plan_units")
 
-REGION_COLUMNS = ["region_id", "name", "contig", "start", "end", "length", "items"]
-UNIT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "whole", "mode", "open_end"]
-UNIT_SAMPLES_FILE = "unit_samples.tsv"
 # Warnings for the user, one a line (the pipeline shows them on its console): written only when there are some.
 # A counting task that starts more samtools calls than this for chunks (10-30 ms each before any read) spends
 # minutes starting samtools: --split_size far below the contigs' lengths (1 bp made 166,569 chunks of 166 kb).
 CHUNK_CALLS_WARNING = 1000
-# open_end 1: the item reaches past `end` to the contig's last record (a whole contig, or its last piece):
-# htslib's `{name}` counts records placed past the @SQ length too.
-# How an item is counted (see count_unit.py):
-#   single - samtools view -c over the interval (records overlapping it); also a split region's first piece
-#   chunk  - records whose leftmost position lies in the interval (the later pieces of a split region)
-#   batch  - one multi-region samtools pass shared by every batch item of the unit
-#   pass   - every contig of a small sample, counted by one region-less samtools pass over its file: the
-#            sample's items stay in one unit (pass_items, unit_atoms)
-#   scan   - a pass over a BAM whose index shows that no contig holds a record `{name}` skips (contig_starts):
-#            samtools idxstats reads the file itself, with no view and no filter, unless the user filters
-PASS_MODES = ("pass", "scan")
 CHUNKS_PER_SHARE = 3
 # Records in one BGZF block (64 KiB uncompressed; ~320-byte records of 150 bp reads): samtools decodes the
 # whole block a region starts in, even for a region of one read.
@@ -93,6 +87,8 @@ class Region(NamedTuple):
     whole_contig: bool = False
 
 
+# An item as planned, with its expected cost; written to its unit file as a task_files.UnitItem row (its mode
+# and open_end are described there).
 class Item(NamedTuple):
     region_id: int
     contig: str
@@ -105,18 +101,6 @@ class Item(NamedTuple):
     sample: str = ""
     # Records a batch pass decodes to reach the item beyond its own (block_overheads): part of its cost.
     decoded_reads: float = 0.0
-
-
-@dataclass(frozen=True)
-class SampleFiles:
-    sample: str
-    alignments: str
-    index: str
-    file_name: str  # the user's file name, for messages
-    # A remote input, which the driver did not read: its URL (and its index's) for input_checks' messages.
-    check_name: str = ""
-    index_check_name: str = ""
-    index_name: str = ""  # the user's name for the index ('' for one the pipeline made), for messages
 
 
 def header_regions(contigs):
@@ -484,19 +468,13 @@ def plan_warnings(units, split_size):
     ]
 
 
-def region_rows(regions, n_items):
-    """Rows of the regions table: each region with the number of items that count it (n_items: region id ->
-    items; a generator: a panel's rows are written as made, never held)."""
-    return ([r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions)
-
-
 def write_region_tables(folder, samples, regions_of, items_of):
     """Each sample's regions table, `<sample>.regions.tsv` in folder. The samples of one reference on one panel
     share their regions (bed_cache) and, planned alike, the same table: it is written once and the others
     are hard links to it (a copy where links cannot be made), not 200,000 rows again per sample."""
     written = []  # (regions, items per region, path) of the tables written
     for sample in samples:
-        path = os.path.join(folder, f"{sample}.regions.tsv")
+        path = os.path.join(folder, regions_table_name(sample))
         regions = regions_of[sample].regions
         n_items = collections.Counter(item.region_id for item in items_of[sample])
         same = next((table for r, n, table in written if r is regions and n == n_items), None)
@@ -506,7 +484,7 @@ def write_region_tables(folder, samples, regions_of, items_of):
             except OSError:
                 shutil.copyfile(same, path)
             continue
-        write_tsv(path, REGION_COLUMNS, region_rows(regions, n_items))
+        write_regions_table(path, regions, n_items)
         written.append((regions, n_items, path))
 
 
@@ -556,15 +534,6 @@ def starts_placed(files, reference):
             return contigs_start_placed(aln, files.index)
     except (ValueError, OSError):
         return False
-
-
-def read_samples(lines):
-    """The group's samples from the manifest, in its order."""
-    names = ("file_name", "check_name", "index_check_name", "index_name")
-    return [
-        SampleFiles(row["sample"], row["alignments"], row.get("index") or None, *(row.get(n) or "" for n in names))
-        for row in read_tsv(lines)
-    ]
 
 
 class SampleRegions(NamedTuple):
@@ -739,7 +708,7 @@ def main(argv=None):
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
     keep_warnings(args.warnings)
     with open(args.samples) as handle:
-        group = read_samples(handle)
+        group = list(read_samples(handle, args.samples).values())
     problems = []
     regions_of = {}
     try:
@@ -782,18 +751,14 @@ def main(argv=None):
         items_of[item.sample].append(item)
     write_region_tables(os.path.join(args.outdir, "regions"), samples, regions_of, items_of)
     for number, unit in enumerate(units, start=1):
-        rows = (
-            [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)]
-            for i in unit
-        )
-        write_tsv(os.path.join(args.outdir, "units", f"unit_{number:04d}.tsv"), UNIT_COLUMNS, rows)
+        write_unit(os.path.join(args.outdir, "units", unit_file_name(number)), unit)
     # Which samples each unit holds: the pipeline stages only those samples' files into its task.
     unit_samples = [
-        [f"unit_{number:04d}.tsv", sample]
+        [unit_file_name(number), sample]
         for number, unit in enumerate(units, start=1)
         for sample in unit_sample_names(unit, samples)
     ]
-    write_tsv(os.path.join(args.outdir, UNIT_SAMPLES_FILE), ["unit", "sample"], unit_samples)
+    write_unit_samples(os.path.join(args.outdir, UNIT_SAMPLES_FILE), unit_samples)
     for warning in plan_warnings(units, args.split_size):  # on the console too (--warnings)
         log.warning("%s", warning)
     n_regions = sum(len(regions_of[s].regions) for s in samples)

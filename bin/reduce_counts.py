@@ -13,44 +13,26 @@ line of failures.txt once every sample's results are published (counts_matrix.py
 """
 
 import argparse
-import contextlib
 import gc
 import logging
 import os
 import sys
 from array import array
 
-from tsv_files import column_indexes, iter_columns, write_lines
+from task_files import (
+    FAILURES_FILE,
+    REGIONS_SUFFIX,
+    RESULT_READ_COLUMNS,
+    RegionsTable,
+    failure_report_text,
+    result_lines,
+    sample_count_paths,
+    sample_of,
+    write_sample_counts,
+)
+from tsv_files import write_lines
 
 log = logging.getLogger("reduce_counts")
-
-
-class RegionsTable:
-    """The columns of a regions table (plan_units.py) the reducer needs, read once for every sample whose table
-    is this file: the samples of a shared plan have hard links to one table. Flat arrays indexed by region
-    order (region_id 1, 2, ...): a panel's 1,000,000 regions take ~20 MB here. Names are not kept: the
-    table is read again when the files are written (rows)."""
-
-    def __init__(self, path):
-        self.path = path
-        self.expected_items, self.starts, self.ends = array("i"), array("q"), array("q")
-        with open(path) as handle:
-            rows = iter_columns(handle, ["region_id", "items", "start", "end"], path)
-            for number, (region_id, items, start, end) in enumerate(rows, start=1):
-                if int(region_id) != number:
-                    raise ValueError(f"{path}: region ids must be 1, 2, ... in order (row {number})")
-                self.expected_items.append(int(items))
-                self.starts.append(int(start))
-                self.ends.append(int(end))
-
-    def __len__(self):
-        return len(self.expected_items)
-
-    def rows(self):
-        """(index, name, length text) of every region, in order."""
-        with open(self.path) as handle:
-            for index, (name, length) in enumerate(iter_columns(handle, ["name", "length"], self.path)):
-                yield index, name, length
 
 
 def regions_tables(paths):
@@ -79,7 +61,7 @@ class SampleTally:
         return len(self.table)
 
     def add(self, region_id, contig, start, end, count, status, message):
-        """One result row of a unit (count_unit.py, RESULT_FIELDS) for this sample."""
+        """One result row of a unit (count_unit.py, task_files.RESULT_READ_COLUMNS) for this sample."""
         index = int(region_id) - 1
         if not 0 <= index < len(self):
             raise ValueError(f"result for unknown region id {region_id}")
@@ -94,14 +76,6 @@ class SampleTally:
 
     def regions(self):
         return self.table.rows()
-
-
-def sample_of_regions_table(path):
-    """The sample of a ``<sample>.regions.tsv`` path."""
-    name = os.path.basename(path)
-    if not name.endswith(REGIONS_SUFFIX) or name == REGIONS_SUFFIX:
-        raise ValueError(f"{path}: expected a file named <sample>{REGIONS_SUFFIX}")
-    return name[: -len(REGIONS_SUFFIX)]
 
 
 def failures(tally):
@@ -124,38 +98,8 @@ def complete(tally):
     return not tally.errors and tally.seen_items == tally.expected_items
 
 
-def write_sample_files(table, outputs):
-    """The count file and the table of each (tally, count path, table path) of samples whose regions are
-    `table`, in one read of it, each through a temporary name; a count file is put in place last, so that
-    it is there only when both of its sample's files are complete."""
-    with contextlib.ExitStack() as stack:
-        files = []
-        for tally, count_path, table_path in outputs:
-            count_file = stack.enter_context(open(f"{count_path}.tmp", "w"))
-            table_file = stack.enter_context(open(f"{table_path}.tmp", "w"))
-            table_file.write("\t".join(TABLE_COLUMNS) + "\n")
-            files.append((tally.counts, count_file.write, table_file.write))
-        for index, name, length in table.rows():
-            for counts, write_count, write_table in files:
-                count = counts[index]
-                write_count(f"Region {name}: {count}\n")
-                write_table(f"{name}\t{length}\t{count}\n")
-        for counts, write_count, _ in files:
-            write_count(f"Total reads: {sum(counts)}\n")
-    for _, count_path, table_path in outputs:
-        os.replace(f"{table_path}.tmp", table_path)
-        os.replace(f"{count_path}.tmp", count_path)
-
-
 # Samples written in one read of their shared regions table: two files open each.
 SAMPLES_PER_WRITE = 100
-
-
-TABLE_COLUMNS = ["region", "length", "count"]
-# The columns of a unit result (count_unit.py) the reducer reads: the sample, then SampleTally.add's arguments.
-RESULT_FIELDS = ["sample", "region_id", "contig", "start", "end", "count", "status", "message"]
-REGIONS_SUFFIX = ".regions.tsv"
-FAILURES_FILE = "failures.txt"
 
 
 # Failures named on a report's first line, each cut to this many characters: the line the console shows.
@@ -173,13 +117,7 @@ def failure_report(sample, tallies, problems):
     headline = (
         f"sample '{sample}': {len(problems)} of {len(tallies)} regions failed; no count file written; first: {first}"
     )
-    return headline + "\n  " + "\n  ".join(problems)
-
-
-def sample_paths(sample, outdir):
-    """(count file, table) of a sample."""
-    sample_dir = os.path.join(outdir, sample)
-    return os.path.join(sample_dir, f"{sample}_count.txt"), os.path.join(sample_dir, f"{sample}.counts.tsv")
+    return failure_report_text(headline, problems)
 
 
 def reduce_samples(tallies, outdir):
@@ -191,7 +129,7 @@ def reduce_samples(tallies, outdir):
         if complete(tally):
             complete_samples.setdefault(id(tally.table), []).append(sample)
             continue
-        for path in sample_paths(sample, outdir):
+        for path in sample_count_paths(sample, outdir):
             if os.path.exists(path):
                 os.remove(path)
         reports.append(failure_report(sample, tally, failures(tally)))
@@ -200,8 +138,8 @@ def reduce_samples(tallies, outdir):
             batch = samples[first : first + SAMPLES_PER_WRITE]
             for sample in batch:
                 os.makedirs(os.path.join(outdir, sample), exist_ok=True)
-            outputs = [(tallies[sample], *sample_paths(sample, outdir)) for sample in batch]
-            write_sample_files(tallies[batch[0]].table, outputs)
+            outputs = [(tallies[sample].counts, *sample_count_paths(sample, outdir)) for sample in batch]
+            write_sample_counts(tallies[batch[0]].table.rows(), outputs)
             for sample in batch:
                 log.info("sample '%s': %d regions, %d reads", sample, len(tallies[sample]), sum(tallies[sample].counts))
     return reports
@@ -223,9 +161,8 @@ def add_results(paths, tallies):
     unknown = set()
     for path in sorted(paths):
         with open(path) as handle:
-            lines = (line for line in handle if line.strip())
-            columns = column_indexes(next(lines, "").rstrip("\n").split("\t"), RESULT_FIELDS, path)
-            at_sample, at_region, at_count, at_status = (columns[RESULT_FIELDS.index(c)] for c in QUICK_FIELDS)
+            columns, lines = result_lines(handle, path)
+            at_sample, at_region, at_count, at_status = (columns[RESULT_READ_COLUMNS.index(c)] for c in QUICK_FIELDS)
             for line in lines:
                 row = line.rstrip("\n").split("\t")
                 tally = tallies.get(row[at_sample])
@@ -249,7 +186,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
     tables = regions_tables(args.regions)
-    tallies = {sample_of_regions_table(path): SampleTally(tables[path]) for path in args.regions}
+    tallies = {sample_of(path, REGIONS_SUFFIX): SampleTally(tables[path]) for path in args.regions}
     unknown = add_results(args.results, tallies)
     if unknown:
         log.error("results for samples without a regions table: %s", ", ".join(unknown))

@@ -11,7 +11,7 @@ import subprocess
 import tracemalloc
 
 import bam_records as br
-import count_unit as cu
+import overlap_sweep as sweep
 import pytest
 from make_test_data import Read, write_bam
 
@@ -32,7 +32,7 @@ def brute_force(reads, intervals):
             sum(
                 read.contig == contig
                 and read.pos < end
-                and cu.reference_end(read.pos, read.flag, (read.cigar or "*").encode()) > start
+                and sweep.reference_end(read.pos, read.flag, (read.cigar or "*").encode()) > start
                 for read in reads
             )
         )
@@ -40,7 +40,7 @@ def brute_force(reads, intervals):
 
 
 def query_length(cigar):
-    return sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar) if op in b"MIS=X")
+    return sum(int(n) for n, op in sweep.CIGAR_OP.findall(cigar) if op in b"MIS=X")
 
 
 def random_reads(rng, contigs):

@@ -5,8 +5,11 @@ reported as an error, never as a count."""
 
 import random
 
-import count_unit as cu
+import count_modes as modes
 import pytest
+import samtools_pipes as pipes
+import task_files as tf
+import unit_counting as uc
 from conftest import cram_of, fake_samtools, samtools_count
 from make_test_data import Read, write_bam
 
@@ -62,23 +65,23 @@ def large_bam(tmp_path_factory):
 
 def pass_items(contigs, mode="pass"):
     """One pass (or scan) item per contig, as the planner writes them for a small sample counted per contig."""
-    return [cu.Item("s", str(i), name, 0, length, True, mode, True) for i, (name, length) in enumerate(contigs)]
+    return [tf.UnitItem("s", str(i), name, 0, length, True, mode, True) for i, (name, length) in enumerate(contigs)]
 
 
 def pass_counts(
     path, tmp_path, samtools_args="", contigs=CONTIGS, samtools="samtools", reference=None, mode="pass", threads=0
 ):
     """count_unit's counts of one sample's pass (or scan) items (the user's options checked as in a run)."""
-    samples = {"s": cu.SampleFiles(path)}
+    samples = {"s": tf.SampleFiles("s", path)}
     items = pass_items(contigs, mode)
-    outcomes = cu.count_unit(items, samples, samtools, reference, threads, samtools_args, str(tmp_path))
+    outcomes = uc.count_unit(items, samples, samtools, reference, threads, samtools_args, str(tmp_path))
     assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes]
     return [o.count for o in outcomes]
 
 
 def one_pass(path, tmp_path, samtools="samtools"):
     """The outcomes of the pass alone (count_unit would count the items of a failed pass one by one)."""
-    return cu.count_pass(pass_items(CONTIGS), samtools, [], "", [path], str(tmp_path))
+    return modes.count_pass(pass_items(CONTIGS), samtools, [], "", [path], str(tmp_path))
 
 
 def expected_counts(path, options="", contigs=CONTIGS):
@@ -166,9 +169,9 @@ def test_a_failed_pass_falls_back_to_counting_each_contig(edge_bam, tmp_path):
 
 def test_idxstats_counts_read_mapped_and_unmapped_per_name():
     text = "a b\t10\t3\t4\nx\t5\t0\t1\na b\t10\t9\t9\n*\t0\t2\t7\n"
-    assert cu.idxstats_counts(text) == {"a b": 7, "x": 1}  # a name listed twice: the first, as `{name}` finds it
+    assert pipes.idxstats_counts(text) == {"a b": 7, "x": 1}  # a name listed twice: the first, as `{name}` finds it
     with pytest.raises(ValueError):
-        cu.idxstats_counts("a\t10\tthree\t4\n*\t0\t0\t0\n")
+        pipes.idxstats_counts("a\t10\tthree\t4\n*\t0\t0\t0\n")
 
 
 # The scan: a sample whose contigs all start at pos >= 0 (the planner checked), counted by idxstats alone.
@@ -210,7 +213,7 @@ def test_a_scan_of_a_truncated_file_is_an_error_never_a_count(placed_bam, tmp_pa
     data = open(placed_bam, "rb").read()
     cut = tmp_path / "cut.bam"
     cut.write_bytes(data[: len(data) * 2 // 3])
-    outcomes = cu.count_scan(pass_items(CONTIGS, "scan"), "samtools", 0, str(cut), str(tmp_path))
+    outcomes = modes.count_scan(pass_items(CONTIGS, "scan"), "samtools", 0, str(cut), str(tmp_path))
     assert [o.status for o in outcomes] == ["error"] * len(CONTIGS)
     assert "samtools exited with status 1" in outcomes[0].message and "failed to process" in outcomes[0].message
 
@@ -230,10 +233,10 @@ def test_a_scan_of_a_truncated_file_is_an_error_never_a_count(placed_bam, tmp_pa
 def test_every_failure_of_a_scan_is_an_error(placed_bam, tmp_path, idxstats, message):
     samtools = fake_samtools(tmp_path, f'if [[ $1 == idxstats ]]; then shift; {idxstats}; exit; fi\nexec samtools "$@"')
     if message is None:  # killed (out of memory): the task is retried
-        with pytest.raises(cu.RetryableFailure):
-            cu.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
+        with pytest.raises(pipes.RetryableFailure):
+            modes.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
         return
-    outcomes = cu.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
+    outcomes = modes.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
     assert {o.status for o in outcomes} == {"error"}
     assert message in outcomes[0].message
     # In a unit, the failed scan's contigs are counted one by one.

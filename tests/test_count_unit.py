@@ -11,9 +11,15 @@ import random
 import subprocess
 import sys
 
+import count_modes as modes
 import count_unit as cu
+import overlap_sweep as sweep
 import pysam
 import pytest
+import samtools_options
+import samtools_pipes as pipes
+import task_files as tf
+import unit_counting as uc
 from conftest import ROOT, cram_of, fake_samtools, read_tsv, samtools_count
 from make_test_data import Read, header_for, sort_key, to_segment
 
@@ -27,7 +33,7 @@ RESULT_HEADER = ["sample", "region_id", "contig", "start", "end", "mode", "count
 
 
 def query_length(cigar):
-    return sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar.encode()) if op in b"MIS=X")
+    return sum(int(n) for n, op in sweep.CIGAR_OP.findall(cigar.encode()) if op in b"MIS=X")
 
 
 def varied_reads(rng, n=3000):
@@ -104,13 +110,13 @@ def cram(tmp_path_factory):
 
 
 def item(contig, start, end, mode, whole=False, region_id="1", open_end=False, sample="s"):
-    return cu.Item(sample, region_id, contig, start, end, whole, mode, open_end)
+    return tf.UnitItem(sample, region_id, contig, start, end, whole, mode, open_end)
 
 
 def run(items, bam, tmp_path, samtools_args="", samtools="samtools", index=None, reference=None):
     """count_unit with one sample, "s", whose files are bam and its index."""
-    samples = {"s": cu.SampleFiles(bam, index or bam + ".bai")}
-    return cu.count_unit(items, samples, samtools, reference, 0, samtools_args, str(tmp_path))
+    samples = {"s": tf.SampleFiles("s", bam, index or bam + ".bai")}
+    return uc.count_unit(items, samples, samtools, reference, 0, samtools_args, str(tmp_path))
 
 
 def pieces(contig, first, last, step, whole_contig):
@@ -197,7 +203,7 @@ def test_every_mode_equals_samtools_view_c_with_the_users_options(bam, tmp_path,
     for mode in ("single", "batch"):
         for c, s, e, whole in INTERVALS:
             items.append(item(c, s, e, mode, whole, region_id=str(len(items))))
-            expected.append(samtools_count(bam, cu.region_string(items[-1]), samtools_args))
+            expected.append(samtools_count(bam, modes.region_string(items[-1]), samtools_args))
     for c, length in CONTIGS:  # a sample's every contig, counted in one region-less pass
         items.append(item(c, 0, length, "pass", True, region_id=str(len(items)), open_end=True))
         expected.append(samtools_count(bam, f"{{{c}}}", samtools_args))
@@ -217,20 +223,21 @@ def test_reference_end_matches_htslib(bam):
         for segment in aln.fetch(until_eof=True):
             expected = segment.reference_end if not segment.is_unmapped else segment.reference_start + 1
             cigar = (segment.cigarstring or "*").encode()
-            assert cu.reference_end(segment.reference_start, segment.flag, cigar) == expected
+            assert sweep.reference_end(segment.reference_start, segment.flag, cigar) == expected
 
 
 def test_region_strings_never_parse_names_as_ranges():
-    assert cu.region_string(item("chr1:100-200", 0, 5000, "single", whole=True)) == "{chr1:100-200}"
-    assert cu.region_string(item("chr1:100-200", 9, 20, "single")) == "{chr1:100-200}:10-20"
-    assert cu.region_string(item("chr1:100-200", 9, 5000, "chunk", open_end=True)) == "{chr1:100-200}:10"
+    assert modes.region_string(item("chr1:100-200", 0, 5000, "single", whole=True)) == "{chr1:100-200}"
+    assert modes.region_string(item("chr1:100-200", 9, 20, "single")) == "{chr1:100-200}:10-20"
+    assert modes.region_string(item("chr1:100-200", 9, 5000, "chunk", open_end=True)) == "{chr1:100-200}:10"
 
 
 def test_filter_expression_combines_the_user_expression_in_parentheses():
-    assert cu.filter_expression("flag.paired || mapq > 5", starts_before=10) == "(flag.paired || mapq > 5) && pos <= 10"
-    assert cu.filter_expression("", starts_before=10) == "pos <= 10"
-    assert cu.filter_expression("mapq > 5") == "mapq > 5"
-    assert cu.filter_expression("") == ""
+    expression = modes.filter_expression("flag.paired || mapq > 5", starts_before=10)
+    assert expression == "(flag.paired || mapq > 5) && pos <= 10"
+    assert modes.filter_expression("", starts_before=10) == "pos <= 10"
+    assert modes.filter_expression("mapq > 5") == "mapq > 5"
+    assert modes.filter_expression("") == ""
 
 
 def test_only_the_last_expression_counts_as_in_samtools(bam, tmp_path):
@@ -289,9 +296,9 @@ def test_an_undecodable_cram_fails_loudly(bam, tmp_path):
 
 
 def test_whole_contigs_in_several_argument_groups(bam, tmp_path, monkeypatch):
-    assert cu.argument_groups(["a", "bb", "ccc", "d"], 10) == [["a", "bb"], ["ccc", "d"]]  # `{name}` and a separator
-    assert cu.argument_groups(["a" * 20, "b"], 9) == [["a" * 20], ["b"]]
-    monkeypatch.setattr(cu, "REGION_ARGUMENT_BYTES", 20)
+    assert modes.argument_groups(["a", "bb", "ccc", "d"], 10) == [["a", "bb"], ["ccc", "d"]]  # `{name}` and a separator
+    assert modes.argument_groups(["a" * 20, "b"], 9) == [["a" * 20], ["b"]]
+    monkeypatch.setattr(modes, "REGION_ARGUMENT_BYTES", 20)
     items = [item(c, 0, length, "batch", True, region_id=c) for c, length in CONTIGS]
     outcomes = run(items, bam, tmp_path, "-F 0x10")
     assert [(o.status, o.count) for o in outcomes] == [
@@ -304,14 +311,14 @@ def test_many_whole_contigs_count_as_intervals_to_their_records_reach(bam, tmp_p
     """From WHOLE_AS_INTERVALS_MIN whole contigs on, a batch reads how far each contig's records reach from the
     index (BAI or CSI) and counts them as intervals of one -M -L pass, not as `{name}` arguments: the same
     counts as `samtools view -c {name}`, the records placed up to 20 kb past a contig's @SQ length included."""
-    monkeypatch.setattr(cu, "WHOLE_AS_INTERVALS_MIN", 2)
-    cu.contig_reaches.cache_clear()
-    cu.idxstats_rows.cache_clear()
+    monkeypatch.setattr(modes, "WHOLE_AS_INTERVALS_MIN", 2)
+    modes.contig_reaches.cache_clear()
+    pipes.idxstats_rows.cache_clear()
     copy = str(tmp_path / "copy.bam")
     with open(bam, "rb") as source, open(copy, "wb") as target:
         target.write(source.read())
     pysam.index(copy, *(["-c"] if index_kind == "csi" else []))
-    reaches = cu.contig_reaches("samtools", (copy,))
+    reaches = modes.contig_reaches("samtools", (copy,))
     assert reaches["chr1"] > 50_000 + 10_000  # records placed past chr1's 50 kb are within reach
     assert reaches["empty"] == 1
     calls = tmp_path / "calls"
@@ -366,7 +373,7 @@ def test_samtools_error_output_fails_the_item_with_its_message(bam, tmp_path):
 def test_killed_samtools_is_retryable(bam, tmp_path, killed):
     """A killed counting call, and a killed option check (the call that reads stdin, '-')."""
     samtools = fake_samtools(tmp_path, f'if [[ {killed} ]]; then echo Killed >&2; exit 137; fi\nexec samtools "$@"')
-    with pytest.raises(cu.RetryableFailure) as failure:
+    with pytest.raises(pipes.RetryableFailure) as failure:
         run([item("chr1", 0, 10, "single")], bam, tmp_path, "-q 20", samtools=samtools)
     assert failure.value.exit_code == 137
 
@@ -383,7 +390,7 @@ def test_a_pass_whose_samtools_is_killed_is_retryable(bam, tmp_path, mode, outpu
         'echo Killed >&2; exit 137; fi\nexec samtools "$@"',
     )
     items = [item(c, 0, length, mode, True, region_id=c, open_end=True) for c, length in CONTIGS]
-    with pytest.raises(cu.RetryableFailure) as failure:
+    with pytest.raises(pipes.RetryableFailure) as failure:
         run(items, bam, tmp_path, "-q 20", samtools=samtools)
     assert failure.value.exit_code == 137 and marker.exists()
 
@@ -398,7 +405,7 @@ def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     out = tmp_path / "unit_0001.result.tsv"
     assert cu.main(["--samples", samples, "--unit", str(unit), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].split("\t") == cu.RESULT_COLUMNS == RESULT_HEADER
+    assert lines[0].split("\t") == tf.RESULT_COLUMNS == RESULT_HEADER
     assert lines[1:] == [
         f"s\t1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, '{chr1}')}\tok\t",
         "s\t2\tempty\t0\t1000\tsingle\t0\tok\t",
@@ -429,8 +436,8 @@ def test_the_cli_takes_options_starting_with_a_dash_after_equals(bam, tmp_path, 
     result = run_script(bam, write_unit(tmp_path / "u.tsv", items), out, f"--samtools-args={samtools_args}")
     assert result.returncode == 0, result.stderr
     counts = [int(row["count"]) for row in rows_of(out)]
-    assert counts == [samtools_count(bam, cu.region_string(it), samtools_args) for it in items]
-    assert counts != [samtools_count(bam, cu.region_string(it)) for it in items]
+    assert counts == [samtools_count(bam, modes.region_string(it), samtools_args) for it in items]
+    assert counts != [samtools_count(bam, modes.region_string(it)) for it in items]
 
 
 @pytest.mark.parametrize(
@@ -464,15 +471,15 @@ def test_refused_options_stop_the_unit_before_any_region(bam, tmp_path, samtools
     assert not out.exists()
     made = log.read_text().splitlines() if log.exists() else []
     assert made == (
-        [" ".join(["view", "-c", *cu.samtools_options.parse(samtools_args).tokens(), "-"])] if calls else []
+        [" ".join(["view", "-c", *samtools_options.parse(samtools_args).tokens(), "-"])] if calls else []
     )
 
 
 def test_harmless_cram_warning_is_not_a_failure():
     result = subprocess.CompletedProcess([], 0, "", "[W::hts_itr_multi_cram] No index entry for region 5:0-10000\n")
-    assert cu.check_exit(result, "x") == ""
+    assert pipes.check_exit(result, "x") == ""
     result.stderr += '[main_samview] region "x" specifies an invalid region or unknown reference. Continue anyway.\n'
-    assert cu.check_exit(result, "x").startswith("samtools reported an error: [main_samview] region")
+    assert pipes.check_exit(result, "x").startswith("samtools reported an error: [main_samview] region")
 
 
 def test_adjacent_ranges_in_one_call_double_count_without_multi_region_iterator(bam):
@@ -559,7 +566,7 @@ def cohort_items(samples):
         for sample in samples:
             region_id = f"split {region_of(c, first, last, whole)}"
             items += [
-                cu.Item(sample, region_id, p.contig, p.start, p.end, False, p.mode, p.open_end)
+                tf.UnitItem(sample, region_id, p.contig, p.start, p.end, False, p.mode, p.open_end)
                 for p in pieces(c, first, last, step, whole)
             ]
     return items
@@ -600,7 +607,7 @@ def test_items_of_all_samples_count_in_each_samples_bam(cohort, tmp_path):
     own = [item(c, s, e, "batch", whole, region_id=f"own {region_of(c, s, e, whole)}", sample="s2")
            for c, s, e, whole in INTERVALS[:2]]  # fmt: skip
     shared = [
-        item(c, s, e, mode, whole, region_id=f"{mode} {region_of(c, s, e, whole)}", sample=cu.ALL_SAMPLES)
+        item(c, s, e, mode, whole, region_id=f"{mode} {region_of(c, s, e, whole)}", sample=tf.ALL_SAMPLES)
         for c, s, e, whole in INTERVALS
         for mode in ("single", "batch")
     ]
@@ -652,12 +659,12 @@ def test_a_corrupt_bam_fails_only_its_samples_items(cohort, tmp_path):
     bad, n_blocks = corrupt_middle_block(cohort["s2"], str(tmp_path / "s2_bad.bam"))
     assert n_blocks > 4
     bams = {**cohort, "s2": bad}
-    samples = {s: cu.SampleFiles(bam, bam + ".bai") for s, bam in bams.items()}
+    samples = {s: tf.SampleFiles(s, bam, bam + ".bai") for s, bam in bams.items()}
     items = [it for it in cohort_items(SAMPLES) if it.mode != "chunk"]  # singles and batches: one region each
-    outcomes = cu.count_unit(items, samples, "samtools", None, 0, "", str(tmp_path))
+    outcomes = uc.count_unit(items, samples, "samtools", None, 0, "", str(tmp_path))
     failed = 0
     for it, outcome in zip(items, outcomes):
-        count, stderr = direct_count(bams[it.sample], cu.region_string(it))
+        count, stderr = direct_count(bams[it.sample], modes.region_string(it))
         if it.sample != "s2":
             assert (outcome.status, outcome.count) == ("ok", count), it
         elif count is None:  # samtools fails on this region: so does the item, with samtools' error
@@ -673,9 +680,9 @@ def test_a_corrupt_bam_fails_only_its_samples_items(cohort, tmp_path):
 def test_options_are_checked_once_per_unit_not_per_sample(cohort, tmp_path):
     log = tmp_path / "calls"
     samtools = fake_samtools(tmp_path, f'echo "$*" >> {log}\nexec samtools "$@"')
-    samples = {s: cu.SampleFiles(bam, bam + ".bai") for s, bam in cohort.items()}
+    samples = {s: tf.SampleFiles(s, bam, bam + ".bai") for s, bam in cohort.items()}
     items = [item("chr1", 0, 50_000, "single", True, sample=s) for s in SAMPLES]
-    outcomes = cu.count_unit(items, samples, samtools, None, 0, "-q 20", str(tmp_path))
+    outcomes = uc.count_unit(items, samples, samtools, None, 0, "-q 20", str(tmp_path))
     assert [o.count for o in outcomes] == [samtools_count(cohort[s], "{chr1}", "-q 20") for s in SAMPLES]
     checks = [line for line in log.read_text().splitlines() if line.endswith(" -")]
     assert checks == ["view -c -q 20 -"]
@@ -763,7 +770,7 @@ def test_a_failed_panel_pass_is_told_apart_in_halves_at_a_bounded_cost(tmp_path)
     outcomes = run(items, bad, tmp_path, samtools=samtools)
     failed = 0
     for it, outcome in zip(items, outcomes):
-        count, stderr = direct_count(bad, cu.region_string(it))
+        count, stderr = direct_count(bad, modes.region_string(it))
         if count is None:
             failed += 1
             assert (outcome.status, outcome.count) == ("error", 0), it
@@ -780,7 +787,7 @@ def test_a_failed_panel_pass_is_told_apart_in_halves_at_a_bounded_cost(tmp_path)
 def test_after_its_call_budget_a_failed_pass_fails_its_remaining_regions_with_the_passs_error():
     """A file corrupt everywhere costs max_calls calls, then the regions not told apart fail, never a count."""
     error = "samtools exited with status 1: [E::bgzf_read] bad block"
-    failing = [cu.Outcome(0, "error", error)]
+    failing = [tf.Outcome(0, "error", error)]
     calls = []
 
     def together(part):
@@ -789,26 +796,26 @@ def test_after_its_call_budget_a_failed_pass_fails_its_remaining_regions_with_th
 
     def alone(one):
         calls.append(1)
-        return cu.Outcome(0, "error", "alone: " + error)
+        return tf.Outcome(0, "error", "alone: " + error)
 
     items = list(range(64))
-    outcomes = cu.recount_failed_pass(items, error, together, alone, max_calls=5)
+    outcomes = uc.recount_failed_pass(items, error, together, alone, max_calls=5)
     assert calls == [32, 16, 8, 4, 2]  # depth first: the first half of each failed half
     assert [o.status for o in outcomes] == ["error"] * 64 and all(o.count == 0 for o in outcomes)
     assert outcomes[0].message == f"not counted alone: a pass over 1 regions with it failed ({error})"
     assert outcomes[63].message == f"not counted alone: a pass over 32 regions with it failed ({error})"
-    ok = cu.recount_failed_pass(items, error, lambda part: [cu.Outcome(i) for i in part], alone)
+    ok = uc.recount_failed_pass(items, error, lambda part: [tf.Outcome(i) for i in part], alone)
     assert [o.count for o in ok] == items and len(calls) == 5  # the halves of a transient failure: 2 calls
 
 
 def test_merged_intervals_join_gaps_expected_to_hold_few_records():
     """A gap is merged when it is expected to hold at most MERGE_GAP_RECORDS records at its contig's density."""
     density = 0.001  # one record per kb
-    gap = cu.MERGE_GAP_RECORDS * 1000  # the longest gap merged
+    gap = modes.MERGE_GAP_RECORDS * 1000  # the longest gap merged
     items = [item("c", 0, 100, "batch"), item("c", 100 + gap, 200 + gap, "batch"),
              item("c", 150 + gap, 160 + gap, "batch"), item("c", 201 + 2 * gap, 300 + 2 * gap, "batch"),
              item("d", 0, 10, "batch"), item("e", 0, 10, "batch"), item("e", 100, 110, "batch")]  # fmt: skip
-    assert cu.merged_intervals(list(reversed(items)), {"c": density, "d": density}) == [
+    assert modes.merged_intervals(list(reversed(items)), {"c": density, "d": density}) == [
         ["c", 0, 200 + gap],  # a gap of exactly MERGE_GAP_RECORDS expected records; a nested item
         ["c", 201 + 2 * gap, 300 + 2 * gap],  # one base more: apart
         ["d", 0, 10],
@@ -816,7 +823,7 @@ def test_merged_intervals_join_gaps_expected_to_hold_few_records():
         ["e", 100, 110],
     ]
     # No statistics at all: only items that overlap or touch share a stretch.
-    assert cu.merged_intervals(items, {}) == [
+    assert modes.merged_intervals(items, {}) == [
         ["c", 0, 100], ["c", 100 + gap, 200 + gap], ["c", 201 + 2 * gap, 300 + 2 * gap], ["d", 0, 10], ["e", 0, 10],
         ["e", 100, 110],
     ]  # fmt: skip
@@ -843,11 +850,11 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
     logging_samtools = fake_samtools(
         tmp_path, f'for a in "$@"; do [[ $a == *.bed ]] && wc -l < "$a" >> {beds}; done\nexec samtools "$@"'
     )
-    cu.idxstats_rows.cache_clear()
+    pipes.idxstats_rows.cache_clear()
     for samtools_args in ("", "-q 20 -F 0x404"):
         outcomes = run(items, bam, tmp_path, samtools_args, samtools=logging_samtools)
         for it, outcome in zip(items, outcomes):
-            expected = samtools_count(bam, cu.region_string(it), samtools_args)
+            expected = samtools_count(bam, modes.region_string(it), samtools_args)
             assert (outcome.status, outcome.count) == ("ok", expected), it
     n_lines = [int(n) for n in beds.read_text().split()]
     assert len(n_lines) == 2 and all(n < len(items) // 4 for n in n_lines), n_lines

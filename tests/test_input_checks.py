@@ -7,10 +7,10 @@ import shutil
 import subprocess
 import sys
 
-import count_unit as cu
 import input_checks as ic
 import pysam
 import pytest
+import samtools_pipes as pipes
 from conftest import ROOT
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
@@ -102,9 +102,9 @@ def test_staged_index_older_than_its_bam_is_not_a_counting_failure(files, tmp_pa
     os.utime(index, (1_000_000, 1_000_000))
     result = subprocess.run(["samtools", "view", "-c", bam, "chr1"], capture_output=True, text=True)
     assert result.stderr.startswith("[W::hts_idx_load3] The index file is older than the data file"), result.stderr
-    assert cu.check_exit(result, "chr1") == ""
+    assert pipes.check_exit(result, "chr1") == ""
     other = subprocess.CompletedProcess(result.args, 0, "", result.stderr + "[E::other] a real error\n")
-    assert cu.check_exit(other, "chr1") == "samtools reported an error: [E::other] a real error"
+    assert pipes.check_exit(other, "chr1") == "samtools reported an error: [E::other] a real error"
     with pysam.AlignmentFile(bam, index_filename=index) as aln:  # plan_units.py reads it through pysam
         assert aln.count("chr1") == int(result.stdout)
 

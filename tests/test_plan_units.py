@@ -14,6 +14,7 @@ import plan_units as pu
 import pysam
 import pytest
 import reduce_counts
+import task_files
 from conftest import ROOT, cram_of, expected_count_text, read_tsv, samtools_count
 from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
 
@@ -581,7 +582,7 @@ def test_main_writes_regions_and_units(tmp_path):
     assert code == 0
     with open(tmp_path / "regions" / "s.regions.tsv") as handle:
         rows = [line.rstrip("\n").split("\t") for line in handle]
-    assert rows[0] == pu.REGION_COLUMNS
+    assert rows[0] == task_files.REGION_COLUMNS
     assert [row[1] for row in rows[1:]] == [name for name, _ in TEST_CONTIGS]
     assert int(rows[1][6]) >= 4  # chr1 (400 kb, most reads): chunks of at most 100 kb
     units = sorted(os.listdir(tmp_path / "units"))

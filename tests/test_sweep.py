@@ -13,9 +13,12 @@ import random
 import time
 import tracemalloc
 
-import count_unit as cu
+import count_modes as modes
+import overlap_sweep as sweep
 import pysam
 import pytest
+import task_files as tf
+import unit_counting as uc
 from conftest import fake_samtools, samtools_count
 from make_test_data import Read, write_bam
 
@@ -37,7 +40,7 @@ TRICKY = [
 
 
 def query_length(cigar):
-    return sum(int(n) for n, op in cu.CIGAR_OP.findall(cigar.encode()) if op in b"MIS=X")
+    return sum(int(n) for n, op in sweep.CIGAR_OP.findall(cigar.encode()) if op in b"MIS=X")
 
 
 def tricky_reads(rng):
@@ -62,18 +65,18 @@ def bam(tmp_path_factory):
 @pytest.fixture(params=["bam", "sam"])
 def reader(request, monkeypatch):
     """Each counting-task test runs twice: the pass read as BAM with numpy (bam_records.py), and as SAM text by
-    the sweep below (count_unit.overlap_counts, used where numpy is missing)."""
+    the sweep below (overlap_sweep.overlap_counts, used where numpy is missing)."""
     if request.param == "sam":
-        monkeypatch.setattr(cu, "bam_records", None)
+        monkeypatch.setattr(modes, "bam_records", None)
     return request.param
 
 
 def batch_item(contig, start, end, region_id="r"):
-    return cu.Item("s", region_id, contig, start, end, False, "batch")
+    return tf.UnitItem("s", region_id, contig, start, end, False, "batch")
 
 
 def batch_counts(items, bam, tmp_path, samtools="samtools"):
-    outcomes = cu.count_unit(items, {"s": cu.SampleFiles(bam, bam + ".bai")}, samtools, None, 0, "", str(tmp_path))
+    outcomes = uc.count_unit(items, {"s": tf.SampleFiles("s", bam, bam + ".bai")}, samtools, None, 0, "", str(tmp_path))
     assert all(o.status == "ok" for o in outcomes), [o.message for o in outcomes if o.status != "ok"][:3]
     return [o.count for o in outcomes]
 
@@ -156,8 +159,8 @@ def test_thousands_of_random_regions_count_as_htslib_does(bam, tmp_path, reader)
 
 
 def test_a_bounded_cigar_cache_changes_no_count(bam, tmp_path, monkeypatch):
-    monkeypatch.setattr(cu, "bam_records", None)  # the cache is the SAM sweep's
-    monkeypatch.setattr(cu, "CIGAR_CACHE_SIZE", 2)  # cleared every few records
+    monkeypatch.setattr(modes, "bam_records", None)  # the cache is the SAM sweep's
+    monkeypatch.setattr(sweep, "CIGAR_CACHE_SIZE", 2)  # cleared every few records
     items = [batch_item(c, s, e, region_id=str(i)) for i, (c, s, e) in enumerate(TRICKY_REGIONS)]
     assert batch_counts(items, bam, tmp_path) == [samtools_count(bam, samtools_region(it)) for it in items]
 
@@ -176,7 +179,9 @@ def brute_force(records, items):
     for it in items:
         counts.append(
             sum(
-                contig == it.contig and pos - 1 < it.end and cu.reference_end(pos - 1, flag, cigar.encode()) > it.start
+                contig == it.contig
+                and pos - 1 < it.end
+                and sweep.reference_end(pos - 1, flag, cigar.encode()) > it.start
                 for contig, pos, flag, cigar in records
             )
         )
@@ -197,7 +202,7 @@ def test_the_sweep_equals_record_by_record_overlaps_on_random_streams():
             items.append(batch_item(rng.choice(["a", "b", "c", "z"]), start, start + rng.choice([1, 2, 5, 30, 200])))
         items += rng.sample(items, min(len(items), 3))  # duplicates
         lines = [sam_line(*record) for record in records]
-        assert cu.overlap_counts(lines, items) == brute_force(records, items)
+        assert sweep.overlap_counts(lines, items) == brute_force(records, items)
 
 
 @pytest.mark.parametrize(
@@ -211,8 +216,8 @@ def test_the_sweep_equals_record_by_record_overlaps_on_random_streams():
 )
 def test_records_out_of_coordinate_order_stop_the_sweep(records, where):
     lines = [sam_line(contig, pos) for contig, pos in records]
-    with pytest.raises(cu.RecordOrderError, match=where):
-        cu.overlap_counts(lines, [batch_item("a", 0, 1000), batch_item("a", 995, 1000)])
+    with pytest.raises(sweep.RecordOrderError, match=where):
+        sweep.overlap_counts(lines, [batch_item("a", 0, 1000), batch_item("a", 995, 1000)])
 
 
 def test_a_pass_out_of_order_or_unreadable_is_recounted_region_by_region(bam, tmp_path, caplog, reader):
@@ -253,7 +258,7 @@ def test_the_sweep_holds_only_the_records_spanning_one_base():
     items = [batch_item("c", start, start + 200) for start in range(0, 200_000, 300)] + [batch_item("c", 0, 10**6)]
     tracemalloc.start()
     try:
-        counts = cu.overlap_counts(stream(100_000), items)
+        counts = sweep.overlap_counts(stream(100_000), items)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -266,7 +271,7 @@ def test_the_sweep_costs_records_plus_regions_not_their_product():
     (4 x 10^10) would take hours; the sweep takes about a second."""
     items = [batch_item("c", start, start + 150) for start in range(0, 400_000, 2)]
     started = time.perf_counter()
-    counts = cu.overlap_counts(stream(200_000), items)
+    counts = sweep.overlap_counts(stream(200_000), items)
     assert time.perf_counter() - started < 30
     records = [("c", pos, 99, cigar) for pos, cigar in stream_records(1200)]
     sample = items[900:1100:7]

@@ -1,0 +1,278 @@
+"""How count_unit.py counts a group of one sample's items by each mode (the modes: task_files.py; why each
+is counted so: count_unit.py's docstring): `samtools view -c` per item (single, chunk), one pass over a batch's
+whole contigs or merged stretches (batch), a region-less pass or scan of every contig (pass, scan). Each
+returns one task_files.Outcome per item, in order.
+"""
+
+import functools
+import logging
+import os
+import struct
+import zlib
+
+import alignment_index
+from overlap_sweep import contig_counts, overlap_counts
+from samtools_pipes import (
+    idxstats_names,
+    idxstats_records,
+    idxstats_rows,
+    samtools_count,
+    shorten,
+    stream_counts,
+    view_command,
+)
+from task_files import Outcome
+
+try:
+    import bam_records  # numpy: a batch pass read as BAM
+except ImportError:  # no numpy (the container's Python, see modules/local/count_unit): read as SAM text
+    bam_records = None
+
+log = logging.getLogger("count_unit")
+
+
+# The records `{name}` returns (see count_unit.py): samtools' endpos is htslib's bam_endpos.
+REACHES_FIRST_BASE = "endpos > 0"
+
+
+# Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.
+REGION_ARGUMENT_BYTES = 100_000
+
+
+def region_string(item):
+    """A samtools region that never parses a name as a range: `{name}`, `{name}:beg` (beg to the contig's
+    last record, past its length too) or `{name}:beg-end` (1-based)."""
+    if item.whole_contig:
+        return f"{{{item.contig}}}"
+    if item.open_end:
+        return f"{{{item.contig}}}:{item.start + 1}"
+    return interval_region(item.contig, item.start, item.end)
+
+
+def interval_region(contig, start, end):
+    """`{name}:beg-end` (1-based, inclusive) for a 0-based half-open interval."""
+    return f"{{{contig}}}:{start + 1}-{end}"
+
+
+def filter_expression(user_expression, starts_before=None):
+    """The -e expression for a call: the user's (effective) expression, as given, and optionally 'starts
+    before base N' (0-based N; samtools' pos is 1-based): `(user) && pos <= N`."""
+    if starts_before is None:
+        return user_expression
+    return and_expression(user_expression, f"pos <= {starts_before}")
+
+
+def and_expression(user_expression, condition):
+    """`(user) && condition`, or the condition alone."""
+    # htslib 1.16 reads && and || left to right at one precedence, so the parentheses change nothing there;
+    # they keep the user's expression whole should a later htslib bind && tighter.
+    return f"({user_expression}) && {condition}" if user_expression else condition
+
+
+def count_single(item, samtools, common, user_expression, target):
+    """Records overlapping the item; for a chunk, minus those that started before it (counted by the
+    chunk before). The second call looks at one base only: cheaper than a per-record filter on the chunk."""
+    count, error = samtools_count(samtools, common, filter_expression(user_expression), target, region_string(item))
+    if not error and item.mode == "chunk":
+        boundary = interval_region(item.contig, item.start, item.start + 1)
+        spanning, error = samtools_count(
+            samtools, common, filter_expression(user_expression, starts_before=item.start), target, boundary
+        )
+        count -= spanning
+    if error:
+        return Outcome(0, "error", shorten(error))
+    return Outcome(count)
+
+
+def argument_groups(names, max_bytes):
+    """Consecutive groups of names whose `{name}` arguments fit in max_bytes."""
+    groups, size = [[]], 0
+    for name in names:
+        if groups[-1] and size + len(name) + 3 > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += len(name) + 3
+    return [group for group in groups if group]
+
+
+def count_whole_contigs(items, samtools, common, user_expression, target, workdir):
+    """Whole contigs: one `samtools view target {c1} {c2} ...` call (per 100 kB of names), each contig once,
+    the records of each counted by contig name. `{name}` reads to the contig's last record, even past its
+    @SQ length, exactly as `samtools view -c target {name}`; no -M, whose BED would need an end past every
+    record (samtools -L allocates 4 bytes per 8 kb of BED end, per contig)."""
+    contigs = list(dict.fromkeys(item.contig for item in items))
+    by_contig = {}
+    for group in argument_groups(contigs, REGION_ARGUMENT_BYTES):
+        regions = [f"{{{contig}}}" for contig in group]
+        command = view_command(samtools, common, filter_expression(user_expression), [*target, *regions])
+        outcomes = stream_counts(
+            command, lambda lines, group=group: contig_counts(lines, group), len(group), "whole contigs", workdir
+        )
+        by_contig.update(zip(group, outcomes))
+    return [by_contig[item.contig] for item in items]
+
+
+# htslib's multi-region iterator pays for each region it is given (index look-ups, a seek, a block decode when
+# the regions lie in different blocks); a record streamed past costs ~2.5 us (samtools' SAM text and the sweep).
+# So the regions given to -L are merged across gaps expected to hold at most MERGE_GAP_RECORDS records (by the
+# contig's density in the index statistics); the sweep still counts each item by its own bounds, so a merged
+# stretch only streams more records past it, never changes a count. Measured on 2 CPUs, 200,000 exome regions
+# (benchmarks/make_bed.py) on GRCh38-like BAMs (benchmarks/make_bam.py), count_unit.py of one unit, seconds:
+#   MERGE_GAP_RECORDS              none   4     8     16    32
+#   2 samples of 1M records        9.56  8.82  7.33  6.18  5.74
+#   1 sample of 10M records        5.95  6.08  6.07  6.34  6.27
+# 8 takes most of the gain on shallow files and costs deep ones nothing beyond noise. Read as BAM (bam_records.py),
+# a record streamed past costs less; the same unit of one sample (1 sample of 1M, 1 of 10M records), wall s:
+#   read as, MERGE_GAP_RECORDS     SAM 8   BAM 8   BAM 16  BAM 32  BAM 128  BAM 1000
+#   1M records                     4.28    4.67    4.04    3.81    3.74     4.00
+#   10M records                    7.13    7.59    7.26    7.51    8.01     10.14
+# 16 gains on shallow files and costs deep ones nothing beyond noise (+-0.3 s): most of such a unit's time is
+# its items' own (reading, merging, writing 200,000 rows), not the records'.
+MERGE_GAP_RECORDS = 16 if bam_records is not None else 8
+MERGE_MIN_ITEMS = 1000  # fewer regions cost little: no index statistics asked
+
+
+def contig_densities(samtools, target):
+    """{contig: records per base} from the index statistics (idxstats_rows), or {} when there are none: then
+    no region is merged. Also asked when a failed pass is counted again in halves."""
+    return {name: (mapped + unmapped) / length for name, length, mapped, unmapped in idxstats_rows(samtools, target)
+            if length > 0}  # fmt: skip
+
+
+def in_stretch_order(items):
+    """Whether each contig's items are together and by start (a planner's unit is): no sort needed to merge."""
+    done, last = set(), None
+    for item in items:
+        if last is None or item.contig != last.contig:
+            if item.contig in done:
+                return False
+            done.add(item.contig)
+        elif item.start < last.start:
+            return False
+        last = item
+    return True
+
+
+def merged_intervals(items, densities):
+    """(contig, start, end) stretches covering every item, each contig's together and by start: items of a
+    contig whose gap is expected to hold at most MERGE_GAP_RECORDS records share a stretch."""
+    stretches = []
+    for item in items if in_stretch_order(items) else sorted(items, key=lambda i: (i.contig, i.start)):
+        density = densities.get(item.contig, 0.0)
+        max_gap = MERGE_GAP_RECORDS / density if density > 0 else 0
+        last = stretches[-1] if stretches else None
+        if last is not None and last[0] == item.contig and item.start - last[2] <= max_gap:
+            last[2] = max(last[2], item.end)
+        else:
+            stretches.append([item.contig, item.start, item.end])
+    return stretches
+
+
+def count_intervals(items, samtools, common, user_expression, target, workdir):
+    """Sub-contig items: one `samtools view -M -L <bed>` pass (multi-region iterator: each record once) over
+    the items' stretches (merged_intervals), each item counted by the sweep over its own bounds."""
+    bed_path = os.path.join(workdir, "batch.bed")
+    densities = contig_densities(samtools, tuple(target)) if len(items) >= MERGE_MIN_ITEMS else {}
+    stretches = merged_intervals(items, densities)
+    with open(bed_path, "w", encoding="utf-8", errors="surrogateescape") as bed:
+        bed.writelines(f"{contig}\t{start}\t{end}\n" for contig, start, end in stretches)
+    expression, region_options = filter_expression(user_expression), ["-M", "-L", bed_path, *target]
+    if bam_records is not None:
+        command = view_command(samtools, ["-u", *common], expression, region_options)
+        intervals = [(item.contig, item.start, item.end) for item in items]
+        count = functools.partial(bam_records.overlap_counts, intervals=intervals)
+    else:
+        command = view_command(samtools, common, expression, region_options)
+        count = functools.partial(overlap_counts, items=items)
+    return stream_counts(command, count, len(items), f"{len(items)} batched regions", workdir)
+
+
+def count_pass(items, samtools, common, user_expression, target, workdir):
+    """Whole contigs of a sample by one region-less pass (see the module docstring): `samtools view -u` with
+    the user's filters and `endpos > 0`, piped into `samtools idxstats -`."""
+    expression = and_expression(user_expression, REACHES_FIRST_BASE)
+    view = view_command(samtools, ["-u", *common], expression, target)
+    what = f"{len(items)} contigs in one pass"
+    return contig_outcomes(items, *idxstats_records(samtools, [], workdir, what, view=view))
+
+
+def count_scan(items, samtools, threads, alignments, workdir):
+    """Whole contigs of a sample whose BAM has no record that `{name}` skips (the planner looked at the first
+    record of every contig, see contig_starts.py), with no filter to apply: `samtools idxstats` reads the
+    file itself, half the work of a view piped into it."""
+    options = ["-@", str(threads)] if threads > 0 else []
+    what = f"{len(items)} contigs in one scan"
+    return contig_outcomes(items, *idxstats_records(samtools, options, workdir, what, alignments=alignments))
+
+
+def contig_outcomes(items, by_name, error):
+    """Each whole-contig item's outcome from idxstats' {contig: records}, all failed on an error."""
+    missing = [item.contig for item in items if item.contig not in by_name]
+    if not error and missing:
+        error = f"samtools idxstats did not list contig {missing[0]!r}"
+    if error:
+        return [Outcome(0, "error", shorten(error)) for _ in items]
+    return [Outcome(by_name[item.contig]) for item in items]
+
+
+def count_batch(items, samtools, common, user_expression, target, workdir):
+    """Outcomes of the batch items, in order: whole contigs by `{name}` arguments (or as intervals reaching past
+    their records, contig_reaches), the rest by -M -L."""
+    whole = sum(item.whole_contig for item in items)
+    reaches = contig_reaches(samtools, tuple(target)) if whole >= WHOLE_AS_INTERVALS_MIN else {}
+    outcomes = [None] * len(items)
+    for by_name in (True, False):
+        indexes = (
+            [i for i, item in enumerate(items) if item.whole_contig and item.contig not in reaches]
+            if by_name
+            else [i for i, item in enumerate(items) if not item.whole_contig or item.contig in reaches]
+        )
+        if indexes:
+            count = count_whole_contigs if by_name else count_intervals
+            part = [as_interval(items[i], reaches) for i in indexes]
+            for i, outcome in zip(indexes, count(part, samtools, common, user_expression, target, workdir)):
+                outcomes[i] = outcome
+    return outcomes
+
+
+# A whole contig given as `{name}` costs htslib a walk over the bins of a 2^29-base range: a unit of the 3,341
+# small contigs of a 10M-record GRCh38-like BAM took 4.6 s, a unit of large chromosomes 2.4 s. From this many
+# whole contigs in a batch on, the index is read (0.1-0.3 s) for how far each contig's records reach.
+WHOLE_AS_INTERVALS_MIN = 64
+
+
+def as_interval(item, reaches):
+    """A whole contig whose reach the index tells as the interval [0, reach) (every record of it, past its @SQ
+    length too); any other item as it is."""
+    if item.whole_contig and item.contig in reaches:
+        return item._replace(start=0, end=reaches[item.contig], whole_contig=False)
+    return item
+
+
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the samtools image has 3.8)
+def contig_reaches(samtools, target):
+    """{contig: a position past the end of every record of it}: the end of the furthest bin of the index
+    that holds records (a record lies in the smallest bin containing all of it), for a BAM's BAI or CSI; the
+    contig names in index order from samtools idxstats. {} when unknown (a CRAM, no index file, a failure):
+    such contigs are counted by name."""
+    alignments, _, index = target[0].partition("##idx##")
+    beside = [alignments + ".bai", alignments + ".csi"] + (
+        [alignments[:-4] + ".bai"] if alignments.endswith(".bam") else []
+    )
+    candidates = [index] if index else beside
+    index = next((path for path in candidates if os.path.isfile(path)), None)
+    names = idxstats_names(samtools, target)
+    try:
+        with open(index or "", "rb") as handle:
+            parsed = alignment_index.read_index(handle.read())
+    except (OSError, EOFError, ValueError, struct.error, zlib.error) as err:  # none, unreadable or cut short
+        log.debug("no contig reaches from the index: %s", err)
+        return {}
+    if parsed is None or len(parsed.contigs) != len(names):
+        return {}
+    reaches = {}
+    for name, contig in zip(names, parsed.contigs):
+        ends = [alignment_index.bin_interval(number, parsed.min_shift, parsed.depth)[1] for number, _ in contig.bins]
+        reaches[name] = max([1, *ends])
+    return reaches
