@@ -470,9 +470,7 @@ def test_refused_options_stop_the_unit_before_any_region(bam, tmp_path, samtools
     assert result.stderr == f"[ERROR] --samtools_args '{samtools_args}': {problem}\n"
     assert not out.exists()
     made = log.read_text().splitlines() if log.exists() else []
-    assert made == (
-        [" ".join(["view", "-c", *samtools_options.parse(samtools_args).tokens(), "-"])] if calls else []
-    )
+    assert made == ([" ".join(["view", "-c", *samtools_options.parse(samtools_args).tokens(), "-"])] if calls else [])
 
 
 def test_harmless_cram_warning_is_not_a_failure():

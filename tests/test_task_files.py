@@ -1,0 +1,220 @@
+"""Unit tests for bin/task_files.py: each file between tasks read back as written, its exact text where the
+user or main.nf reads it, and its reader's one-line error on a file of another shape."""
+
+import os
+import subprocess
+import sys
+
+import plan_units
+import pytest
+import task_files as tf
+from conftest import ROOT
+from tsv_files import MissingColumns, write_lines
+
+# Contig and region names as users write them: ranges, HLA alleles, shell characters, spaces.
+NAMES = ["chr1", "chr3:100-200", "HLA-A*01:01:01:01", "x$y;z&w|v'q", "a b"]
+UNIT_HEADER = "\t".join(tf.UNIT_COLUMNS) + "\n"
+
+
+def test_a_unit_file_reads_back_what_the_planner_wrote(tmp_path):
+    planned = [
+        plan_units.Item(1, NAMES[0], 0, 1000, "single", 5.0, False, False, "s1"),
+        plan_units.Item(1, NAMES[0], 1000, 2000, "chunk", 5.0, False, False, "s1"),
+        plan_units.Item(2, NAMES[1], 0, 20000, "batch", 1.0, True, True, "s1"),
+        plan_units.Item(3, NAMES[2], 10, 300, "batch", 1.0, False, False, "s 2"),
+        plan_units.Item(4, NAMES[3], 0, 3000, "pass", 1.0, True, True, tf.ALL_SAMPLES),
+    ]
+    path = tmp_path / tf.unit_file_name(7)
+    tf.write_unit(str(path), planned)
+    assert path.name == "unit_0007.tsv"
+    lines = path.read_text().splitlines()
+    assert lines[0].split("\t") == tf.UNIT_COLUMNS
+    assert lines[3] == f"s1\t2\t{NAMES[1]}\t0\t20000\t1\tbatch\t1"
+    with open(path) as handle:
+        items = tf.read_unit(handle)
+    assert items == [
+        tf.UnitItem(p.sample, str(p.region_id), p.contig, p.start, p.end, p.whole_contig, p.mode, p.open_end)
+        for p in planned
+    ]
+
+
+def test_a_unit_file_without_open_end_reads_as_not_open_ended():
+    lines = ["sample\tregion_id\tcontig\tstart\tend\twhole\tmode\n", "s\t1\tc\t0\t10\t1\tsingle\n"]
+    assert tf.read_unit(lines) == [tf.UnitItem("s", "1", "c", 0, 10, True, "single", False)]
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("sample\tregion_id\tstart\tend\twhole\tmode\topen_end\n", "units.tsv: no column contig in the header"),
+        (UNIT_HEADER + "s\t1\tc\tx\t10\t0\tsingle\t0\n", "units.tsv: line 2 is malformed (ValueError("),
+        (UNIT_HEADER + "s\t1\tc\t0\t10\t0\tsingle\t0\ns\t2\tc\n", "units.tsv: line 3 is malformed (IndexError("),
+    ],
+    ids=["missing-column", "not-a-number", "short-row"],
+)
+def test_a_unit_file_of_another_shape_is_one_line(text, problem):
+    with pytest.raises(tf.TaskFileError) as err:
+        tf.read_unit(text.splitlines(keepends=True), "units.tsv")
+    assert str(err.value).startswith(problem)
+    assert "\n" not in str(err.value)
+
+
+def test_a_manifest_reads_every_sample_in_order_with_the_names_for_messages():
+    lines = [
+        "sample\talignments\tindex\tfile_name\tcheck_name\tindex_check_name\tindex_name\n",
+        "b\taln1/alignments\taln1/alignments.index\tb.bam\t\t\tb.bam.bai\n",
+        "\n",
+        "a\taln2/alignments\t\ta.cram\thttps://x/a.cram\n",  # an empty index; trailing fields cut
+    ]
+    samples = tf.read_samples(lines)
+    assert list(samples) == ["b", "a"]
+    assert samples["b"] == tf.SampleFiles("b", "aln1/alignments", "aln1/alignments.index", "b.bam", "", "", "b.bam.bai")
+    assert samples["a"] == tf.SampleFiles("a", "aln2/alignments", None, "a.cram", "https://x/a.cram")
+
+
+def test_the_counters_manifest_has_no_names_for_messages():
+    samples = tf.read_samples(["sample\talignments\tindex\n", "s\taln1/alignments\taln1/alignments.index\n"])
+    assert samples == {"s": tf.SampleFiles("s", "aln1/alignments", "aln1/alignments.index")}
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("sample\tindex\ns\tx\n", "samples.tsv: no column alignments in the header"),
+        ("sample\talignments\tindex\n\tx\ty\n", "samples.tsv: line 2 has no sample name or no alignments file"),
+        ("sample\talignments\tindex\ns\tx\t\ns\ty\t\n", "samples.tsv: sample 's' is listed twice"),
+    ],
+    ids=["missing-column", "no-sample", "twice"],
+)
+def test_a_manifest_of_another_shape_is_one_line(text, problem):
+    with pytest.raises(tf.TaskFileError) as err:
+        tf.read_samples(text.splitlines(keepends=True), "samples.tsv")
+    assert str(err.value) == problem
+
+
+def test_unit_samples_lists_each_units_samples(tmp_path):
+    path = tmp_path / tf.UNIT_SAMPLES_FILE
+    tf.write_unit_samples(str(path), [[tf.unit_file_name(1), "a"], [tf.unit_file_name(1), "b"], ["unit_0002.tsv", "a"]])
+    assert path.read_text() == "unit\tsample\nunit_0001.tsv\ta\nunit_0001.tsv\tb\nunit_0002.tsv\ta\n"
+
+
+def test_a_regions_table_reads_back_for_the_reducer(tmp_path):
+    regions = [plan_units.Region(i, name, name, 10 * i, 10 * i + 5 + i) for i, name in enumerate(NAMES, start=1)]
+    n_items = {1: 1, 2: 3, 3: 1, 4: 1, 5: 2}
+    path = tmp_path / tf.regions_table_name("s 1")
+    tf.write_regions_table(str(path), regions, n_items)
+    assert tf.sample_of(str(path), tf.REGIONS_SUFFIX) == "s 1"
+    assert path.read_text().splitlines()[:2] == ["\t".join(tf.REGION_COLUMNS), "1\tchr1\tchr1\t10\t16\t6\t1"]
+    table = tf.RegionsTable(str(path))
+    assert len(table) == len(regions)
+    assert list(table.expected_items) == [1, 3, 1, 1, 2]
+    assert list(table.starts) == [r.start for r in regions] and list(table.ends) == [r.end for r in regions]
+    assert list(table.rows()) == [(i, r.name, str(r.end - r.start)) for i, r in enumerate(regions)]
+
+
+def test_a_regions_table_out_of_order_is_refused(tmp_path):
+    path = tmp_path / "s.regions.tsv"
+    path.write_text("\t".join(tf.REGION_COLUMNS) + "\n2\tc\tc\t0\t5\t5\t1\n")
+    with pytest.raises(ValueError, match="region ids must be 1, 2, ... in order"):
+        tf.RegionsTable(str(path))
+
+
+def test_a_unit_result_is_read_by_the_columns_the_reducer_needs(tmp_path):
+    items = [
+        tf.UnitItem("s", "1", NAMES[2], 0, 10, False, "batch"),
+        tf.UnitItem("t", "2", NAMES[3], 5, 9, False, "single"),
+    ]
+    shared = [tf.UnitItem(tf.ALL_SAMPLES, "3", "c", 0, 100, True, "batch", True)]
+    blocks = [
+        (None, items, [tf.Outcome(4), tf.Outcome(0, "error", "samtools reported an error: x")]),
+        ("a", shared, [tf.Outcome(7)]),
+        ("b", shared, [tf.Outcome(8)]),
+    ]
+    path = tmp_path / "unit_0001.result.tsv"
+    assert tf.write_results(str(path), iter(blocks)) == (4, 1, 4)  # items, failed items, samples
+    with open(path) as handle:
+        columns, lines = tf.result_lines(handle, str(path))
+        rows = [[line.rstrip("\n").split("\t")[i] for i in columns] for line in lines]
+    assert [tf.RESULT_COLUMNS[i] for i in columns] == tf.RESULT_READ_COLUMNS
+    assert rows == [
+        ["s", "1", NAMES[2], "0", "10", "4", "ok", ""],
+        ["t", "2", NAMES[3], "5", "9", "0", "error", "samtools reported an error: x"],
+        ["a", "3", "c", "0", "100", "7", "ok", ""],
+        ["b", "3", "c", "0", "100", "8", "ok", ""],
+    ]
+
+
+def test_a_unit_result_without_a_column_is_one_line(tmp_path):
+    path = tmp_path / "r.result.tsv"
+    path.write_text("sample\tregion_id\tcontig\tstart\tend\tmode\tcount\tmessage\n")
+    with open(path) as handle, pytest.raises(MissingColumns) as err:
+        tf.result_lines(handle, str(path))
+    assert str(err.value) == f"{path}: no column status in the header"
+
+
+def test_a_samples_count_file_and_counts_table_are_written_and_read_back(tmp_path):
+    regions = [(0, "chr1", "400000"), (1, "HLA-A*01:01:01:01", "3503"), (2, "a b", "5")]
+    outputs = []
+    for sample, counts in (("s", [10, 0, 3]), ("t", [1, 2, 0])):
+        os.makedirs(tmp_path / sample)
+        outputs.append((counts, *tf.sample_count_paths(sample, str(tmp_path))))
+    tf.write_sample_counts(iter(regions), outputs)
+    count_path, table_path = tf.sample_count_paths("s", str(tmp_path))
+    assert count_path == str(tmp_path / "s" / "s_count.txt")
+    assert tf.sample_of(table_path, tf.COUNTS_TABLE_SUFFIX) == "s"
+    with open(count_path) as handle:
+        assert handle.read() == "Region chr1: 10\nRegion HLA-A*01:01:01:01: 0\nRegion a b: 3\nTotal reads: 13\n"
+    with open(table_path) as handle:
+        assert list(tf.counts_table_rows(handle, table_path)) == [
+            ("chr1", "400000", 10),
+            ("HLA-A*01:01:01:01", "3503", 0),
+            ("a b", "5", 3),
+        ]
+    assert sorted(os.listdir(tmp_path / "t")) == ["t.counts.tsv", "t_count.txt"]  # no .tmp left
+
+
+BAD_ROW = "expected region, length and a non-negative integer count"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("region\tcount\nr\t1\n", "expected the header 'region\tlength\tcount'"),
+        ("", "expected the header 'region\tlength\tcount'"),
+        ("region\tlength\tcount\nr\t5\t1\nr\t5\t-1\n", f"line 3: {BAD_ROW}"),
+        ("region\tlength\tcount\nr\t5\n", f"line 2: {BAD_ROW}"),
+    ],
+    ids=["header", "empty", "negative", "short"],
+)
+def test_a_counts_table_of_another_shape_is_one_line(tmp_path, text, problem):
+    with pytest.raises(tf.TaskFileError) as err:
+        list(tf.counts_table_rows(text.splitlines(keepends=True), "s.counts.tsv"))
+    assert str(err.value) == f"s.counts.tsv: {problem}"
+
+
+def test_a_file_named_otherwise_names_the_expected_name():
+    with pytest.raises(tf.TaskFileError) as err:
+        tf.sample_of("dir/.counts.tsv", tf.COUNTS_TABLE_SUFFIX)
+    assert str(err.value) == "dir/.counts.tsv: expected a file named <sample>.counts.tsv"
+
+
+def test_failure_reports_read_back_one_per_sample(tmp_path):
+    reports = [
+        tf.failure_report_text("sample 'a': 2 of 9 regions failed", ["region 'x': boom", "region 'y': bang"]),
+        tf.failure_report_text("sample 'b': 1 of 9 regions failed", ["region 'z': 1 of 2 work items reported none"]),
+    ]
+    path = tmp_path / tf.FAILURES_FILE
+    write_lines(str(path), reports)
+    assert path.read_text().splitlines()[:2] == ["sample 'a': 2 of 9 regions failed", "  region 'x': boom"]
+    assert tf.read_failures(str(path)) == reports
+
+
+def test_the_counter_runs_on_the_standard_library_alone():
+    """The counter's image has Python 3.8 without numpy or pysam: its modules import without them, and a batch
+    pass is then read as SAM text."""
+    code = (
+        "import sys; sys.modules['numpy'] = sys.modules['pysam'] = None; "
+        f"sys.path.insert(0, {os.path.join(ROOT, 'bin')!r}); "
+        "import count_unit, count_modes, task_files; assert count_modes.bam_records is None"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
