@@ -4,7 +4,7 @@ and the number of them that overlap each of many intervals.
 Why: a batch pass streams every record of its stretches past Python. As SAM text a record costs samtools
 its formatting and Python a split and an int() (~2.5 us); decoded here from BAM's fixed-size fields with a
 handful of numpy operations per 4 MB of records it costs ~1 us (most of it the one Python step left: finding
-where each variable-length record starts), so stretches may be merged across wider gaps (count_unit.py).
+where each variable-length record starts), so stretches may be merged across wider gaps (count_modes.py).
 
 The overlap rule is htslib's, as `samtools view -c <file> <region>` applies it: a record at 0-based `pos`
 overlaps the half-open interval [start, end) when pos < end and bam_endpos > start, where bam_endpos is pos

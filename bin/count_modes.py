@@ -28,13 +28,11 @@ try:
 except ImportError:  # no numpy (the container's Python, see modules/local/count_unit): read as SAM text
     bam_records = None
 
-log = logging.getLogger("count_unit")
+log = logging.getLogger("count_unit")  # the messages are count_unit.py's
 
 
 # The records `{name}` returns (see count_unit.py): samtools' endpos is htslib's bam_endpos.
 REACHES_FIRST_BASE = "endpos > 0"
-
-
 # Bytes of `{name}` arguments per whole-contig call: far below Linux's 2 MiB for all of argv.
 REGION_ARGUMENT_BYTES = 100_000
 

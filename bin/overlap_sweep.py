@@ -1,6 +1,6 @@
 """The records of a SAM text stream (bytes lines, as `samtools view` prints them) counted per item by htslib's
-overlap rule in one sweep per contig (overlap_counts), and per contig (contig_counts). Used for a batch pass
-where numpy is missing (the counter's image): bam_records.py reads the same pass as BAM with numpy.
+overlap rule in one sweep per contig (overlap_counts: a batch pass where numpy is missing, as on the counter's
+image; bam_records.py reads it as BAM otherwise), and per contig (contig_counts: a batch's whole contigs).
 """
 
 import itertools

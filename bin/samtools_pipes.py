@@ -21,12 +21,9 @@ import samtools_options
 from overlap_sweep import RecordOrderError
 from task_files import Outcome
 
-log = logging.getLogger("count_unit")
-
+log = logging.getLogger("count_unit")  # the messages are count_unit.py's
 
 RETRYABLE_EXIT_CODES = samtools_options.RETRYABLE_EXIT_CODES
-
-
 MESSAGE_MAX_CHARS = 2000
 # Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
 # hts_idx_load3: an index staged beside its BAM is the user's (its freshness is checked on the original files by
@@ -42,8 +39,6 @@ IDXSTATS_NO_INDEX = (
     'samtools idxstats: fail to load index for "{}", reverting to slow method',
 )
 SCANNED_FILE = "alignments"  # the name of a scanned file in its empty folder
-
-
 # How long a samtools whose output could not be counted may take to exit by itself (then its status counts).
 STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 

@@ -10,7 +10,7 @@ from count_modes import count_batch, count_pass, count_scan, count_single
 from samtools_pipes import checked_options, shorten
 from task_files import ALL_SAMPLES, PASS_MODES, Outcome, TaskFileError
 
-log = logging.getLogger("count_unit")
+log = logging.getLogger("count_unit")  # the messages are count_unit.py's
 
 
 # samtools calls that may tell apart the items of a failed shared pass (recount_failed_pass): a few corrupt
