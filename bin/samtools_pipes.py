@@ -7,6 +7,7 @@ by a signal or out of memory raises RetryableFailure: count_unit.py exits with t
 can retry the task.
 """
 
+import contextlib
 import functools
 import logging
 import os
@@ -173,11 +174,11 @@ def idxstats_records(samtools, options, workdir, what, view=None, alignments=Non
     # Resolved here: idxstats runs in another folder, where a relative path would name nothing.
     idxstats = [shutil.which(samtools) or samtools, "idxstats", *options, name]
     log.debug("running %s%s", f"{shlex.join(view)} | " if view else "", shlex.join(idxstats))
-    with (
-        tempfile.TemporaryDirectory(dir=workdir) as empty,
-        tempfile.TemporaryFile("w+b", dir=workdir) as view_err,
-        tempfile.TemporaryFile("w+b", dir=workdir) as idxstats_err,
-    ):
+    # An ExitStack, not a parenthesized `with` (Python 3.9+): the counter's image has Python 3.8.
+    with contextlib.ExitStack() as stack:
+        empty = stack.enter_context(tempfile.TemporaryDirectory(dir=workdir))
+        view_err = stack.enter_context(tempfile.TemporaryFile("w+b", dir=workdir))
+        idxstats_err = stack.enter_context(tempfile.TemporaryFile("w+b", dir=workdir))
         if view is None:
             os.symlink(os.path.abspath(alignments), os.path.join(empty, SCANNED_FILE))
         producer = subprocess.Popen(view, stdout=subprocess.PIPE, stderr=view_err) if view else None

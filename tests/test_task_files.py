@@ -1,6 +1,7 @@
 """Unit tests for bin/task_files.py: each file between tasks read back as written, its exact text where the
 user or main.nf reads it, and its reader's one-line error on a file of another shape."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -209,12 +210,20 @@ def test_failure_reports_read_back_one_per_sample(tmp_path):
     assert tf.read_failures(str(path)) == reports
 
 
-def test_the_counter_runs_on_the_standard_library_alone():
-    """The counter's image has Python 3.8 without numpy or pysam: its modules import without them, and a batch
-    pass is then read as SAM text."""
+def test_the_counter_runs_on_the_standard_library_of_python_3_8():
+    """The counter's image has Python 3.8 without numpy or pysam: count_unit.py and every bin/ module it imports
+    load without them (a batch pass is then read as SAM text) and use no syntax newer than 3.8 (a parenthesized
+    `with` made count_unit.py a SyntaxError there)."""
     code = (
         "import sys; sys.modules['numpy'] = sys.modules['pysam'] = None; "
         f"sys.path.insert(0, {os.path.join(ROOT, 'bin')!r}); "
-        "import count_unit, count_modes, task_files; assert count_modes.bam_records is None"
+        "import count_unit, count_modes; assert count_modes.bam_records is None; "
+        "print('\\n'.join(sorted(m.__file__ for m in list(sys.modules.values()) "
+        f"if getattr(m, '__file__', None) and m.__file__.startswith({os.path.join(ROOT, 'bin')!r}))))"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = result.stdout.split()
+    assert {os.path.basename(m) for m in modules} >= {"count_unit.py", "task_files.py", "samtools_pipes.py"}
+    for module in modules:
+        with open(module) as handle:
+            ast.parse(handle.read(), module, feature_version=(3, 8))
