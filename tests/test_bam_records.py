@@ -1,7 +1,7 @@
 """bam_records.py: a `samtools view -u` stream decoded with numpy, and the records overlapping each interval.
 
 The oracles are a record-by-record comparison (htslib's overlap rule, written out in the test) on random
-streams, and samtools itself (`samtools view -c <bam> <region>`, see test_sweep.py for the counting task's
+streams, and samtools itself (`samtools view -c <bam> <region>`, see test_overlap_sweep.py for the counting task's
 use of it). Chunks are made tiny here so that records and intervals straddle chunk boundaries.
 """
 
@@ -73,9 +73,9 @@ def test_counts_equal_record_by_record_overlaps_on_random_streams(tmp_path, monk
 
 
 def test_counts_equal_samtools_on_the_tricky_records(tmp_path):
-    """Spliced, deleted, clipped-only, unmapped-but-placed reads (see test_sweep.py) and a pile at one base,
+    """Spliced, deleted, clipped-only, unmapped-but-placed reads (see test_overlap_sweep.py) and a pile at one base,
     on regions at their first and last bases: each count is `samtools view -c <bam> <region>`."""
-    from test_sweep import CONTIGS, TRICKY_REGIONS, tricky_reads
+    from test_overlap_sweep import CONTIGS, TRICKY_REGIONS, tricky_reads
 
     bam = write_bam(str(tmp_path / "tricky.bam"), CONTIGS, tricky_reads(random.Random(3)))
     data = subprocess.run(["samtools", "view", "-u", bam], capture_output=True, check=True).stdout

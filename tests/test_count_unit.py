@@ -1,4 +1,5 @@
-"""Unit tests for bin/count_unit.py, counting with the real samtools on BAMs written here.
+"""Unit tests for bin/count_unit.py and the modules it counts with (count_modes.py, unit_counting.py,
+samtools_pipes.py), counting with the real samtools on BAMs written here.
 
 The oracle is samtools itself: every count must equal `samtools view -c <the user's options> <bam> <region>`.
 The BAM holds records placed past their contig's @SQ length (malformed, but samtools counts them in
