@@ -52,14 +52,13 @@ Nextflow can retry the task.
 """
 
 import argparse
-import gc
 import logging
 import os
-import sys
 
 import samtools_options
 from samtools_pipes import RetryableFailure
 from task_files import TaskFileError, read_samples, read_unit, write_results
+from task_script import add_log_options, run_script, start_logging
 from unit_counting import counted_blocks, counting, missing_samples_problem
 
 log = logging.getLogger("count_unit")
@@ -97,7 +96,7 @@ def parse_args(argv):
     )
     parser.add_argument("--samtools", default="samtools", help="samtools executable")
     parser.add_argument("--out", required=True, help="result TSV")
-    parser.add_argument("--log-level", default="INFO")
+    add_log_options(parser)
     return parser.parse_args(argv)
 
 
@@ -112,7 +111,7 @@ def read_table(path, read):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    start_logging(args)
     try:
         samples = read_table(args.samples, read_samples)
         items = read_table(args.unit, read_unit)
@@ -137,7 +136,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Rows and items hold no reference cycles: the cyclic collector would only walk a panel's hundreds of
-    # thousands of them again and again (half the planning time of 200,000 regions).
-    gc.disable()
-    sys.exit(main())
+    run_script(main)

@@ -18,15 +18,14 @@ written and the others' are already published, so the run fails loudly and no ma
 """
 
 import argparse
-import gc
 import heapq
 import itertools
 import logging
 import os
-import sys
 
 from task_files import COUNTS_TABLE_SUFFIX, TaskFileError, counts_table_rows, read_failures, sample_of
-from task_warnings import keep_warnings, lengths_described
+from task_script import add_log_options, run_script, start_logging
+from task_warnings import lengths_described
 from tsv_files import write_lines
 
 log = logging.getLogger("counts_matrix")
@@ -281,15 +280,13 @@ def parse_args(argv):
     parser.add_argument("--failures", nargs="*", default=[], help="failures.txt files from reduce_counts.py")
     parser.add_argument("--outdir", default=".")
     parser.add_argument("--top-regions", type=int, default=24, help="regions shown one by one in the bar graph")
-    parser.add_argument("--warnings", help="also write the warnings to this file (for the console)")
-    parser.add_argument("--log-level", default="INFO")
+    add_log_options(parser, warnings=True)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
-    keep_warnings(args.warnings)
+    start_logging(args)
     reports = [line for path in sorted(args.failures) for line in read_failures(path)]
     if reports:
         # Each report's first line (its count and first failures) only: Nextflow shows the end of a failed
@@ -352,7 +349,4 @@ def joined_matrix(path_of, args):
 
 
 if __name__ == "__main__":
-    # Rows and items hold no reference cycles: the cyclic collector would only walk a panel's hundreds of
-    # thousands of them again and again (half the planning time of 200,000 regions).
-    gc.disable()
-    sys.exit(main())
+    run_script(main)

@@ -27,7 +27,6 @@ The plan depends only on the inputs and parameters, so ``-resume`` caches.
 
 import argparse
 import collections
-import gc
 import gzip
 import itertools
 import logging
@@ -52,7 +51,8 @@ from task_files import (
     write_unit,
     write_unit_samples,
 )
-from task_warnings import keep_warnings, lengths_described
+from task_script import add_log_options, run_script, start_logging
+from task_warnings import lengths_described
 
 log = logging.getLogger("plan_units")
 
@@ -698,15 +698,13 @@ def parse_args(argv):
     )
     parser.add_argument("--fixed-cost-reads", type=float, default=50000, help="cost of one samtools call, in reads")
     parser.add_argument("--outdir", default=".")
-    parser.add_argument("--warnings", help="also write the warnings to this file (for the console)")
-    parser.add_argument("--log-level", default="INFO")
+    add_log_options(parser, warnings=True)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
-    keep_warnings(args.warnings)
+    start_logging(args)
     with open(args.samples) as handle:
         group = list(read_samples(handle, args.samples).values())
     problems = []
@@ -767,7 +765,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Rows and items hold no reference cycles: the cyclic collector would only walk a panel's hundreds of
-    # thousands of them again and again (half the planning time of 200,000 regions).
-    gc.disable()
-    sys.exit(main())
+    run_script(main)

@@ -13,10 +13,8 @@ line of failures.txt once every sample's results are published (counts_matrix.py
 """
 
 import argparse
-import gc
 import logging
 import os
-import sys
 from array import array
 
 from task_files import (
@@ -30,6 +28,7 @@ from task_files import (
     sample_of,
     write_sample_counts,
 )
+from task_script import add_log_options, run_script, start_logging
 from tsv_files import write_lines
 
 log = logging.getLogger("reduce_counts")
@@ -149,7 +148,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regions", nargs="+", required=True, help="<sample>.regions.tsv tables from plan_units.py")
     parser.add_argument("--outdir", default=".")
-    parser.add_argument("--log-level", default="INFO")
+    add_log_options(parser)
     parser.add_argument("results", nargs="*", help="unit result files from count_unit.py")
     return parser.parse_args(argv)
 
@@ -184,7 +183,7 @@ QUICK_FIELDS = ("sample", "region_id", "count", "status")
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    start_logging(args)
     tables = regions_tables(args.regions)
     tallies = {sample_of(path, REGIONS_SUFFIX): SampleTally(tables[path]) for path in args.regions}
     unknown = add_results(args.results, tallies)
@@ -199,7 +198,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    # Rows and items hold no reference cycles: the cyclic collector would only walk a panel's hundreds of
-    # thousands of them again and again (half the planning time of 200,000 regions).
-    gc.disable()
-    sys.exit(main())
+    run_script(main)
