@@ -5,6 +5,10 @@
 # give an absolute one).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! command -v nf-core >/dev/null; then
+    echo "nf-core is not on PATH: run \`make lint\` (it installs nf-core tools from requirements.txt into .venv)" >&2
+    exit 1
+fi
 
 # No network: Nextflow offline, no nf-core version check, no progress bars.
 export NXF_OFFLINE=true NFCORE_NO_VERSION_CHECK=1 HIDE_PROGRESS=1
