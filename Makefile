@@ -50,8 +50,11 @@ test: setup lint nf-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 	nf-test test --ci $(NFTEST_ARGS)
 
-lint: venv
+# ruff, then nf-core's pipeline lint (nf-core tools pinned in requirements.txt), offline, with the settings
+# and the checks switched off in .nf-core.yml: fails on any failed check (warnings are allowed).
+lint: venv nextflow
 	$(VENV)/bin/ruff check bin tests assets benchmarks
+	tools/nf-core-lint.sh
 
 # Wall times of the pipeline vs the hand-written pool, a serial loop, a whole-file pass, featureCounts
 # (Debian package subread) and samtools bedcov on panels and cohorts, with an exactness oracle (benchmarks/).

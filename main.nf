@@ -274,7 +274,10 @@ workflow {
         .collectFile(name: 'software_versions.yml', sort: true, newLine: false)
 
     if (!params.skip_multiqc) {
-        MULTIQC(COUNTS_MATRIX.out.mqc, ch_software_versions, file("${projectDir}/assets/multiqc_config.yml", checkIfExists: true))
+        // The report's first section: how this run was started (runSummaryMqc).
+        ch_run_summary = channel.of(runSummaryMqc(params, workflow)).collectFile(name: 'regioncount_summary_mqc.yml')
+        ch_mqc = COUNTS_MATRIX.out.mqc.combine(ch_run_summary).map { files -> files.flatten() }
+        MULTIQC(ch_mqc, ch_software_versions, file("${projectDir}/assets/multiqc_config.yml", checkIfExists: true))
     }
 
     // This run's own results (cached tasks too), for the summary: never the published files, which another
@@ -292,6 +295,9 @@ workflow {
         MULTIQC.out.report.subscribe { published['multiqc/multiqc_report.html'] = it }
         MULTIQC.out.data.subscribe { data ->
             data.eachFileRecurse(groovy.io.FileType.FILES) { published["multiqc/multiqc_data/${data.relativize(it)}".toString()] = it }
+        }
+        MULTIQC.out.plots.subscribe { plots ->
+            plots.eachFileRecurse(groovy.io.FileType.FILES) { plot -> published["multiqc/multiqc_report_plots/${plots.relativize(plot)}".toString()] = plot }
         }
     }
     // Warnings of tasks that succeeded (Nextflow shows a task's output only when it fails): on the console.
@@ -456,4 +462,27 @@ def runSummary(samples, counted, interrupted, foreignSamples, written, writeProb
         lines << "Results of the samples counted: ${params.outdir}/<sample>/ (no counts_matrix.tsv: not every sample was counted)"
     }
     return lines.join('\n')
+}
+
+// The run summary section of the MultiQC report (custom content, an HTML table): the profiles, the Nextflow
+// and pipeline versions, and every parameter that has a value. Nothing that changes from run to run (run
+// name, command line) nor how results are published (--publish_dir_mode), so that -resume still finds
+// MULTIQC cached. Its id, regioncount-regioncount-summary, is placed by assets/multiqc_config.yml.
+def runSummaryMqc(parameters, run) {
+    def escape = { value -> value.toString().replaceAll(/\s+/, ' ').replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;') }
+    def rows = [
+        'Pipeline': "${run.manifest.name} ${run.manifest.version}",
+        'Nextflow': run.nextflow.version,
+        'Profile' : run.profile,
+    ] + parameters.findAll { name, value -> value != null && value != '' && name != 'publish_dir_mode' }
+        .collectEntries { name, value -> ["--${name}", value] }
+    def html = ['<table class="table table-condensed">'] +
+        rows.collect { name, value -> "  <tr><th>${escape(name)}</th><td><code>${escape(value)}</code></td></tr>" } + ['</table>']
+    return ([
+        "id: '${run.manifest.name.replace('/', '-')}-summary'",
+        "section_name: 'Run summary'",
+        "description: 'How this run of ${run.manifest.name} was started.'",
+        'plot_type: html',
+        'data: |',
+    ] + html.collect { "    ${it}" }).join('\n') + '\n'
 }

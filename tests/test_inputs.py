@@ -38,6 +38,16 @@ def test_unknown_wrong_type_and_missing_parameters(run_pipeline, bam):
     assert_refused(run, "--input: missing, required")
 
 
+def test_removed_resource_caps_are_refused_with_what_replaced_them(run_pipeline, bam):
+    run = run_pipeline("--input", bam, "--max_cpus", "4", "--max_memory", "8.GB", "--max-time", "4.h")
+    hint = "replaced by process.resourceLimits, set in a config file: e.g. -c caps.config holding " + (
+        "process.resourceLimits = [cpus: 4, memory: 8.GB, time: 4.h]"
+    )
+    names = ("max_cpus", "max_memory", "max_time")
+    assert_refused(run, "Invalid parameters (see --help):", *(f"  --{name}: {hint}" for name in names))
+    assert "unknown parameter" not in run.log
+
+
 def test_help_lists_every_schema_parameter(nextflow_bin, tmp_path):
     result = subprocess.run(
         [nextflow_bin, "run", ROOT, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=300

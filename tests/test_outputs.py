@@ -5,6 +5,7 @@ survives -resume, and the summary and exit status follow what was written (ignor
 import glob
 import os
 import random
+import re
 import subprocess
 
 import pytest
@@ -51,6 +52,13 @@ def test_skip_multiqc_keeps_a_report_and_files_it_did_not_write(run_pipeline, ba
     assert run.result.returncode == 0, run.log
     assert read_text(outdir / "multiqc" / "multiqc_report.html") == "another pipeline's report\n"
     assert files_under(outdir) == SAMPLE_FILES | COHORT_FILES | {"multiqc/multiqc_report.html"}
+    # Nextflow's run reports, the DAG among them, each named with the run's timestamp.
+    reports = {
+        re.sub(r"_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}\.", ".", name)
+        for name in os.listdir(outdir / "pipeline_info")
+        if name.startswith("execution_")
+    }
+    assert reports == {"execution_dag.html", "execution_report.html", "execution_timeline.html", "execution_trace.txt"}
     recorded = [line.split("\t")[0] for line in read_text(outdir / RECORD).splitlines()[1:]]
     assert recorded == sorted(SAMPLE_FILES | {"counts_matrix.tsv", "pipeline_info/software_versions.yml"})
     # An outdir of an older version (no record): nothing is removed before work, results are replaced.
@@ -197,6 +205,11 @@ def test_unusable_outdir_is_named(run_pipeline, nextflow_bin, bams, tmp_path):
     assert run.result.returncode == 1
     assert f"--outdir {a_file}: a file, not a folder" in run.log
     assert read_text(a_file) == "x\n"
+    # The run's reports (the trace: the others are written at the end of a run that got further) go where
+    # Nextflow keeps its cache, under fixed names; no folder is made for them elsewhere.
+    launch = tmp_path / "launch"
+    assert os.path.isfile(launch / ".nextflow" / "pipeline_info" / "execution_trace.txt")
+    assert "null" not in os.listdir(launch) and "pipeline_info" not in os.listdir(launch)
     params = tmp_path / "params.json"
     params.write_text('{"outdir": "~/regioncount-results"}')
     launch = tmp_path / "params_launch"
@@ -210,3 +223,4 @@ def test_unusable_outdir_is_named(run_pipeline, nextflow_bin, bams, tmp_path):
         f"e.g. {home}/regioncount-results"
     ) in result.stdout + result.stderr
     assert not os.path.exists(launch / "~") and not os.path.exists(os.path.join(home, "regioncount-results"))
+    assert os.path.isfile(launch / ".nextflow" / "pipeline_info" / "execution_trace.txt")

@@ -71,6 +71,10 @@ def nf(tmp_path_factory):
         ],
         base / "aws-local-workdir",
     )
+    # The caps in a -c config file, as the refusal of --max_cpus/--max_memory/--max_time says (test_inputs.py).
+    caps = base / "caps.config"
+    caps.write_text("process.resourceLimits = [cpus: 4, memory: 8.GB, time: 4.h]\n")
+    commands["config:caps"] = (["-c", str(caps), "config", ROOT, "-o", "flat", "-profile", "test"], base / "caps")
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(nextflow, args, cwd) for name, (args, cwd) in commands.items()}
         results = {name: future.result() for name, future in futures.items()}
@@ -89,6 +93,12 @@ def test_test_profile_fits_two_cpus_and_four_gb(nf):
     assert cfg["process.resourceLimits"] == "[cpus:2, memory:'4 GB', time:'1h']"
 
 
+def test_resource_caps_from_a_config_file_replace_the_profiles(nf):
+    cfg = config(nf, "caps")
+    assert cfg["process.resourceLimits"] == "[cpus:4, memory:'8 GB', time:'4h']"
+    assert not any(key.startswith(("params.max_cpus", "params.max_memory", "params.max_time")) for key in cfg)
+
+
 def test_test_full_profile_runs_the_benchmark_cohort_on_its_panel(nf):
     cfg = config(nf, "test_full")
     assert cfg["params.input"] == f"'{ROOT}/.bench/cohort16/sheet.csv'"
@@ -98,7 +108,7 @@ def test_test_full_profile_runs_the_benchmark_cohort_on_its_panel(nf):
 
 def test_slurm_profile(nf):
     cfg = config(nf, "slurm")
-    # Default caps, lowered with --max_cpus/--max_memory/--max_time; no container engine unless asked for.
+    # Default caps (conf/base.config; changed with -c, see below); no container engine unless asked for.
     assert cfg["process.resourceLimits"] == "[cpus:16, memory:'64 GB', time:'1d']"
     assert not any(cfg.get(f"{engine}.enabled") == "true" for engine in ("docker", "singularity", "apptainer", "conda"))
     assert cfg["process.executor"] == "'slurm'"

@@ -20,6 +20,8 @@ process MULTIQC {
     output:
     path 'multiqc_report.html', emit: report
     path 'multiqc_data'       , emit: data
+    // The plots as PNG, SVG and PDF (export_plots in the config); none where the export is off.
+    path 'multiqc_report_plots', optional: true, emit: plots
     path 'versions.yml'       , emit: versions
 
     when:

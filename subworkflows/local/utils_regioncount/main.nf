@@ -105,9 +105,9 @@ def localCpus(config) {
         ?: Runtime.runtime.availableProcessors()) as int
 }
 
-// CPUs of one counting task: --count_cpus, capped by --max_cpus (process.resourceLimits). Both at least 1.
+// CPUs of one counting task: --count_cpus, capped by process.resourceLimits (conf/base.config). Both at least 1.
 def countTaskCpus(parameters) {
-    return Math.min(parameters.count_cpus as int, parameters.max_cpus as int)
+    return Math.min(parameters.count_cpus as int, (session.config.navigate('process.resourceLimits')?.cpus ?: Integer.MAX_VALUE) as int)
 }
 
 // The local executor refuses a task that asks for more CPUs than it has, but only once planning is done:
@@ -258,7 +258,7 @@ def parameterProblems(parameters, schemaPath) {
     parameters.each { name, value ->
         if (!(fold(name) in known)) {
             def close = definitions.keySet().min { candidate -> levenshtein(name, candidate) }
-            problems << "--${name}: unknown parameter" + (levenshtein(name, close) <= 3 ? " (did you mean --${close}?)" : '')
+            problems << (removedParameterProblem(name) ?: "--${name}: unknown parameter" + (levenshtein(name, close) <= 3 ? " (did you mean --${close}?)" : ''))
         }
     }
     definitions.each { name, spec ->
@@ -291,6 +291,17 @@ def parameterProblems(parameters, schemaPath) {
         }
     }
     return problems
+}
+
+// --max_cpus, --max_memory and --max_time were replaced by process.resourceLimits (as in nf-core): the
+// refusal says how to set the caps now. null for any other name.
+def removedParameterProblem(String name) {
+    def removed = ['max_cpus', 'max_memory', 'max_time'].find { it.replace('_', '') == name.replaceAll(/[-_]/, '').toLowerCase() }
+    if (!removed) {
+        return null
+    }
+    return "--${removed}: replaced by process.resourceLimits, set in a config file: e.g. -c caps.config holding " +
+        "process.resourceLimits = [cpus: 4, memory: 8.GB, time: 4.h]"
 }
 
 def levenshtein(String a, String b) {
