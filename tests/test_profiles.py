@@ -222,3 +222,26 @@ def test_every_module_describes_its_inputs_outputs_and_tools_in_meta_yml(main_nf
     assert meta["tools"] and len(meta["keywords"]) >= 3 and meta["description"].strip()
     described = [entry for channel in meta["input"] for entry in (channel if isinstance(channel, list) else [channel])]
     assert all(next(iter(entry.values()))["description"] for entry in described)
+
+
+def test_nf_core_yml_lists_exactly_the_files_whose_f_strings_look_like_templates():
+    """.nf-core.yml tells nf-core's template_strings check which files hold f-strings with literal braces
+    (samtools' {contig} region syntax): the check takes exact paths, so a file that gains or loses one must be listed or
+    dropped, or `make lint` fails (or ignores a file for nothing). Same expression as nf-core tools 4.2.1."""
+    import yaml
+
+    with open(os.path.join(ROOT, ".nf-core.yml")) as handle:
+        listed = set(yaml.safe_load(handle)["lint"]["template_strings"])
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    # nf-core's expression, spelled so that this file does not match it.
+    template = re.compile("[^$]" + "{" * 2 + "[^:}]*" + "}" * 2)
+    holding = set()
+    for name in tracked.stdout.split():
+        path = os.path.join(ROOT, name)
+        if not name.endswith((".py", ".nf", ".config", ".md", ".yml", ".json", ".sh", ".groovy", ".test")):
+            continue
+        with open(path, encoding="latin1") as handle:
+            if any(template.search(line) for line in handle):
+                holding.add(name)
+    assert holding, "no file with brace f-strings found: the expression or the file walk is wrong"
+    assert listed == holding, f"only listed: {sorted(listed - holding)}; not listed: {sorted(holding - listed)}"
