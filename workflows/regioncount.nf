@@ -15,7 +15,8 @@ include { COUNT_UNIT          } from '../modules/local/count_unit'
 include { REDUCE_COUNTS       } from '../modules/local/reduce_counts'
 include { COUNTS_MATRIX       } from '../modules/local/counts_matrix'
 include { MULTIQC             } from '../modules/local/multiqc'
-include { estimatedBedRegions; groupTaskBound; sampleGroup; sampleGroupCount; sampleGroupsFor } from '../subworkflows/local/utils_regioncount'
+include { groupTaskBound; sampleGroup; sampleGroupCount; sampleGroupsFor } from '../subworkflows/local/utils_sample_groups'
+include { estimatedBedRegions                                       } from '../subworkflows/local/utils_input_files'
 
 workflow REGIONCOUNT {
 

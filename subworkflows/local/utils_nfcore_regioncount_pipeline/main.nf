@@ -5,14 +5,20 @@
  *   PIPELINE_COMPLETION: task warnings on the console; a run whose results were not all made fails; at the end
  *     the tool versions published, the record of this run's outputs written, the summary, --outdir released.
  */
+include { paramsHelp; parameterProblems; publishModeProblem; splitSizeProblem; splitSizeWarning } from '../utils_parameters'
+include { countCpusProblem; runsLocally                                                    } from '../utils_sample_groups'
+include { missingToolProblems; taskPathMayDiffer                                           } from '../utils_task_tools'
+include { isRemote; pathExists; stageablePath                                              } from '../utils_input_files'
+include { sampleNameProblem; samplesheetRows; samplesheetSampleIds                         } from '../utils_samplesheet'
 include {
-    acquireOutdirLock; alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; countCpusProblem;
-    findIndex; foreignSampleFolders; indexIsStale; indexProblem; isBgzf; isGzip;
-    isRemote; paramsHelp; parameterProblems; pathExists; publishModeProblem; readOutputsRecord; releaseOutdirLock;
-    removeEarlierResults; fileStamp; samplesheetSampleIds; writeOutputsRecord;
-    missingToolProblems; splitSizeProblem; splitSizeWarning; taskPathMayDiffer;
-    sampleNameProblem; samplesheetRows; stageablePath
-} from '../utils_regioncount'
+    alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; findIndex; indexIsStale; indexProblem;
+    isBgzf; isGzip
+} from '../utils_alignment_files'
+include {
+    acquireOutdirLock; foreignSampleFolders; publishFile; readOutputsRecord; releaseOutdirLock; removeEarlierResults;
+    writeOutputsRecord; writtenResults
+} from '../utils_outdir'
+include { missingResults; publishProblem; runSummary } from '../utils_run_summary'
 
 workflow PIPELINE_INITIALISATION {
 
@@ -37,7 +43,8 @@ workflow PIPELINE_INITIALISATION {
     if (problems) {
         error "Invalid parameters (see --help):\n  " + problems.join('\n  ')
     }
-    def missingTools = missingToolProblems(params, session.config)
+    // Only the local executor's tasks run with this PATH: on a scheduler the nodes' PATH is not this one.
+    def missingTools = runsLocally(session.config) ? missingToolProblems(params, session.config) : []
     if (missingTools && !taskPathMayDiffer(session.config)) {
         error "Tools missing for this run's tasks:\n  " + missingTools.join('\n  ')
     }
@@ -239,16 +246,6 @@ def checkAwsBatchSetup() {
     }
 }
 
-// The results a run must make that this one did not: samples without counts, the matrix, the report.
-def missingResults(sampleIds, counted, published) {
-    def missing = sampleIds.findAll { id -> !counted.containsKey(id) }.collect { id -> "no counts for ${id}".toString() }
-    missing += ['counts_matrix.tsv'].findAll { name -> !published.containsKey(name) }.collect { name -> "no ${name}".toString() }
-    if (!params.skip_multiqc && !published.containsKey('multiqc/multiqc_report.html')) {
-        missing << 'no MultiQC report'
-    }
-    return missing
-}
-
 // The inputs, checked by check(rows). When a check stops the run, this run's samples lose their earlier
 // results first, as a run that starts work does: none keeps a count file of an input that is now refused.
 def checkedInputs(String input, Closure check) {
@@ -305,78 +302,4 @@ def finishRun(sampleIds, counted, published, versionsFile, foreignSamples, earli
     } finally {
         releaseOutdirLock(outdirLock)
     }
-}
-
-// path -> [size, mtime ms] of the files this run published that are in --outdir as it published them.
-def writtenResults(outdir, published) {
-    return published.collectEntries { relative, source ->
-        def target = outdir.resolve(relative)
-        def stamp = fileStamp(target)
-        def complete = stamp != null && java.nio.file.Files.exists(target) && target.size() == source.size()
-        complete ? [(relative): stamp] : [:]
-    }
-}
-
-// Why publishing failed, from the run's error without the paths it names ('No space left on device').
-def publishProblem(errorMessage) {
-    def first = (errorMessage ?: '').readLines().collect { line -> line.trim() }.find { line -> line }
-    return first ? first.replaceFirst(/^.*: /, '') : 'publishing failed (see .nextflow.log)'
-}
-
-// Copy through a temporary name, so that no reader sees a half-written file.
-def publishFile(source, target) {
-    def partial = target.resolveSibling(".${target.name}.partial")
-    java.nio.file.Files.createDirectories(target.parent)
-    java.nio.file.Files.copy(source, partial, java.nio.file.StandardCopyOption.REPLACE_EXISTING)
-    java.nio.file.Files.move(partial, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING)
-}
-
-// The end-of-run summary: each sample's regions and reads (from this run's own results), failures, outputs.
-def runSummary(samples, counted, interrupted, foreignSamples, written, writeProblem, notWritten) {
-    def complete = workflow.success && !writeProblem && !missingResults(samples, counted, written)
-    def state = complete ? 'finished' : (interrupted ? 'INTERRUPTED' : 'FAILED')
-    def lines = ["regioncount ${state}: ${samples.size()} sample(s)"]
-    samples.each { id ->
-        if (!counted.containsKey(id)) {
-            lines << "  ${id}: no counts (${interrupted ? 'not finished' : 'failed or not run'})"
-            return
-        }
-        def text = counted[id].text.readLines()
-        def total = text.find { line -> line.startsWith('Total reads: ') }?.substring('Total reads: '.length()) ?: 'no'
-        def lost = written.containsKey("${id}/${id}_count.txt".toString()) ? '' : ' (not written to --outdir)'
-        // Overlapping BED regions each count a read they share: the sum is not the reads in any region. Contigs do
-        // not overlap: there the sum is that union (samtools view -c -M -L <all contigs>).
-        def union = params.regions ? 'overlapping regions each count a read they share' : "${total} reads in any region"
-        lines << "  ${id}: ${text.count { line -> line.startsWith('Region ') }} regions, region counts sum to ${total} (${union})${lost}"
-    }
-    if (writeProblem) {
-        lines << "  Results could not be written to ${params.outdir}: ${writeProblem}"
-        if (notWritten) {
-            lines << "  Not written: ${notWritten.take(5).join(', ')}${notWritten.size() > 5 ? " and ${notWritten.size() - 5} more" : ''}"
-        }
-    } else if (interrupted) {
-        lines << "  Interrupted before the end: run again with -resume to finish (finished tasks are cached)"
-    } else if (!complete) {
-        // failedCount counts the ignored failures too.
-        def ignored = workflow.stats.ignoredCount ? " (${workflow.stats.ignoredCount} ignored by errorStrategy)" : ''
-        lines << "  Failed tasks: ${workflow.stats.failedCount}${ignored} (see the errors above and .nextflow.log)"
-    }
-    if (foreignSamples) {
-        lines << "  Note: ${params.outdir} also holds results of samples not in this run (from earlier runs): ${foreignSamples.join(', ')}"
-    }
-    def countsWritten = samples.findAll { id -> written.containsKey("${id}/${id}_count.txt".toString()) }
-    if (complete) {
-        lines << "Results: ${params.outdir} (per sample: <sample>/; all samples: counts_matrix.tsv)"
-        if (!params.skip_multiqc) {
-            lines << "Report:  ${params.outdir}/multiqc/multiqc_report.html"
-        }
-        lines << "Run info and tool versions: ${params.outdir}/pipeline_info/"
-    } else if (countsWritten && written.containsKey('counts_matrix.tsv')) {
-        lines << "Results of the samples counted: ${params.outdir}/<sample>/ and counts_matrix.tsv"
-    } else if (countsWritten && countsWritten.size() < counted.size()) {
-        lines << "Results written: ${params.outdir}/<sample>/ of ${countsWritten.join(', ')} only"
-    } else if (countsWritten) {
-        lines << "Results of the samples counted: ${params.outdir}/<sample>/ (no counts_matrix.tsv: not every sample was counted)"
-    }
-    return lines.join('\n')
 }
