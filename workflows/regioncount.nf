@@ -55,7 +55,9 @@ workflow REGIONCOUNT {
     SAMTOOLS_FAIDX(ch_reference
         .filter { fasta, name, fai, gzi -> fasta && !fai }
         .map { fasta, name, fai, gzi -> [fasta, name] })
-    ch_made_reference_index = SAMTOOLS_FAIDX.out.fai.combine(SAMTOOLS_FAIDX.out.gzi.ifEmpty([]))
+    // [.fai, .gzi or []]: a plain FASTA has no .gzi (wrapped in a list, as combine would flatten a bare []).
+    ch_made_reference_index = SAMTOOLS_FAIDX.out.fai
+        .combine(SAMTOOLS_FAIDX.out.gzi.map { gzi -> [gzi] }.ifEmpty([[]]))
     ch_fasta = ch_reference
         .filter { fasta, name, fai, gzi -> !fasta || fai }
         .map { fasta, name, fai, gzi -> [fasta, fai, gzi] }
