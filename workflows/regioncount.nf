@@ -16,13 +16,12 @@ include { REDUCE_COUNTS       } from '../modules/local/reduce_counts'
 include { COUNTS_MATRIX       } from '../modules/local/counts_matrix'
 include { MULTIQC             } from '../modules/local/multiqc'
 include { groupTaskBound; sampleGroup; sampleGroupCount; sampleGroupsFor } from '../subworkflows/local/utils_sample_groups'
-include { estimatedBedRegions                                       } from '../subworkflows/local/utils_input_files'
 
 workflow REGIONCOUNT {
 
     take:
     ch_samples    // [meta, alignments, index or null] per sample
-    ch_regions    // value: [BED, its name] or [[], ''] (whole contigs)
+    ch_regions    // value: [BED, its name, its regions as estimated from its size] or [[], '', 0] (whole contigs)
     ch_reference  // value: [FASTA, its name, .fai or [], .gzi or []] or [[], '', [], []] (CRAM only)
 
     main:
@@ -68,13 +67,13 @@ workflow REGIONCOUNT {
 
     // Samples in groups (sampleGroup): each group is planned by one task, its units may hold several of its
     // samples, and one task reduces it. Groups and their samples are sorted, so that -resume caches them.
-    // [number of groups, counting tasks per group], from the number of samples and the BED's size.
+    // [number of groups, counting tasks per group], from the number of samples and the BED's regions.
     def baseGroups = sampleGroupCount(params, session.config)
     def config = session.config
     ch_grouping = ch_samples.count()
         .combine(ch_regions)
-        .map { n_samples, bed, bed_name ->
-            def nGroups = sampleGroupsFor(baseGroups, n_samples as int, estimatedBedRegions(bed ?: null), params.max_group_regions as long)
+        .map { n_samples, bed, bed_name, bed_regions ->
+            def nGroups = sampleGroupsFor(baseGroups, n_samples as int, bed_regions as long, params.max_group_regions as long)
             [nGroups, groupTaskBound(params, config, nGroups, n_samples as int)]
         }
         .first()
@@ -88,7 +87,12 @@ workflow REGIONCOUNT {
             }
         }
 
-    PLAN_UNITS(ch_groups, ch_regions, ch_fasta, ch_grouping.map { n_groups, max_units -> max_units })
+    PLAN_UNITS(
+        ch_groups,
+        ch_regions.map { bed, bed_name, bed_regions -> [bed, bed_name] },
+        ch_fasta,
+        ch_grouping.map { n_groups, max_units -> max_units },
+    )
 
     // --- count: one task per work unit ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@
 include { paramsHelp; parameterProblems; publishModeProblem; splitSizeProblem; splitSizeWarning } from '../utils_parameters'
 include { countCpusProblem; runsLocally                                                    } from '../utils_sample_groups'
 include { missingToolProblems; taskPathMayDiffer                                           } from '../utils_task_tools'
-include { isRemote; pathExists; stageablePath                                              } from '../utils_input_files'
+include { estimatedBedRegions; isRemote; pathExists; stageablePath                         } from '../utils_input_files'
 include { sampleNameProblem; samplesheetRows; samplesheetSampleIds                         } from '../utils_samplesheet'
 include {
     alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; findIndex; indexIsStale; indexProblem;
@@ -75,13 +75,15 @@ workflow PIPELINE_INITIALISATION {
     // The reference (CRAM): its .fai and .gzi (bgzipped FASTA) when they are there, else [] (made by the run).
     def (fasta, fai, gzi) = referenceFiles ?: [null, null, null]
     ch_samples = channel.fromList(inputs)
-    ch_regions = channel.value(regionsBed ? [stageablePath(regionsBed, workflow.workDir), regionsBed.name] : [[], ''])
+    def stagedBed = regionsBed ? stageablePath(regionsBed, workflow.workDir) : null
     ch_reference = channel.value(fasta ? [stageablePath(fasta, workflow.workDir), fasta.name, fai ?: [], gzi ?: []] : [[], '', [], []])
+    // The BED's regions as its size tells them (a HEAD request for a remote one): only the grouping depends on it.
+    ch_regions = channel.value(regionsBed ? [stagedBed, regionsBed.name, estimatedBedRegions(regionsBed)] : [[], '', 0L])
     run_state = [sample_ids: sampleIds, foreign_samples: foreignSamples, earlier_record: earlierRecord, outdir_lock: outdirLock]
 
     emit:
     samples   = ch_samples    // [meta, alignments, index or null] per sample, in the order of the input
-    regions   = ch_regions    // value: [BED, its name] or [[], '']
+    regions   = ch_regions    // value: [BED, its name, its estimated regions] or [[], '', 0]
     reference = ch_reference  // value: [FASTA, its name, .fai or [], .gzi or []] or [[], '', [], []]
     run       = run_state     // value: what PIPELINE_COMPLETION needs of this start (the samples, the lock, ...)
 }
