@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check a staged alignment file (and its index) with the Nextflow driver's messages.
 
-The driver checks local inputs before any work (subworkflows/local/utils_regioncount: alignmentProblem,
+The driver checks local inputs before any work (subworkflows/local/utils_alignment_files: alignmentProblem,
 indexProblem). A remote input (https://, s3://) would have to be downloaded for that, so the first task
 that has it staged checks it instead, once: SAMTOOLS_INDEX (through this script's command line) when the
 input has no index, else PLAN_UNITS (plan_units.py calls input_problem). Each problem is one line naming

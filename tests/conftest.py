@@ -87,11 +87,16 @@ class NextflowRun:
         return self.result.stdout + self.result.stderr
 
     def trace_rows(self):
-        """Rows of the newest execution trace, as dicts."""
+        """Rows of the newest execution trace, as dicts. "process" is the process's own name ('COUNT_UNIT'),
+        "qualified_process" the trace's, with the workflows that call it ('REGIONCOUNT:COUNT_UNIT')."""
         traces = sorted(glob.glob(os.path.join(self.outdir, "pipeline_info", "execution_trace_*.txt")))
         assert traces, f"no execution trace under {self.outdir}"
         with open(traces[-1]) as handle:
-            return read_tsv(handle)
+            rows = read_tsv(handle)
+        for row in rows:
+            row["qualified_process"] = row["process"]
+            row["process"] = row["process"].split(":")[-1]
+        return rows
 
 
 @pytest.fixture(scope="session")

@@ -230,7 +230,7 @@ def test_every_task_was_a_slurm_job(slurm_run, slurm):
         assert row["native_id"] in jobs, f"{row['name']}: job {row['native_id']} unknown to squeue: {jobs}"
         name, state = jobs[row["native_id"]]
         assert state == "COMPLETED", (row["name"], name, state)
-        assert name.startswith(f"nf-{row['process']}_"), (row["name"], name)
+        assert name.startswith(f"nf-{row['qualified_process'].replace(':', '_')}_"), (row["name"], name)
 
 
 def test_counting_tasks_ran_as_job_arrays(slurm_run, slurm):
@@ -255,7 +255,7 @@ def test_counting_tasks_ran_as_job_arrays(slurm_run, slurm):
     # The array job itself: one sbatch with --array, named after the process.
     jobs = squeue_all(slurm)
     for array_id, indexes in arrays.items():
-        assert jobs[f"{array_id}_{indexes[-1]}"][0].startswith("nf-COUNT_UNIT"), jobs
+        assert jobs[f"{array_id}_{indexes[-1]}"][0].startswith("nf-REGIONCOUNT_COUNT_UNIT"), jobs
     scripts = [path.read_text() for path in Path(slurm_run.launch_dir, "work").glob("*/*/.command.run")]
     array_headers = sorted(
         re.search(r"^#SBATCH --array (\S+)$", text, re.M).group(1) for text in scripts if "#SBATCH --array" in text

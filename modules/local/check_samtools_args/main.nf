@@ -1,7 +1,5 @@
 // Check --samtools_args once, before any other task: refused options (output, the pipeline's own) and values
 // samtools rejects are one line here, not one failing samtools call per region later.
-include { shellQuote } from '../../../subworkflows/local/utils_task_script'
-
 process CHECK_SAMTOOLS_ARGS {
     tag 'samtools_args'
     label 'process_single'
@@ -21,10 +19,12 @@ process CHECK_SAMTOOLS_ARGS {
     task.ext.when == null || task.ext.when
 
     script:
-    // The user's string as one quoted word, after '=' so that a leading '-' is never read as our option.
+    // The user's string as one single-quoted shell word, after '=' so that a leading '-' is never read as our
+    // option.
+    def quoted = "'" + samtools_args.replace("'", "'\\''") + "'"
     """
-    check_samtools_args.py --samtools-args=${shellQuote(samtools_args)}
-    printf '%s\\n' ${shellQuote(samtools_args)} > samtools_args.checked
+    check_samtools_args.py --samtools-args=${quoted}
+    printf '%s\\n' ${quoted} > samtools_args.checked
 
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

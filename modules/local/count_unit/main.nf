@@ -1,8 +1,7 @@
 // Count the reads of one work unit (regions of one or more samples of a group) with samtools view -c.
-include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_task_script'
-
 process COUNT_UNIT {
-    tag "${groupLabel(meta.group, meta.samples)}:${unit.baseName}"
+    // 'group_2 (s1,s2):unit_0001', or 'group_2 (250 samples):unit_0001'
+    tag "${meta.group} (${meta.samples.size() <= 3 ? meta.samples*.id.join(',') : meta.samples.size() + ' samples'}):${unit.baseName}"
     label 'process_count'
 
     conda "${moduleDir}/environment.yml"
@@ -34,9 +33,13 @@ process COUNT_UNIT {
     // after '=' (a leading '-' is never read as our option) and parsed by count_unit.py without a shell.
     def args = task.ext.args ?: ''
     def fasta = reference ? '--reference reference.fa' : ''
-    def manifest = sampleManifest(meta.samples, ['sample', 'alignments', 'index']) { sample, i ->
-        [sample.id, "aln${i}/alignments", "aln${i}/alignments.index"]
+    // Strings reach the shell only as single-quoted words: the samples' manifest (written by printf, one script
+    // line; a header and a row per sample, tabs and line breaks made spaces) and the options.
+    def quote = { String text -> "'" + text.replace("'", "'\\''") + "'" }
+    def rows = [['sample', 'alignments', 'index']] + meta.samples.withIndex().collect { sample, i ->
+        [sample.id, "aln${i + 1}/alignments", "aln${i + 1}/alignments.index"]
     }
+    def manifest = rows.collect { fields -> quote(fields*.toString()*.replaceAll(/[\t\r\n]/, ' ').join('\t')) }.join(' ')
     """
     printf '%s\\n' ${manifest} > samples.tsv
     count_unit.py \\
@@ -44,7 +47,7 @@ process COUNT_UNIT {
         ${fasta} \\
         --unit '${unit}' \\
         --threads ${task.cpus - 1} \\
-        --samtools-args=${shellQuote(args)} \\
+        --samtools-args=${quote(args)} \\
         --out '${unit.baseName}.result.tsv'
 
     cat <<-END_VERSIONS > versions.yml

@@ -28,8 +28,8 @@ process COUNTS_MATRIX {
     script:
     def args = task.ext.args ?: ''
     // File lists written out (their staged names), not globs: either list may be empty.
-    def tableFiles = (tables instanceof List ? tables : [tables]).collect { it.toString() }.join(' ')
-    def failureFiles = (failures instanceof List ? failures : [failures]).collect { it.toString() }.join(' ')
+    def tableFiles = (tables instanceof List ? tables : [tables]).collect { table -> table.toString() }.join(' ')
+    def failureFiles = (failures instanceof List ? failures : [failures]).collect { failure -> failure.toString() }.join(' ')
     """
     counts_matrix.py ${args} --warnings warnings.txt --failures ${failureFiles} -- ${tableFiles}
 

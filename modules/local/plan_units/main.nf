@@ -1,8 +1,7 @@
 // Read a group of samples' regions (BAM header or BED) and plan their counting work units.
-include { groupLabel; sampleManifest; shellQuote } from '../../../subworkflows/local/utils_task_script'
-
 process PLAN_UNITS {
-    tag "${groupLabel(group.id, group.samples)}"
+    // 'group_2 (s1,s2)', or 'group_2 (250 samples)'
+    tag "${group.id} (${group.samples.size() <= 3 ? group.samples*.id.join(',') : group.samples.size() + ' samples'})"
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"
@@ -30,15 +29,19 @@ process PLAN_UNITS {
 
     script:
     def args = task.ext.args ?: ''
-    // User file names appear in messages only: in the manifest (written by printf, a builtin: no argument
-    // length limit) and after '=' so that a leading '-' is never read as our option.
+    // User file names appear in messages only, as single-quoted words: in the manifest (written by printf, a
+    // builtin: no argument length limit; one script line, a header and a row per sample, tabs and line breaks
+    // made spaces) and after '=' so that a leading '-' is never read as our option.
     // check_name, index_check_name: a remote input's URLs (plan_units.py checks its content, as the driver does
     // for local files); empty otherwise.
     // index_name: the user's name for the index (meta.index_name; '' for one the pipeline made), for messages.
-    def manifest = sampleManifest(group.samples, ['sample', 'alignments', 'index', 'file_name', 'check_name', 'index_check_name', 'index_name']) { meta, i ->
-        [meta.id, "aln${i}/alignments", "aln${i}/alignments.index", meta.file_name, meta.check_name ?: '', meta.index_check_name ?: '', meta.index_name ?: '']
-    }
-    def bed = regions_bed ? "--bed regions.bed --bed-name=${shellQuote(regions_name)}" : ''
+    def quote = { String text -> "'" + text.replace("'", "'\\''") + "'" }
+    def rows = [['sample', 'alignments', 'index', 'file_name', 'check_name', 'index_check_name', 'index_name']] +
+        group.samples.withIndex().collect { meta, i ->
+            [meta.id, "aln${i + 1}/alignments", "aln${i + 1}/alignments.index", meta.file_name, meta.check_name ?: '', meta.index_check_name ?: '', meta.index_name ?: '']
+        }
+    def manifest = rows.collect { fields -> quote(fields*.toString()*.replaceAll(/[\t\r\n]/, ' ').join('\t')) }.join(' ')
+    def bed = regions_bed ? "--bed regions.bed --bed-name=${quote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''
     """
     printf '%s\\n' ${manifest} > samples.tsv

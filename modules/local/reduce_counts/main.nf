@@ -1,8 +1,7 @@
 // Assemble a group's unit results into each sample's count files; name every failed sample and region.
-include { groupLabel } from '../../../subworkflows/local/utils_task_script'
-
 process REDUCE_COUNTS {
-    tag "${groupLabel(group.id, group.samples)}"
+    // 'group_2 (s1,s2)', or 'group_2 (250 samples)'
+    tag "${group.id} (${group.samples.size() <= 3 ? group.samples*.id.join(',') : group.samples.size() + ' samples'})"
     label 'process_single'
 
     conda "${moduleDir}/environment.yml"

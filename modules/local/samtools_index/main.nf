@@ -1,6 +1,4 @@
 // Index a BAM/CRAM that has no usable index (none found, or older than the alignments).
-include { shellQuote } from '../../../subworkflows/local/utils_task_script'
-
 process SAMTOOLS_INDEX {
     tag "${meta.id}"
     label 'process_single'
@@ -27,8 +25,10 @@ process SAMTOOLS_INDEX {
     def args = task.ext.args ?: ''
     // A CSI for BAM (a BAI cannot index contigs over 512 Mb; htslib reads either by content), a CRAI for CRAM.
     def csi = meta.format == 'bam' ? '-c' : ''
+    // User file names and URLs reach the shell only as single-quoted words.
+    def quote = { String text -> "'" + text.replace("'", "'\\''") + "'" }
     // A remote input (meta.check_name: its URL) was not read by the driver: checked here first, with its messages.
-    def check = meta.check_name ? "input_checks.py --alignments alignments --name=${shellQuote(meta.check_name)}" : ''
+    def check = meta.check_name ? "input_checks.py --alignments alignments --name=${quote(meta.check_name)}" : ''
     """
     ${check}
     if ! samtools index ${csi} ${args} -@ ${task.cpus - 1} -o alignments.index alignments 2> index.log; then
@@ -38,7 +38,7 @@ process SAMTOOLS_INDEX {
         else
             problem="samtools index failed: \$(tail -n 1 index.log)"
         fi
-        printf '[ERROR] %s: cannot index: %s\\n' ${shellQuote(meta.file_name)} "\$problem" >&2
+        printf '[ERROR] %s: cannot index: %s\\n' ${quote(meta.file_name)} "\$problem" >&2
         exit 1
     fi
 
