@@ -54,7 +54,9 @@ def finished_count_tasks(launch_dir):
     return sum(
         1
         for line in read_text(log_path).splitlines()
-        if "Task completed > TaskHandler" in line and "name: REGIONCOUNT:COUNT_UNIT " in line and "status: COMPLETED" in line
+        if "Task completed > TaskHandler" in line
+        and "name: REGIONCOUNT:COUNT_UNIT " in line
+        and "status: COMPLETED" in line
     )
 
 

@@ -288,7 +288,8 @@ def test_interrupted_run_says_so_and_leaves_nothing_partial(start_pipeline, bam,
     outdir = tmp_path / "results"
     launch = tmp_path / "launch"
     process = start_pipeline(launch, outdir, "--input", bam, env=slow_samtools(tmp_path, 20))
-    wait_for(lambda: "Submitted process > REGIONCOUNT:COUNT_UNIT " in read_text(launch / "run.log"), 120, "counting task", process)
+    submitted = "Submitted process > REGIONCOUNT:COUNT_UNIT "
+    wait_for(lambda: submitted in read_text(launch / "run.log"), 120, "counting task", process)
     os.kill(process.pid, signal.SIGINT)
     process.wait(timeout=120)
     log = read_text(launch / "run.log")

@@ -9,7 +9,7 @@ include { paramsHelp; parameterProblems; publishModeProblem; splitSizeProblem; s
 include { countCpusProblem; runsLocally                                                    } from '../utils_sample_groups'
 include { missingToolProblems; taskPathMayDiffer                                           } from '../utils_task_tools'
 include { estimatedBedRegions; isRemote; pathExists; stageablePath                         } from '../utils_input_files'
-include { sampleNameProblem; samplesheetRows; samplesheetSampleIds                         } from '../utils_samplesheet'
+include { sampleNameProblem; samplesheetContract; samplesheetRows; samplesheetSampleIds                         } from '../utils_samplesheet'
 include {
     alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; findIndex; indexIsStale; indexProblem;
     isBgzf; isGzip
@@ -176,9 +176,10 @@ def inputRows(input) {
 def describeInputs(rows, fasta) {
     def problems = []
     def firstFileOf = [:]  // sample name -> the input that first had it
+    def contract = samplesheetContract()
     def inputs = rows.collect { id, alignments, index ->
         def shown = alignments.toUriString()
-        def problem = sampleNameProblem(id, shown) ?: alignmentProblem(alignments)
+        def problem = sampleNameProblem(id, shown, contract) ?: alignmentProblem(alignments)
         if (!problem && firstFileOf.containsKey(id)) {
             // Only file-named samples meet here (a samplesheet's duplicates are refused by line): name both.
             problem = "${shown}: sample name '${id}' is also that of ${firstFileOf[id]} (a file's name without .bam/.cram, " +

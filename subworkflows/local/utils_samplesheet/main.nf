@@ -4,23 +4,39 @@
 
 include { isRemote; pathExists } from '../utils_input_files'
 
-// Sample names become file and folder names: keep them safe ...
-def sampleNamePattern() {
-    return ~/^[A-Za-z0-9][A-Za-z0-9._-]*$/
+// The samplesheet's contract, read from assets/schema_input.json (JSON Schema, as nf-schema reads it), so that
+// the check below and the schema cannot disagree: the columns in order, the required ones, the ones whose
+// values must be unique, the ones naming files that must exist (with the words for a missing one), and the
+// sample name's pattern, length and message. A sample name from a file name follows the same rule.
+def samplesheetContract() {
+    def schema = new groovy.json.JsonSlurper().parse(new File("${projectDir}/assets/schema_input.json"))
+    def columns = schema.items.properties
+    return [
+        columns      : columns.keySet() as List,
+        required     : schema.items.required as List,
+        unique       : (schema.uniqueEntries ?: []) as List,
+        files        : columns.findAll { name, spec -> spec.exists }.collectEntries { name, spec -> [name, spec.errorMessage] },
+        namePattern  : columns.sample.pattern as String,
+        nameMaxLength: columns.sample.maxLength as int,
+        nameMessage  : columns.sample.errorMessage,
+    ]
+}
+
+// 'sample,bam[,bai]': the header the contract asks for, required columns first.
+def samplesheetHeader(contract) {
+    return contract.required.join(',') + contract.columns.findAll { column -> !(column in contract.required) }.collect { column -> "[,${column}]" }.join('')
 }
 
 // The one rule for sample names, from a samplesheet or from a file name: null, or a line naming where.
-// Safe characters (sampleNamePattern), and short: the longest name derived from one
-// ('.<sample>_count.txt.partial', 'a.regions.tsv') adds under 30 bytes, and a file name holds 255 (ASCII: a
-// byte a character).
-def sampleNameProblem(id, where) {
-    def maxLength = 100
-    if (!(id ==~ sampleNamePattern())) {
-        return "${where}: sample name '${id}' may only hold letters, digits, '.', '_' and '-', and must start with a letter or digit"
+// Safe characters, and short: the longest name derived from one ('.<sample>_count.txt.partial',
+// 'a.regions.tsv') adds under 30 bytes, and a file name holds 255 (ASCII: a byte a character).
+def sampleNameProblem(id, where, contract = samplesheetContract()) {
+    if (!(id ==~ contract.namePattern)) {
+        return "${where}: sample name '${id}' ${contract.nameMessage}"
     }
-    if (id.length() > maxLength) {
+    if (id.length() > contract.nameMaxLength) {
         return "${where}: sample name '${id.take(40)}...' is ${id.length()} characters long, more than the " +
-            "${maxLength} a sample name may hold (it names the sample's files, e.g. <sample>.counts.tsv)"
+            "${contract.nameMaxLength} a sample name may hold (it names the sample's files, e.g. <sample>.counts.tsv)"
     }
     return null
 }
@@ -90,59 +106,61 @@ def relativeTo(String path) {
 }
 
 // [[sample, alignments path, index path or null], ...] from a samplesheet with header sample,bam[,bai]
-// (fields separated by `separator`: a comma, or a tab in a .tsv).
+// (fields separated by `separator`: a comma, or a tab in a .tsv), checked against samplesheetContract().
 def samplesheetRows(sheet, char separator = ',' as char) {
     def where = sheet.toUriString()  // a remote path's toString() is its path part only
     def separated = separator == ('\t' as char) ? 'tab-separated' : 'comma-separated'
+    def contract = samplesheetContract()
+    def shape = samplesheetHeader(contract)
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
     def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), where, separator)
     if (!records) {
-        error "${where}: the samplesheet is empty (expected a header sample,bam[,bai] and one row per sample)"
+        error "${where}: the samplesheet is empty (expected a header ${shape} and one row per sample)"
     }
     def header = records[0][1]
-    def missing = ['sample', 'bam'].findAll { column -> !(column in header) }
+    def missing = contract.required.findAll { column -> !(column in header) }
     if (missing) {
-        error "${where}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be sample,bam[,bai], found: ${header.join(',')})"
+        error "${where}: missing column${missing.size() > 1 ? 's' : ''} ${missing.join(', ')} (header must be ${shape}, found: ${header.join(',')})"
     }
-    def unknown = header.findAll { column -> !(column in ['sample', 'bam', 'bai']) }
+    def unknown = header.findAll { column -> !(column in contract.columns) }
     if (unknown) {
-        error "${where}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be sample,bam[,bai])"
+        error "${where}: unknown column${unknown.size() > 1 ? 's' : ''} ${unknown.join(', ')} (header must be ${shape})"
     }
     if (records.size() == 1) {
         error "${where}: the samplesheet has a header but no samples"
     }
     def problems = []
     def rows = []
-    def firstRowOf = [:]
+    def firstLineOf = contract.unique.collectEntries { column -> [column, [:]] }  // column -> value -> line
     records.drop(1).each { lineNumber, fields ->
         if (fields.size() != header.size()) {
             problems << "line ${lineNumber}: expected ${header.size()} ${separated} fields, got ${fields.size()}"
             return
         }
         def row = [header, fields].transpose().collectEntries()
-        def nameProblem = sampleNameProblem(row.sample, "line ${lineNumber}")
+        def nameProblem = sampleNameProblem(row.sample, "line ${lineNumber}", contract)
         if (nameProblem) {
             problems << nameProblem
             return
         }
-        if (firstRowOf.containsKey(row.sample)) {
-            problems << "line ${lineNumber}: sample '${row.sample}' already on line ${firstRowOf[row.sample]} (sample names must be unique)"
+        def repeated = contract.unique.find { column -> firstLineOf[column].containsKey(row[column]) }
+        if (repeated) {
+            problems << "line ${lineNumber}: ${repeated} '${row[repeated]}' already on line ${firstLineOf[repeated][row[repeated]]} (${repeated} names must be unique)"
             return
         }
-        firstRowOf[row.sample] = lineNumber
-        if (!row.bam) {
-            problems << "line ${lineNumber}: no bam given for sample '${row.sample}'"
+        contract.unique.each { column -> firstLineOf[column][row[column]] = lineNumber }
+        def empty = contract.required.find { column -> !row[column] }
+        if (empty) {
+            problems << "line ${lineNumber}: no ${empty} given for sample '${row.sample}'"
             return
         }
-        // A samplesheet names files, not patterns: 's[1].bam' is that file.
-        def bam = file(row.bam, glob: false)
-        def bai = row.bai ? file(row.bai, glob: false) : null
-        if (!pathExists(bam)) {
-            problems << "line ${lineNumber}: file not found: ${row.bam}${relativeTo(row.bam)}"
-        } else if (bai && !pathExists(bai)) {
-            problems << "line ${lineNumber}: index not found: ${row.bai}${relativeTo(row.bai)}"
+        // A samplesheet names files, not patterns: 's[1].bam' is that file. The first missing one is named.
+        def files = contract.files.keySet().findAll { column -> row[column] }.collectEntries { column -> [column, file(row[column], glob: false)] }
+        def absent = files.find { column, path -> !pathExists(path) }
+        if (absent) {
+            problems << "line ${lineNumber}: ${contract.files[absent.key]}: ${row[absent.key]}${relativeTo(row[absent.key])}"
         } else {
-            rows << [row.sample, bam, bai]
+            rows << [row.sample, files.bam, files.bai]
         }
     }
     if (problems) {
@@ -160,7 +178,7 @@ def samplesheetSampleIds(String input) {
         }
         def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), input)
         def column = records ? records[0][1].indexOf('sample') : -1
-        return column < 0 ? [] : records.drop(1).collect { record -> record[1][column] ?: '' }.findAll { id -> id ==~ sampleNamePattern() }
+        return column < 0 ? [] : records.drop(1).collect { record -> record[1][column] ?: '' }.findAll { id -> !sampleNameProblem(id, input) }
     } catch (Exception unreadable) {
         return []
     }
