@@ -5,10 +5,10 @@ its reader cannot drift apart. Standard library only, Python 3.8: the counter's 
     file                                written by                  read by
     sample manifest (samples.tsv)       the modules (Groovy)        plan_units.py, count_unit.py
     unit file (units/unit_NNNN.tsv)     plan_units.py               count_unit.py
-    unit_samples.tsv                    plan_units.py               main.nf (the files each unit task stages)
+    unit_samples.tsv                    plan_units.py               workflows/regioncount.nf (a unit task's files)
     regions table (<s>.regions.tsv)     plan_units.py               reduce_counts.py
     unit result (<unit>.result.tsv)     count_unit.py               reduce_counts.py
-    count file (<s>/<s>_count.txt)      reduce_counts.py            main.nf (the run summary), the user
+    count file (<s>/<s>_count.txt)      reduce_counts.py            utils_run_summary (the run summary), the user
     counts table (<s>/<s>.counts.tsv)   reduce_counts.py            counts_matrix.py
     failures.txt                        reduce_counts.py            counts_matrix.py
 """

@@ -103,10 +103,14 @@ workflow REGIONCOUNT {
         .join(ch_groups.map { group, alignments, indexes -> [group.id, alignments, indexes] })
         .flatMap { id, group, units, unitSamples, alignments, indexes ->
             def unitList = units instanceof List ? units : [units]
-            def samplesOf = unitSamples.readLines().drop(1)*.split('\t').groupBy { fields -> fields[0] }
+            // Columns by their names in the header (bin/task_files.py, UNIT_SAMPLES_COLUMNS: unit, sample).
+            def rows = unitSamples.readLines()*.split('\t')
+            def unitColumn = rows[0].findIndexOf { name -> name == 'unit' }
+            def sampleColumn = rows[0].findIndexOf { name -> name == 'sample' }
+            def samplesOf = rows.drop(1).groupBy { fields -> fields[unitColumn] }
             def position = group.samples.withIndex().collectEntries { meta, i -> [meta.id, i] }
             unitList.collect { unit ->
-                def ids = samplesOf[unit.name]*.getAt(1)
+                def ids = samplesOf[unit.name]*.getAt(sampleColumn)
                 def meta = [group: group.id, unit: unit.baseName, n_units: unitList.size(),
                             samples: ids.collect { sample -> group.samples[position[sample]] }]
                 [meta, ids.collect { sample -> alignments[position[sample]] }, ids.collect { sample -> indexes[position[sample]] }, unit]
