@@ -56,7 +56,6 @@ import logging
 import os
 
 import samtools_options
-from samtools_pipes import RetryableFailure
 from task_files import TaskFileError, read_samples, read_unit, write_results
 from task_script import add_log_options, run_script, start_logging
 from unit_counting import counted_blocks, counting, missing_samples_problem
@@ -123,7 +122,7 @@ def main(argv=None):
     except (TaskFileError, samtools_options.SamtoolsArgsError) as err:
         log.error("%s", err)
         return 2
-    except RetryableFailure as failure:
+    except samtools_options.SamtoolsKilled as failure:
         log.error("%s", failure)
         return failure.exit_code
     except FileNotFoundError as err:

@@ -57,8 +57,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Callable
 
-# Exit statuses that mean "killed or out of memory": retried by Nextflow (conf/base.config).
-RETRYABLE_EXIT_CODES = set(range(130, 146)) | {104, 175}
+# A process killed by signal N: subprocess gives -N, a shell (a wrapper script around samtools) 128 + N.
+SIGNAL_STATUSES = range(129, 129 + 64)
 
 OUTPUT = "it changes what samtools writes, not which reads are counted"
 PIPELINE = "the pipeline sets it itself"
@@ -84,7 +84,9 @@ class SamtoolsArgsError(ValueError):
 
 
 class SamtoolsKilled(Exception):
-    """The check's samtools was killed or ran out of memory (a retryable exit status)."""
+    """A samtools killed by a signal (out of memory, a scheduler's limit). The script ends with the same
+    status (128 + N), as if the task itself had been killed: conf/base.config, the one list of retried
+    statuses, decides whether Nextflow retries it."""
 
     def __init__(self, exit_code, message):
         super().__init__(message)
@@ -304,6 +306,11 @@ def exit_status(returncode):
     return returncode if returncode >= 0 else 128 - returncode
 
 
+def killed_by_signal(status):
+    """Whether a shell-style exit status is that of a process killed by a signal."""
+    return status in SIGNAL_STATUSES
+
+
 def probe(samtools, args):
     """`samtools view -c <options>` on the one-record SAM, given on stdin."""
     command = [samtools, "view", "-c", *args.tokens(), "-"]
@@ -319,7 +326,7 @@ def verify(samtools, text):
         return args
     result = probe(samtools, args)
     status = exit_status(result.returncode)
-    if status in RETRYABLE_EXIT_CODES:
+    if killed_by_signal(status):
         raise SamtoolsKilled(status, f"samtools was killed or ran out of memory (exit {status}) checking the options")
     lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
     if lines:

@@ -3,8 +3,8 @@ exit statuses and error output judged, output streamed into a counter, and `samt
 
 ``samtools view -c`` exits 0 and prints 0 for some region errors, so any output on samtools' stderr (but a
 known harmless warning) marks the items of that call as failed; the reducer reports them. A samtools killed
-by a signal or out of memory raises RetryableFailure: count_unit.py exits with that status, so that Nextflow
-can retry the task.
+by a signal (out of memory) raises samtools_options.SamtoolsKilled: count_unit.py exits with that status, so
+that Nextflow can retry the task.
 """
 
 import contextlib
@@ -24,7 +24,6 @@ from task_files import Outcome
 
 log = logging.getLogger("count_unit")  # the messages are count_unit.py's
 
-RETRYABLE_EXIT_CODES = samtools_options.RETRYABLE_EXIT_CODES
 MESSAGE_MAX_CHARS = 2000
 # Warnings that say nothing is wrong: htslib's multi-region CRAM iterator notes regions without reads.
 # hts_idx_load3: an index staged beside its BAM is the user's (its freshness is checked on the original files by
@@ -44,12 +43,6 @@ SCANNED_FILE = "alignments"  # the name of a scanned file in its empty folder
 STOPPED_SAMTOOLS_WAIT_SECONDS = 2
 
 
-class RetryableFailure(Exception):
-    def __init__(self, exit_code, message):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
 def view_command(samtools, common, expression, extra):
     command = [samtools, "view", *common]
     if expression:
@@ -58,15 +51,15 @@ def view_command(samtools, common, expression, extra):
 
 
 def check_exit(result, what):
-    """Raise RetryableFailure for a killed samtools; return an error message for any other failure."""
-    code = result.returncode if result.returncode >= 0 else 128 - result.returncode
+    """Raise SamtoolsKilled for a killed samtools; return an error message for any other failure."""
+    code = samtools_options.exit_status(result.returncode)
     stderr = "\n".join(
         line
         for line in result.stderr.strip().splitlines()
         if not any(pattern.match(line) for pattern in HARMLESS_STDERR)
     )
-    if code in RETRYABLE_EXIT_CODES:
-        raise RetryableFailure(
+    if samtools_options.killed_by_signal(code):
+        raise samtools_options.SamtoolsKilled(
             code, f"samtools was killed or ran out of memory (exit {code}) counting {what}: {stderr}"
         )
     if code != 0:
@@ -168,7 +161,7 @@ def idxstats_records(samtools, options, workdir, what, view=None, alignments=Non
     """({contig: records}, error message) of `samtools idxstats` counting the records it reads: those of the
     `view` command's stream (`view | samtools idxstats -`) or of the file `alignments`. idxstats runs in an
     empty folder, the file linked there alone: no file can pass for an index, so it reads the records. A
-    killed samtools (out of memory) raises RetryableFailure; a view that fails, an idxstats that fails or
+    killed samtools (out of memory) raises samtools_options.SamtoolsKilled; a view that fails, an idxstats that fails or
     read an index, or output that is not idxstats' is an error, never a count."""
     name = "-" if view else SCANNED_FILE
     # Resolved here: idxstats runs in another folder, where a relative path would name nothing.
@@ -235,8 +228,5 @@ def idxstats_counts(text):
 
 def checked_options(samtools, samtools_args):
     """The user's options, parsed and accepted by samtools (one call on a one-record input), before any
-    region is counted. SamtoolsArgsError when refused; RetryableFailure when that samtools is killed."""
-    try:
-        return samtools_options.verify(samtools, samtools_args)
-    except samtools_options.SamtoolsKilled as killed:
-        raise RetryableFailure(killed.exit_code, str(killed)) from None
+    region is counted. SamtoolsArgsError when refused; SamtoolsKilled when that samtools is killed."""
+    return samtools_options.verify(samtools, samtools_args)

@@ -233,7 +233,7 @@ def test_a_scan_of_a_truncated_file_is_an_error_never_a_count(placed_bam, tmp_pa
 def test_every_failure_of_a_scan_is_an_error(placed_bam, tmp_path, idxstats, message):
     samtools = fake_samtools(tmp_path, f'if [[ $1 == idxstats ]]; then shift; {idxstats}; exit; fi\nexec samtools "$@"')
     if message is None:  # killed (out of memory): the task is retried
-        with pytest.raises(pipes.RetryableFailure):
+        with pytest.raises(pipes.samtools_options.SamtoolsKilled):
             modes.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))
         return
     outcomes = modes.count_scan(pass_items(CONTIGS, "scan"), samtools, 0, placed_bam, str(tmp_path))

@@ -374,7 +374,7 @@ def test_samtools_error_output_fails_the_item_with_its_message(bam, tmp_path):
 def test_killed_samtools_is_retryable(bam, tmp_path, killed):
     """A killed counting call, and a killed option check (the call that reads stdin, '-')."""
     samtools = fake_samtools(tmp_path, f'if [[ {killed} ]]; then echo Killed >&2; exit 137; fi\nexec samtools "$@"')
-    with pytest.raises(pipes.RetryableFailure) as failure:
+    with pytest.raises(samtools_options.SamtoolsKilled) as failure:
         run([item("chr1", 0, 10, "single")], bam, tmp_path, "-q 20", samtools=samtools)
     assert failure.value.exit_code == 137
 
@@ -391,7 +391,7 @@ def test_a_pass_whose_samtools_is_killed_is_retryable(bam, tmp_path, mode, outpu
         'echo Killed >&2; exit 137; fi\nexec samtools "$@"',
     )
     items = [item(c, 0, length, mode, True, region_id=c, open_end=True) for c, length in CONTIGS]
-    with pytest.raises(pipes.RetryableFailure) as failure:
+    with pytest.raises(samtools_options.SamtoolsKilled) as failure:
         run(items, bam, tmp_path, "-q 20", samtools=samtools)
     assert failure.value.exit_code == 137 and marker.exists()
 
