@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Check a staged alignment file (and its index) with the Nextflow driver's messages.
+"""The one home of the checks of an input's content: BAM or CRAM, cut short or not, an index that fits it,
+CRAM with its reference, a --fasta samtools can index. Each problem is one line naming the user's file.
 
-The driver checks local inputs before any work (subworkflows/local/utils_alignment_files: alignmentProblem,
-indexProblem). A remote input (https://, s3://) would have to be downloaded for that, so the first task
-that has it staged checks it instead, once: SAMTOOLS_INDEX (through this script's command line) when the
-input has no index, else PLAN_UNITS (plan_units.py calls input_problem). Each problem is one line naming
-the user's file (its URL), as the driver would have. Python 3.8 (the samtools image's), standard library.
+They are made twice in a run's life, by the same code: the Nextflow driver runs this script once (--driver,
+subworkflows/local/utils_alignment_files: checkedContents) on every local input before any work, and on the
+names of remote ones (https://, s3://), which it does not download. A remote input is then checked by the
+first task that has it staged: SAMTOOLS_INDEX (through this script's command line) when it has no index, else
+PLAN_UNITS (plan_units.py calls input_problem). Python 3.8 (the samtools image's), standard library.
 """
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -21,6 +23,7 @@ log = logging.getLogger("input_checks")
 BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 # A BGZF block is at most 64 KiB: the first one holds the magic bytes of a BAM or of a CSI index.
 HEAD_BYTES = 65536
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_head(path, count=HEAD_BYTES):
@@ -34,9 +37,14 @@ def read_tail(path, count):
         return handle.read()
 
 
+def is_bgzf(head):
+    """Whether a gzip header (the first 14 bytes or more) is BGZF's: an extra field with the 'BC' subfield."""
+    return len(head) >= 14 and head[:2] == GZIP_MAGIC and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
 def gunzipped_head(head, count):
     """The first `count` bytes of the content of gzip (or BGZF) data, or None when it is not gzip."""
-    if head[:2] != b"\x1f\x8b":
+    if head[:2] != GZIP_MAGIC:
         return None
     try:
         return zlib.decompressobj(31).decompress(head, count)
@@ -96,24 +104,74 @@ def index_problem(index, shown_index, fmt, file_name):
     return f"{shown_index}: {what}, which cannot index the {fmt.upper()} file {file_name} (expected {expected})"
 
 
-def input_problem(alignments, shown, index=None, shown_index="", file_name="", has_reference=True):
-    """The first problem of a staged input as the driver words it, or None. index/shown_index: the user's
-    index, when it is checked too."""
-    problem, fmt = alignment_problem(alignments, shown)
-    if problem:
-        return problem
+def format_by_name(file_name):
+    """'bam' or 'cram' by the name of a file that is not read here (remote): its content is checked later."""
+    return "cram" if file_name.endswith(".cram") else "bam"
+
+
+def reference_problem(fmt, shown, has_reference):
     if fmt == "cram" and not has_reference:
         return f"{shown}: CRAM input needs --fasta, the reference it was compressed against"
+    return None
+
+
+def input_problem(alignments, shown, index=None, shown_index="", file_name="", has_reference=True):
+    """The first problem of a staged input, or None. index/shown_index: the user's index, when it is checked
+    too."""
+    problem, fmt = alignment_problem(alignments, shown)
+    problem = problem or reference_problem(fmt, shown, has_reference)
+    if problem:
+        return problem
     if index and shown_index:
         return index_problem(index, shown_index, fmt, file_name or os.path.basename(shown))
     return None
 
 
+def fasta_problem(path, shown):
+    """(problem or None, bgzipped) of a --fasta: samtools faidx indexes a plain or a bgzipped FASTA, not one
+    compressed with gzip. `path` None: a remote file, not read, judged by its name `shown`."""
+    if path is None:
+        return None, bool(re.search(r"\.(gz|bgz)$", shown))
+    head = read_head(path, 18)
+    if head[:2] == GZIP_MAGIC and not is_bgzf(head):
+        problem = f"{shown}: compressed with gzip, which samtools cannot index: use bgzip (or an uncompressed FASTA)"
+        return problem, False
+    return None, is_bgzf(head)
+
+
+def driver_check(request):
+    """One answer of --driver (see driver_checks)."""
+    if "fasta" in request:
+        problem, bgzipped = fasta_problem(request["fasta"], request["shown"])
+        return {"problem": problem, "bgzipped": bgzipped}
+    shown, path = request["shown"], request["alignments"]
+    problem, fmt = alignment_problem(path, shown) if path else (None, format_by_name(request["name"]))
+    answer = {"format": fmt, "problem": problem, "reference_problem": None, "index_problem": None}
+    if not problem:
+        answer["reference_problem"] = reference_problem(fmt, shown, request["has_reference"])
+        if request.get("index"):
+            shown_index = request.get("shown_index") or request["index"]
+            answer["index_problem"] = index_problem(request["index"], shown_index, fmt, request["name"])
+    return answer
+
+
+def driver_checks(requests):
+    """The driver's questions, in order, answered in order. An alignment file: {alignments: local path, or
+    null for a remote file (judged by its name), name: its file name, shown: the user's name for it,
+    has_reference: whether --fasta is given, index, shown_index: its local index, or absent} -> {format,
+    problem, reference_problem, index_problem}, each problem null or one line, the driver ordering them
+    among its own checks. A FASTA: {fasta: local path or null, shown} -> {problem, bgzipped}."""
+    return [driver_check(request) for request in requests]
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--alignments", required=True, help="the staged BAM/CRAM")
+    parser.add_argument("--alignments", help="the staged BAM/CRAM")
     # Names may start with '-': pass them as --name=NAME, which argparse never reads as an option.
-    parser.add_argument("--name", required=True, help="the user's name for it (URL), for messages")
+    parser.add_argument("--name", help="the user's name for it (URL), for messages")
+    parser.add_argument(
+        "--driver", action="store_true", help="answer the driver's questions: JSON on stdin, JSON on stdout"
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -121,6 +179,12 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="[%(levelname)s] %(message)s")
+    if args.driver:
+        json.dump(driver_checks(json.load(sys.stdin)), sys.stdout)
+        return 0
+    if not (args.alignments and args.name):
+        log.error("--alignments and --name are needed (or --driver)")
+        return 2
     problem = input_problem(args.alignments, args.name)
     if problem:
         log.error("%s", problem)

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 from alignment_index import index_mismatch
 from contig_starts import contigs_start_placed
-from input_checks import BGZF_EOF, input_problem, read_head, read_tail
+from input_checks import BGZF_EOF, GZIP_MAGIC, input_problem, is_bgzf, read_head, read_tail
 from task_files import (
     ALL_SAMPLES,
     PASS_MODES,
@@ -67,7 +67,6 @@ BLOCK_READS = 200
 # BED header/comment lines start with these, unless their first field is a contig of the header (bed_regions).
 # samtools skips such lines whatever they hold, so these contigs must never go into a batch BED (plan_items).
 BED_SKIPPED_PREFIXES = ("#", "track", "browser")
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class InputError(Exception):
@@ -106,11 +105,6 @@ class Item(NamedTuple):
 def header_regions(contigs):
     """Whole-contig regions, in header order, from (name, length) pairs."""
     return [Region(i, name, name, 0, length, True) for i, (name, length) in enumerate(contigs, start=1)]
-
-
-def is_bgzf(head):
-    """Whether a gzip header (the first 14 bytes or more) is BGZF's: an extra field with the 'BC' subfield."""
-    return len(head) >= 14 and bool(head[3] & 4) and head[12:14] == b"BC"
 
 
 def read_bed_bytes(path, shown_name):

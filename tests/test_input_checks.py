@@ -1,6 +1,8 @@
 """bin/input_checks.py: the checks of a staged remote input, on real BAM, CRAM and index files; and the
 htslib warning about a staged index's age, which count_unit.py must not take for a counting failure."""
 
+import gzip
+import json
 import os
 import random
 import shutil
@@ -139,3 +141,55 @@ def test_plan_units_checks_the_remote_samples_of_its_group(files, tmp_path):
     good = plan([rows[0], rows[3]], "good")
     assert good.returncode == 0, good.stderr
     assert sorted(os.listdir(tmp_path / "good" / "regions")) == ["good.regions.tsv", "local.regions.tsv"]
+
+
+def test_the_drivers_questions_answered_in_order_through_the_command_line(files):
+    """--driver: what the Nextflow driver asks of a run's local inputs (and of remote ones, by name) in one call."""
+    bam, cram = str(files / "s.bam"), str(files / "s.cram")
+    plain = files / "plain.fa.gz"
+    with gzip.open(plain, "wt") as handle:  # gzip, not bgzip: samtools faidx cannot index it
+        handle.write(">chr1\nACGT\n")
+    requests = [
+        {"alignments": bam, "name": "s.bam", "shown": "B", "has_reference": False, "index": str(files / "c.bam.csi")},
+        {"alignments": str(files / "truncated.bam"), "name": "truncated.bam", "shown": "T", "has_reference": True},
+        {"alignments": cram, "name": "s.cram", "shown": "C", "has_reference": False},
+        {"alignments": cram, "name": "s.cram", "shown": "C", "has_reference": True, "index": bam, "shown_index": "I"},
+        {"alignments": None, "name": "far.cram", "shown": "https://h/far.cram", "has_reference": True},
+        {"fasta": str(files / "ref.fa"), "shown": "--fasta ref.fa"},
+        {"fasta": str(plain), "shown": "--fasta plain.fa.gz"},
+        {"fasta": str(files / "regions.bed.gz"), "shown": "--fasta regions.bed.gz"},
+        {"fasta": None, "shown": "--fasta https://h/ref.fa.gz"},
+    ]
+    command = [sys.executable, SCRIPT, "--driver"]
+    result = subprocess.run(command, input=json.dumps(requests), capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (0, "")
+
+    def answer(fmt, problem=None, reference=None, index=None):
+        return {"format": fmt, "problem": problem, "reference_problem": reference, "index_problem": index}
+
+    assert json.loads(result.stdout) == [
+        answer("bam"),
+        answer("bam", "T: truncated BAM (no BGZF end-of-file marker)"),
+        answer("cram", reference="C: CRAM input needs --fasta, the reference it was compressed against"),
+        answer(
+            "cram",
+            index="I: not a BAI, CSI or CRAI index (unrecognised content), which cannot index the CRAM "
+            "file s.cram (expected .crai)",
+        ),
+        answer("cram"),
+        {"problem": None, "bgzipped": False},
+        {
+            "problem": "--fasta plain.fa.gz: compressed with gzip, which samtools cannot index: use bgzip (or an "
+            "uncompressed FASTA)",
+            "bgzipped": False,
+        },
+        {"problem": None, "bgzipped": True},
+        {"problem": None, "bgzipped": True},
+    ]
+
+
+def test_is_bgzf_tells_bgzip_from_gzip(files):
+    assert ic.is_bgzf(ic.read_head(files / "s.bam"))
+    assert ic.is_bgzf(ic.read_head(files / "regions.bed.gz"))
+    assert not ic.is_bgzf(gzip.compress(b">chr1\nACGT\n"))
+    assert not ic.is_bgzf(b"not gzip at all")

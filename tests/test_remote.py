@@ -248,3 +248,33 @@ def test_truncated_remote_bams_and_a_bad_index_are_refused_by_name(run_pipeline,
     run = run_pipeline("--input", url, outdir=tmp_path / "b")
     assert_refused(run, f"[ERROR] {url}: truncated BAM (no BGZF end-of-file marker)")
     assert "[ERROR] truncated_noindex.bam: cannot index" not in run.log  # refused before samtools index ran
+
+
+def test_without_python3_on_the_driver_the_planning_task_checks_local_inputs(run_pipeline, served, tmp_path):
+    """The driver's content checks are bin/input_checks.py's. Where python3 cannot run it on the machine that
+    runs Nextflow (here a python3 that fails as a too old one would), the first task makes them, as for remote
+    inputs: with the same lines."""
+    local = tmp_path / "local"
+    local.mkdir()
+    for name in ["truncated.bam", "truncated.bam.bai", "badindex.bam", "badindex.bam.bai"]:
+        shutil.copy(served / name, local / name)
+    (local / "bad.csv").write_text(f"sample,bam\ntruncated,{local}/truncated.bam\nbadindex,{local}/badindex.bam\n")
+    fake = tmp_path / "fakebin" / "python3"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/bash\n"
+        'if [[ " $* " == *" --driver "* ]]; then echo "SyntaxError: invalid syntax" >&2; exit 1; fi\n'
+        f'exec {shutil.which("python3")} "$@"\n'
+    )
+    fake.chmod(0o755)
+    path = f"{fake.parent}{os.pathsep}{os.environ['PATH']}"
+    run = run_pipeline("--input", str(local / "bad.csv"), "--max_units", "1", env={"PATH": path})
+    assert_refused(
+        run,
+        "python3 could not check the inputs here (SyntaxError: invalid syntax): "
+        "the inputs are checked by the first task that reads them",
+        f"{local}/truncated.bam: truncated BAM (no BGZF end-of-file marker)",
+        f"{local}/badindex.bam.bai: not a BAI, CSI or CRAI index (unrecognised content), "
+        "which cannot index the BAM file badindex.bam (expected .bai or .csi)",
+    )
+    assert {row["process"].split(":")[-1] for row in run.trace_rows()} == {"PLAN_UNITS"}

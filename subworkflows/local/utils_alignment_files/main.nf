@@ -1,90 +1,37 @@
 /*
- * BAM, CRAM, BGZF and index files by their content: the checks the driver makes on local inputs before any
- * work (remote ones are checked by the first task that has them, bin/input_checks.py, with the same messages).
+ * Alignment files and their indexes: their content checked (by bin/input_checks.py), the index beside them
+ * found, its age, and a content key for -resume.
  */
 
-include { isRemote; pathExists } from '../utils_input_files'
+include { pathExists } from '../utils_input_files'
 
-// The first `count` bytes of a file (fewer when it is shorter).
-def headBytes(path, int count) {
-    path.withInputStream { stream -> stream.readNBytes(count) }
-}
-
-// Gzip (or BGZF) by its magic bytes, whatever the file's name.
-def isGzip(path) {
-    def head = headBytes(path, 2)
-    return head.length == 2 && (head[0] & 0xff) == 0x1f && (head[1] & 0xff) == 0x8b
-}
-
-// The first `count` bytes of a gzip (or BGZF) file's content, or null when it is not gzip.
-def gunzippedHead(path, int count) {
-    if (!isGzip(path)) {
-        return null
-    }
+// The answers of bin/input_checks.py --driver to `requests` (see its driver_checks), in their order: the one
+// home of the checks of an input's content, which the first task also runs on remote inputs. One python3 call
+// for a whole run's inputs. null when python3 cannot run it here (not installed, too old): the first task that
+// stages each input checks it then, as it does remote ones.
+def checkedContents(List requests) {
+    def command = ['python3', "${projectDir}/bin/input_checks.py".toString(), '--driver']
+    def process
     try {
-        path.withInputStream { stream -> new java.util.zip.GZIPInputStream(stream).readNBytes(count) }
-    } catch (IOException ignored) {
+        process = new ProcessBuilder(command).start()
+    } catch (IOException notFound) {
+        log.warn "python3 cannot be run on this machine (${notFound.message}): the inputs are checked by the first task that reads them"
         return null
     }
-}
-
-// BGZF (bgzip, BAM) rather than plain gzip: a gzip member with the 'BC' extra field.
-def isBgzf(path) {
-    def head = headBytes(path, 14)
-    return head.length == 14 && (head[0] & 0xff) == 0x1f && (head[1] & 0xff) == 0x8b && (head[3] & 0x04) &&
-        head[12] == (byte) 'B' && head[13] == (byte) 'C'
-}
-
-// 'bam' or 'cram' from the file's first bytes, or null when it is neither.
-def alignmentFormat(path) {
-    if (new String(headBytes(path, 4), 'ISO-8859-1') == 'CRAM') {
-        return 'cram'
+    def errors = new StringBuffer()
+    process.consumeProcessErrorStream(errors)
+    try {
+        process.outputStream.withWriter('UTF-8') { writer -> writer << groovy.json.JsonOutput.toJson(requests) }
+    } catch (IOException stoppedReading) {
+        // It ended before reading its questions: its exit status and error output say why.
     }
-    def magic = gunzippedHead(path, 4)
-    return magic != null && new String(magic, 'ISO-8859-1') == 'BAM\u0001' ? 'bam' : null
-}
-
-// Every BGZF file (BAM) ends with a 28-byte empty block; without it the file was cut short.
-def endsWithBgzfEof(path) {
-    def eof = [0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00,
-               0x1b, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00] as byte[]
-    def size = path.size()
-    if (size < eof.length) {
-        return false
-    }
-    def tail = new byte[eof.length]
-    path.withInputStream { stream ->
-        stream.skipNBytes(size - eof.length)
-        stream.readNBytes(tail, 0, tail.length)
-    }
-    return Arrays.equals(tail, eof)
-}
-
-// 'bam' or 'cram' by the name of a remote file, for what the driver must decide before any task (CRAM needs
-// --fasta; the index SAMTOOLS_INDEX builds): its content is checked in the first task (input_checks.py).
-def alignmentFormatByName(path) {
-    return path.name.endsWith('.cram') ? 'cram' : 'bam'
-}
-
-// One line naming the file and its problem, or null when it looks like usable alignments.
-def alignmentProblem(path) {
-    if (!pathExists(path)) {
-        return "${path.toUriString()}: file not found"
-    }
-    if (isRemote(path)) {
+    def answers = process.inputStream.getText('UTF-8')
+    if (process.waitFor() != 0) {
+        def reason = errors.toString().readLines().findAll { line -> line.trim() }.with { lines -> lines ? lines.last() : "exit status ${process.exitValue()}" }
+        log.warn "python3 could not check the inputs here (${reason}): the inputs are checked by the first task that reads them"
         return null
     }
-    if (path.isDirectory() || path.size() == 0) {
-        return "${path}: not a BAM or CRAM file (${path.isDirectory() ? 'a folder' : 'empty file'})"
-    }
-    def format = alignmentFormat(path)
-    if (format == null) {
-        return "${path}: not a BAM or CRAM file (unrecognised content)"
-    }
-    if (format == 'bam' && !endsWithBgzfEof(path)) {
-        return "${path}: truncated BAM (no BGZF end-of-file marker)"
-    }
-    return null
+    return new groovy.json.JsonSlurper().parseText(answers)
 }
 
 // The index beside an alignment file, in the order htslib-made indexes are named: CSI (what
@@ -96,43 +43,6 @@ def findIndex(alignments) {
         [alignments.resolveSibling("${alignments.name}.${suffix}"), alignments.resolveSibling("${stem}.${suffix}")]
     }
     return candidates.find { candidate -> candidate != alignments && pathExists(candidate) }
-}
-
-// What an index holds, from its first bytes: 'bai', 'csi', 'tbi', 'crai' (gzipped lines of numbers), or null.
-def indexKind(path) {
-    if (new String(headBytes(path, 4), 'ISO-8859-1') == 'BAI\u0001') {
-        return 'bai'
-    }
-    def inner = gunzippedHead(path, 64)
-    if (inner == null) {
-        return null
-    }
-    def text = new String(inner, 'ISO-8859-1')
-    if (text.startsWith('CSI\u0001')) {
-        return 'csi'
-    }
-    if (text.startsWith('TBI\u0001')) {
-        return 'tbi'
-    }
-    return text ==~ /[0-9\t\n-]*/ ? 'crai' : null
-}
-
-// One line naming the index the user has (given, or found beside the alignments) and what is wrong, or null.
-def indexProblem(index, alignments, format) {
-    if (index.isDirectory()) {
-        return "${index}: the index is a folder, not a file"
-    }
-    if (index.size() == 0) {
-        return "${index}: empty index file (0 bytes): remove it (the pipeline then builds one) or give a valid index"
-    }
-    def kind = indexKind(index)
-    def usable = format == 'cram' ? ['crai'] : ['bai', 'csi']
-    if (kind in usable) {
-        return null
-    }
-    def what = kind ? "a ${kind.toUpperCase()} index" : 'not a BAI, CSI or CRAI index (unrecognised content)'
-    return "${index}: ${what}, which cannot index the ${format.toUpperCase()} file ${alignments.name} " +
-        "(expected ${usable.collect { extension -> '.' + extension }.join(' or ')})"
 }
 
 // htslib warns that an index is older than its data only when it is older by whole seconds (an index

@@ -11,8 +11,7 @@ include { missingToolProblems; taskPathMayDiffer                                
 include { estimatedBedRegions; isRemote; pathExists; stageablePath                         } from '../utils_input_files'
 include { sampleNameProblem; samplesheetContract; samplesheetRows; samplesheetSampleIds                         } from '../utils_samplesheet'
 include {
-    alignmentFormat; alignmentFormatByName; alignmentProblem; contentFingerprint; findIndex; indexIsStale; indexProblem;
-    isBgzf; isGzip
+    checkedContents; contentFingerprint; findIndex; indexIsStale
 } from '../utils_alignment_files'
 include {
     acquireOutdirLock; foreignSampleFolders; publishFile; readOutputsRecord; releaseOutdirLock; removeEarlierResults;
@@ -172,45 +171,58 @@ def inputRows(input) {
 }
 
 // [meta, alignments, index or null] for every sample, after checking everything that can be checked
-// before work starts; all problems are reported together, one line each.
+// before work starts; all problems are reported together, one line each, in the order of the inputs.
 def describeInputs(rows, fasta) {
+    def contract = samplesheetContract()
+    // What names and paths tell first; then the content of every input, in one call of input_checks.py.
+    def found = rows.collect { id, alignments, index ->
+        def shown = alignments.toUriString()
+        def problem = sampleNameProblem(id, shown, contract) ?: (pathExists(alignments) ? null : "${shown}: file not found")
+        return [id: id, alignments: alignments, shown: shown, problem: problem, index: problem ? null : (index ?: findIndex(alignments))]
+    }
+    def checked = found.findAll { input -> !input.problem }
+    def answers = checkedContents(checked.collect { input ->
+        // A remote pair is checked by the first task that stages it (the driver reads no remote file), and
+        // its freshness cannot be seen from here (nor on the staged copies, whose mtimes are their download
+        // times): the user's index is trusted.
+        input.remote = isRemote(input.alignments) || isRemote(input.index)
+        [alignments: isRemote(input.alignments) ? null : input.alignments.toString(), name: input.alignments.name,
+         shown: input.shown, has_reference: fasta as boolean,
+         index: input.index && !input.remote ? input.index.toString() : null, shown_index: input.index ? input.index.toString() : '']
+    })
+    // Without python3 here, the first task checks every input (format by name), as it does remote ones.
+    checked.eachWithIndex { input, i ->
+        input.answer = answers ? answers[i] : [format: input.alignments.name.endsWith('.cram') ? 'cram' : 'bam']
+        input.unchecked = input.remote || answers == null
+    }
     def problems = []
     def firstFileOf = [:]  // sample name -> the input that first had it
-    def contract = samplesheetContract()
-    def inputs = rows.collect { id, alignments, index ->
-        def shown = alignments.toUriString()
-        def problem = sampleNameProblem(id, shown, contract) ?: alignmentProblem(alignments)
-        if (!problem && firstFileOf.containsKey(id)) {
+    def inputs = found.collect { input ->
+        def problem = input.problem ?: input.answer.problem
+        if (!problem && firstFileOf.containsKey(input.id)) {
             // Only file-named samples meet here (a samplesheet's duplicates are refused by line): name both.
-            problem = "${shown}: sample name '${id}' is also that of ${firstFileOf[id]} (a file's name without .bam/.cram, " +
+            problem = "${input.shown}: sample name '${input.id}' is also that of ${firstFileOf[input.id]} (a file's name without .bam/.cram, " +
                 "other characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name the samples in a samplesheet"
         }
         if (!problem) {
-            firstFileOf[id] = shown
+            firstFileOf[input.id] = input.shown
         }
-        def format = problem ? null : (isRemote(alignments) ? alignmentFormatByName(alignments) : alignmentFormat(alignments))
-        if (!problem && format == 'cram' && !fasta) {
-            problem = "${shown}: CRAM input needs --fasta, the reference it was compressed against"
-        }
-        index = problem ? null : (index ?: findIndex(alignments))
-        // A remote pair is checked by the first task that stages it; its freshness cannot be seen from here
-        // (nor on the staged copies, whose mtimes are their download times): the user's index is trusted.
-        def remote = isRemote(alignments) || isRemote(index)
-        problem = problem ?: (index && !remote ? indexProblem(index, alignments, format) : null)
+        problem = problem ?: input.answer.reference_problem ?: input.answer.index_problem
         if (problem) {
             problems << problem
             return null
         }
-        if (index && !remote && indexIsStale(index, alignments)) {
-            log.warn "${index} is older than ${alignments}: re-indexing"
+        def index = input.index
+        if (index && !input.remote && indexIsStale(index, input.alignments)) {
+            log.warn "${index} is older than ${input.alignments}: re-indexing"
             index = null
         }
         // check_name, index_check_name: the names input_checks.py gives the files it checks ('' = checked here).
         // index_name: the user's index (given or found beside the file), which PLAN_UNITS checks against the file.
-        def meta = [id: id, file_name: alignments.name, format: format, index_name: index ? index.name : '',
-                    fingerprint: contentFingerprint(alignments) + contentFingerprint(index),
-                    check_name: remote ? shown : '', index_check_name: remote && index ? index.toUriString() : '']
-        return [meta, stageablePath(alignments, workflow.workDir), stageablePath(index, workflow.workDir)]
+        def meta = [id: input.id, file_name: input.alignments.name, format: input.answer.format, index_name: index ? index.name : '',
+                    fingerprint: contentFingerprint(input.alignments) + contentFingerprint(index),
+                    check_name: input.unchecked ? input.shown : '', index_check_name: input.unchecked && index ? index.toUriString() : '']
+        return [meta, stageablePath(input.alignments, workflow.workDir), stageablePath(index, workflow.workDir)]
     }
     if (problems) {
         error "Input problems:\n  " + problems.join('\n  ')
@@ -218,7 +230,7 @@ def describeInputs(rows, fasta) {
     return inputs
 }
 
-// [fasta, its .fai or null, its .gzi or null (bgzipped FASTA)], or null without --fasta.
+// [fasta, its .fai or null, its .gzi or null (bgzipped FASTA), bgzipped], or null without --fasta.
 def describeReference(fasta) {
     if (!fasta) {
         return null
@@ -228,11 +240,11 @@ def describeReference(fasta) {
         error "--fasta ${fasta}: file not found"
     }
     // A remote FASTA is not read here: bgzipped by its name (samtools faidx refuses a plain gzip one).
-    def gzipped = isRemote(path) ? path.name ==~ /.*\.(gz|bgz)$/ : isGzip(path)
-    def bgzipped = gzipped && (isRemote(path) || isBgzf(path))
-    if (gzipped && !bgzipped) {
-        error "--fasta ${fasta}: compressed with gzip, which samtools cannot index: use bgzip (or an uncompressed FASTA)"
+    def answer = checkedContents([[fasta: isRemote(path) ? null : path.toString(), shown: "--fasta ${fasta}".toString()]])
+    if (answer && answer[0].problem) {
+        error answer[0].problem
     }
+    def bgzipped = answer ? answer[0].bgzipped : path.name ==~ /.*\.(gz|bgz)$/
     def fai = path.resolveSibling("${path.name}.fai")
     def gzi = path.resolveSibling("${path.name}.gzi")
     def indexed = pathExists(fai) && (!bgzipped || pathExists(gzi))

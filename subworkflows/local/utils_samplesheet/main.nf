@@ -178,7 +178,8 @@ def samplesheetSampleIds(String input) {
         }
         def records = csvRecords(sheet.getText('UTF-8').replaceFirst('^\uFEFF', ''), input)
         def column = records ? records[0][1].indexOf('sample') : -1
-        return column < 0 ? [] : records.drop(1).collect { record -> record[1][column] ?: '' }.findAll { id -> !sampleNameProblem(id, input) }
+        def contract = samplesheetContract()
+        return column < 0 ? [] : records.drop(1).collect { record -> record[1][column] ?: '' }.findAll { id -> !sampleNameProblem(id, input, contract) }
     } catch (Exception unreadable) {
         return []
     }
