@@ -31,12 +31,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
     try:
         samtools_options.verify(args.samtools, args.samtools_args)
-    except samtools_options.SamtoolsArgsError as err:
+    except (samtools_options.SamtoolsArgsError, samtools_options.SamtoolsKilled) as err:
         log.error("%s", err)
-        return 2
-    except samtools_options.SamtoolsKilled as killed:
-        log.error("%s", killed)
-        return killed.exit_code
+        return err.exit_code
     except OSError as err:
         log.error("cannot run samtools (%s): %s", args.samtools, err)
         return 1

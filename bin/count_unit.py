@@ -119,12 +119,12 @@ def main(argv=None):
             args.samtools, args.reference, args.threads, args.samtools_args, os.path.dirname(os.path.abspath(args.out))
         )
         n_items, failed, n_samples = write_results(args.out, counted_blocks(items, samples, how))
-    except (TaskFileError, samtools_options.SamtoolsArgsError) as err:
+    except TaskFileError as err:
         log.error("%s", err)
         return 2
-    except samtools_options.SamtoolsKilled as failure:
-        log.error("%s", failure)
-        return failure.exit_code
+    except (samtools_options.SamtoolsArgsError, samtools_options.SamtoolsKilled) as err:
+        log.error("%s", err)
+        return err.exit_code
     except FileNotFoundError as err:
         if err.filename != args.samtools:
             raise

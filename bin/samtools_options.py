@@ -82,6 +82,8 @@ PROBE_SAM = (
 class SamtoolsArgsError(ValueError):
     """The options are refused: the message starts with --samtools_args and names the option and problem."""
 
+    exit_code = 2  # the user's to fix: not retried (conf/base.config)
+
 
 class SamtoolsKilled(Exception):
     """A samtools killed by a signal (out of memory, a scheduler's limit). The script ends with the same
