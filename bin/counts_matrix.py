@@ -18,15 +18,23 @@ written and the others' are already published, so the run fails loudly and no ma
 """
 
 import argparse
-import heapq
+import collections
 import itertools
 import logging
 import os
+import re
 
-from task_files import COUNTS_TABLE_SUFFIX, TaskFileError, counts_table_rows, read_failures, sample_of
+from task_files import (
+    COUNTS_TABLE_SUFFIX,
+    TaskFileError,
+    counts_table_blocks,
+    counts_table_rows,
+    read_failures,
+    sample_of,
+)
 from task_script import add_log_options, run_script, start_logging
 from task_warnings import lengths_described
-from tsv_files import write_lines
+from tsv_files import BLOCK_CHARS, text_blocks, write_lines
 
 log = logging.getLogger("counts_matrix")
 
@@ -216,19 +224,82 @@ class NotAligned(Exception):
     """The tables do not list the same regions (names and lengths) in the same order."""
 
 
-def aligned_rows(paths):
-    """(region, [count per table]) of tables that list the same regions and lengths in the same order, read
-    in step, one line of each at a time; NotAligned at the first difference."""
+class TableRows:
+    """A counts table's rows (counts_table_blocks), taken a number at a time by aligned_blocks."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        self.block, self.taken = None, 0
+        self.error, self.ended = None, False
+
+    def available(self):
+        """How many rows are read and not taken, reading the next block when none is: 0 at the table's end or
+        at a row it refuses (`error`)."""
+        while (self.block is None or self.taken == len(self.block.names)) and not (self.error or self.ended):
+            block = next(self.blocks, None)
+            if block is None:
+                self.ended = True
+            elif isinstance(block, TaskFileError):
+                self.error = block
+            else:
+                self.block, self.taken = block, 0
+        return 0 if self.block is None else len(self.block.names) - self.taken
+
+    def take(self, n_rows):
+        """The next n_rows rows (at most available()) as a CountsBlock of slices."""
+        first, self.taken = self.taken, self.taken + n_rows
+        return type(self.block)(*(column[first : self.taken] for column in self.block))
+
+
+def aligned_blocks(paths):
+    """(names, [counts per table], [count texts per table]) of blocks of rows of tables that list the same
+    regions and lengths in the same order, read in step. As the tables were read one row of each at a time: at
+    the first row that differs, NotAligned (after the rows before it); at the first row a table refuses, that
+    table's TaskFileError (the first such table's, in order)."""
     handles = [open(path) for path in paths]
+    block_chars = max(MIN_BLOCK_CHARS, BLOCK_CHARS // len(paths))  # the blocks of all tables in ~BLOCK_CHARS
     try:
-        readers = [counts_table_rows(handle, path) for handle, path in zip(handles, paths)]
-        for rows in itertools.zip_longest(*readers):
-            if None in rows or any(row[:2] != rows[0][:2] for row in rows):
+        tables = [TableRows(counts_table_blocks(handle, path, block_chars)) for handle, path in zip(handles, paths)]
+        while True:
+            n_rows = min(table.available() for table in tables)
+            if n_rows == 0:
+                end_in_step(tables)
+                return
+            blocks = [table.take(n_rows) for table in tables]
+            n_same = rows_in_step(blocks)
+            if n_same:
+                counts = [block.counts[:n_same] for block in blocks]
+                yield blocks[0].names[:n_same], counts, [block.count_texts[:n_same] for block in blocks]
+            if n_same < n_rows:
                 raise NotAligned()
-            yield rows[0][0], [row[2] for row in rows]
     finally:
         for handle in handles:
             handle.close()
+
+
+# Each table's blocks hold at least this many characters (~400 rows), however many tables are read in step.
+MIN_BLOCK_CHARS = 1 << 12
+
+
+def end_in_step(tables):
+    """At a row that some table lacks: the first refused row's error, NotAligned unless every table ended."""
+    for table in tables:
+        if table.error:
+            raise table.error
+    if not all(table.ended for table in tables):
+        raise NotAligned()
+
+
+def rows_in_step(blocks):
+    """How many first rows of the blocks (as many rows each) have the same name and length in every block."""
+    names, lengths = blocks[0].names, blocks[0].lengths
+    if all(block.names == names and block.lengths == lengths for block in blocks[1:]):
+        return len(names)
+    return next(
+        row
+        for row in range(len(names))
+        if any(block.names[row] != names[row] or block.lengths[row] != lengths[row] for block in blocks[1:])
+    )
 
 
 def region_names(path):
@@ -239,37 +310,115 @@ def region_names(path):
         return {line.split("\t", 1)[0] for line in handle if line.strip()}
 
 
+# A region name that a numbered plot label ('name (2)') could be, followed by its tab: then Labeler's choices
+# depend on every name, and the labels are made one row at a time (RowLabels).
+NUMBERED_NAME = re.compile(r" \([0-9]+\)\t")
+
+
+def plot_labels(path):
+    """The plot labels of the rows of aligned tables, `path` the first: OccurrenceLabels, or RowLabels when a
+    line of the table could hold a numbered name."""
+    with open(path) as handle:
+        numbered = any(" (" in text and NUMBERED_NAME.search(text) for text in text_blocks(handle))
+    return RowLabels(region_names(path)) if numbered else OccurrenceLabels()
+
+
+class RowLabels:
+    """Labeler's label of every row, a block at a time."""
+
+    def __init__(self, taken):
+        self.labeler = Labeler(taken)
+        self.labels = []
+
+    def next_block(self, names):
+        self.labels = [self.labeler.label(name) for name in names]
+
+    def label(self, row):
+        """The label of the row-th row of the block."""
+        return self.labels[row]
+
+    def other(self, rest):
+        return self.labeler.label(f"{OTHER} ({rest})")
+
+
+class OccurrenceLabels:
+    """Labeler's labels when no region name is a numbered label ('name (n)'): the n-th occurrence of a name is
+    'name (n)', and nothing else is numbered. Names are counted a block at a time (in C); only the rows asked
+    for (the top regions) are labelled."""
+
+    def __init__(self):
+        self.seen = collections.Counter()  # occurrences of each name in the blocks before
+        self.names = []
+
+    def next_block(self, names):
+        self.seen.update(self.names)
+        self.names = names
+
+    def label(self, row):
+        """The label of the row-th row of the block."""
+        name = self.names[row]
+        n = self.seen[name] + self.names[:row].count(name) + 1
+        return name if n == 1 else f"{name} ({n})"
+
+    def other(self, rest):
+        """The label of the other regions, after the last block: numbered when it was a region's label."""
+        self.next_block([])
+        label = f"{OTHER} ({rest})"
+        return f"{label} (2)" if 2 <= rest <= self.seen[OTHER] else label
+
+
+class TopRows:
+    """The `top` rows with most reads over all samples (ties: the earlier row), offered a block at a time."""
+
+    def __init__(self, top):
+        self.top = top
+        self.rows = []  # (total, row, label, counts), best first
+
+    def offer(self, first_row, totals, labels, counts):
+        """A block's rows: their totals, labels (RowLabels or OccurrenceLabels) and counts (a list per sample).
+        Once `top` rows are kept, only rows with more reads than the least of them can enter (found in C)."""
+        if self.top <= 0:
+            return
+        candidates = range(len(totals))
+        if len(self.rows) == self.top:
+            candidates = itertools.compress(candidates, map(self.rows[-1][0].__lt__, totals))
+        best = sorted(candidates, key=totals.__getitem__, reverse=True)[: self.top]  # stable: earlier rows first
+        entered = [(totals[i], first_row + i, labels.label(i), [column[i] for column in counts]) for i in best]
+        self.rows = sorted(self.rows + entered, key=lambda row: (-row[0], row[1]))[: self.top]
+
+    def in_row_order(self):
+        return sorted(self.rows, key=lambda row: row[1])
+
+
 def stream_matrix(samples, paths, outdir, top):
-    """The matrix and MultiQC files of tables that list the same regions in the same order (aligned_rows),
-    written as they are read: memory holds the region names (for plot labels) and the top regions, not the
-    counts (a 200,000 x 16 matrix). Returns the totals per sample; NotAligned otherwise (then no file is put in
-    place: write_lines renames only a complete file)."""
-    labeler = Labeler(region_names(paths[0]))  # aligned tables share them; aligned_rows checks as it writes
+    """The matrix and MultiQC files of tables that list the same regions in the same order (aligned_blocks),
+    written as they are read, a block of rows at a time: memory holds the region names' counts (for plot labels)
+    and the top regions, not the counts (a 200,000 x 16 matrix). Returns the totals per sample; NotAligned
+    otherwise (then no file is put in place: write_lines renames only a complete file)."""
+    labels = plot_labels(paths[0])  # aligned tables share the names; aligned_blocks checks as it writes
     totals = [0] * len(samples)
-    shown = []  # heap of (row total, -row, label, counts): the `top` regions with most reads
+    shown = TopRows(top)
     n_regions = 0
 
     def matrix():
         nonlocal n_regions
         yield "\t".join(["region", *samples])
-        for row, (name, counts) in enumerate(aligned_rows(paths)):
-            n_regions += 1
-            for i, count in enumerate(counts):
-                totals[i] += count
-            entry = (sum(counts), -row, labeler.label(name), counts)
-            if len(shown) < top:
-                heapq.heappush(shown, entry)
-            elif top > 0 and entry[:2] > shown[0][:2]:
-                heapq.heapreplace(shown, entry)
-            yield "\t".join([name, *map(str, counts)])
+        for names, counts, count_texts in aligned_blocks(paths):
+            labels.next_block(names)
+            row_totals = counts[0] if len(counts) == 1 else list(map(sum, zip(*counts)))
+            shown.offer(n_regions, row_totals, labels, counts)
+            for i, column in enumerate(counts):
+                totals[i] += sum(column)
+            n_regions += len(names)
+            yield "\n".join(map("\t".join, zip(names, *count_texts)))
 
     write_lines(os.path.join(outdir, "counts_matrix.tsv"), matrix())
-    categories = [(label, dict(zip(samples, counts))) for _, _, label, counts in sorted(shown, key=lambda e: -e[1])]
+    categories = [(label, dict(zip(samples, counts))) for _, _, label, counts in shown.in_row_order()]
     rest = n_regions - len(categories)
     if rest:
         shown_sums = [sum(c[sample] for _, c in categories) for sample in samples]
         other = {sample: total - shown_sum for sample, total, shown_sum in zip(samples, totals, shown_sums)}
-        categories.append((labeler.label(f"{OTHER} ({rest})"), other))
+        categories.append((labels.other(rest), other))
     write_lines(os.path.join(outdir, "region_counts_mqc.tsv"), bargraph_lines(samples, categories, n_regions, top))
     return dict(zip(samples, totals)), n_regions
 

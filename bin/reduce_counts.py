@@ -13,6 +13,7 @@ line of failures.txt once every sample's results are published (counts_matrix.py
 """
 
 import argparse
+import itertools
 import logging
 import os
 from array import array
@@ -23,13 +24,13 @@ from task_files import (
     RESULT_READ_COLUMNS,
     RegionsTable,
     failure_report_text,
-    result_lines,
+    result_blocks,
     sample_count_paths,
     sample_of,
-    write_sample_counts,
+    write_sample_counts_blocks,
 )
 from task_script import add_log_options, run_script, start_logging
-from tsv_files import write_lines
+from tsv_files import int_array, small_numbers, write_lines
 
 log = logging.getLogger("reduce_counts")
 
@@ -72,6 +73,25 @@ class SampleTally:
         piece = (start, end) != (self.table.starts[index], self.table.ends[index])
         where = f"{contig}:{start + 1}-{end}: "
         self.errors.setdefault(index, []).append((where if piece else "") + message)
+
+    def add_counted_run(self, region_ids, counts, statuses):
+        """A run of result rows of this sample counting the regions region_ids[0], region_ids[0] + 1, ... once
+        each (a unit's usual rows), added as one slice of the arrays; False, adding nothing, for any other run
+        (a failed item, a region met before, an id or count that is no plain number), which the caller adds row
+        by row."""
+        n_rows = len(region_ids)
+        if statuses.count("ok") != n_rows:
+            return False
+        first = self.table.first_index_of_run(region_ids)
+        if first is None or self.seen_items[first : first + n_rows].count(0) != n_rows:
+            return False
+        values = small_numbers(counts)
+        values = int_array("q", counts) if values is None else array("q", values)
+        if values is None:
+            return False
+        self.counts[first : first + n_rows] = values  # zero so far: no item of these regions was seen
+        self.seen_items[first : first + n_rows] = array("i", [1]) * n_rows
+        return True
 
     def regions(self):
         return self.table.rows()
@@ -138,7 +158,7 @@ def reduce_samples(tallies, outdir):
             for sample in batch:
                 os.makedirs(os.path.join(outdir, sample), exist_ok=True)
             outputs = [(tallies[sample].counts, *sample_count_paths(sample, outdir)) for sample in batch]
-            write_sample_counts(tallies[batch[0]].table.rows(), outputs)
+            write_sample_counts_blocks(tallies[batch[0]].table.line_start_blocks(), outputs)
             for sample in batch:
                 log.info("sample '%s': %d regions, %d reads", sample, len(tallies[sample]), sum(tallies[sample].counts))
     return reports
@@ -154,28 +174,56 @@ def parse_args(argv):
 
 
 def add_results(paths, tallies):
-    """Every unit result row into its sample's tally, streamed; the samples without a tally, sorted. A counted
-    row (status ok, a known region) is added here, the others by SampleTally.add: a panel's millions of rows
-    cost a split each, not a list and a call."""
+    """Every unit result row into its sample's tally, streamed a block at a time; the samples without a tally,
+    sorted. A block's runs of rows of one sample are added as one slice each when they can be
+    (SampleTally.add_counted_run: a panel's millions of rows cost a few C-level calls per block), the others row
+    by row (add_result_lines)."""
     unknown = set()
     for path in sorted(paths):
         with open(path) as handle:
-            columns, lines = result_lines(handle, path)
-            at_sample, at_region, at_count, at_status = (columns[RESULT_READ_COLUMNS.index(c)] for c in QUICK_FIELDS)
-            for line in lines:
-                row = line.rstrip("\n").split("\t")
-                tally = tallies.get(row[at_sample])
-                if tally is None:
-                    unknown.add(row[at_sample])
-                    continue
-                if row[at_status] == "ok":
-                    index = int(row[at_region]) - 1
-                    if 0 <= index < len(tally.counts):
-                        tally.seen_items[index] += 1
-                        tally.counts[index] += int(row[at_count])
-                        continue
-                tally.add(*(row[i] for i in columns[1:]))
+            columns, blocks = result_blocks(handle, path)
+            for text, run_columns in blocks:
+                if run_columns is None:
+                    add_result_lines(text.split("\n"), columns, tallies, unknown)
+                else:
+                    add_result_runs(text, run_columns, columns, tallies, unknown)
     return sorted(unknown)
+
+
+def add_result_runs(text, run_columns, columns, tallies, unknown):
+    """A block's rows (their RESULT_RUN_COLUMNS), a run of rows of one sample at a time, in order."""
+    samples, region_ids, counts, statuses = run_columns
+    lines, first = None, 0
+    for sample, rows in itertools.groupby(samples):
+        end = first + len(list(rows))
+        tally = tallies.get(sample)
+        if tally is None:
+            unknown.add(sample)
+        elif not tally.add_counted_run(region_ids[first:end], counts[first:end], statuses[first:end]):
+            lines = text.split("\n") if lines is None else lines
+            add_result_lines(lines[first:end], columns, tallies, unknown)
+        first = end
+
+
+def add_result_lines(lines, columns, tallies, unknown):
+    """Result lines (without their line break) one by one. A counted row (status ok, a known region) is added
+    here, the others by SampleTally.add."""
+    at_sample, at_region, at_count, at_status = (columns[RESULT_READ_COLUMNS.index(c)] for c in QUICK_FIELDS)
+    for line in lines:
+        if not line.strip():
+            continue
+        row = line.split("\t")
+        tally = tallies.get(row[at_sample])
+        if tally is None:
+            unknown.add(row[at_sample])
+            continue
+        if row[at_status] == "ok":
+            index = int(row[at_region]) - 1
+            if 0 <= index < len(tally.counts):
+                tally.seen_items[index] += 1
+                tally.counts[index] += int(row[at_count])
+                continue
+        tally.add(*(row[i] for i in columns[1:]))
 
 
 QUICK_FIELDS = ("sample", "region_id", "count", "status")

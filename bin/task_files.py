@@ -21,7 +21,19 @@ from dataclasses import dataclass
 from sys import intern
 from typing import NamedTuple, Optional
 
-from tsv_files import MissingColumns, column_indexes, iter_columns, iter_tsv, write_tsv
+from tsv_files import (
+    BLOCK_CHARS,
+    MissingColumns,
+    block_columns,
+    column_indexes,
+    int_array,
+    iter_columns,
+    iter_tsv,
+    plain_numbers,
+    small_numbers,
+    text_blocks,
+    write_tsv,
+)
 
 
 class TaskFileError(ValueError):
@@ -181,32 +193,144 @@ def write_regions_table(path, regions, n_items):
     write_tsv(path, REGION_COLUMNS, rows)
 
 
+# The columns of a regions table the reducer reads.
+REGIONS_READ_COLUMNS = ["region_id", "items", "start", "end", "name", "length"]
+
+
 class RegionsTable:
     """The columns of a regions table the reducer needs, read once for every sample whose table is this file:
     the samples of a shared plan have hard links to one table. Flat arrays indexed by region order (region_id
-    1, 2, ...): a panel's 1,000,000 regions take ~20 MB here. Names are not kept: the table is read again
-    when the files are written (rows)."""
+    1, 2, ...), and per block of regions the beginnings of a sample's count file and counts table lines
+    (line_start_blocks): a panel's 1,000,000 regions take ~40 MB here. Starts and ends, only needed to name a
+    failed piece, are read again when first asked for (`starts`, `ends`).
+
+    Blocks of rows are split by C-level string methods (block_columns); a block they cannot vouch for (a blank
+    line, a short row, an id out of order, a field that is no plain number) is read row by row as before, so
+    that every error is the one it always was."""
 
     def __init__(self, path):
         self.path = path
-        self.expected_items, self.starts, self.ends = array("i"), array("q"), array("q")
+        self.expected_items = array("i")
+        self._ids = []  # "1\n2\n...", per block: the run check of results (first_index_of_run)
+        self._line_starts = []  # (first index, count file line beginnings, counts table line beginnings)
+        self._bounds = None
         with open(path) as handle:
-            rows = iter_columns(handle, ["region_id", "items", "start", "end"], path)
-            for number, (region_id, items, start, end) in enumerate(rows, start=1):
-                if int(region_id) != number:
-                    raise ValueError(f"{path}: region ids must be 1, 2, ... in order (row {number})")
-                self.expected_items.append(int(items))
-                self.starts.append(int(start))
-                self.ends.append(int(end))
+            header = next((line for line in handle if line.strip()), None)
+            if header is not None:
+                fields = header.rstrip("\n").split("\t")
+                at = column_indexes(fields, REGIONS_READ_COLUMNS, path)
+                for text in text_blocks(handle):
+                    if not self._add_block(block_columns(text, len(fields), at)):
+                        self._add_rows(text.split("\n"), at)
+        self.id_text = "\n" + "\n".join(self._ids) + "\n"
+        del self._ids
 
     def __len__(self):
         return len(self.expected_items)
+
+    def _add_block(self, columns):
+        """Add a block of rows read by block_columns; False, adding nothing, for one the rows' loop must read."""
+        if columns is None:
+            return False
+        ids, items, starts, ends, names, lengths = columns
+        first = len(self)
+        expected_ids = numbers_text(first + 1, len(ids))
+        if "\n".join(ids) != expected_ids or not (plain_numbers(starts, 18) and plain_numbers(ends, 18)):
+            return False
+        # Most regions are counted by one item.
+        expected_items = array("i", [1]) * len(items) if items.count("1") == len(items) else int_array("i", items)
+        if expected_items is None:
+            return False
+        self.expected_items.extend(expected_items)
+        self._ids.append(expected_ids)
+        self._add_line_starts(first, names, lengths)
+        return True
+
+    def _add_rows(self, lines, at):
+        """Add rows one by one, checked as they always were (ValueError, IndexError at the first bad one)."""
+        first, names, lengths = len(self), [], []
+        for line in lines:
+            if not line.strip():
+                continue
+            row = line.split("\t")
+            region_id, items, start, end = (row[i] for i in at[:4])
+            number = len(self) + 1
+            if int(region_id) != number:
+                raise ValueError(f"{self.path}: region ids must be 1, 2, ... in order (row {number})")
+            self.expected_items.append(int(items))
+            array("q", [int(start), int(end)])  # checked here as when they were kept: an OverflowError too
+            names.append(row[at[4]])
+            lengths.append(row[at[5]])
+        if names:
+            self._ids.append(numbers_text(first + 1, len(self) - first))
+            self._add_line_starts(first, names, lengths)
+
+    def _add_line_starts(self, first, names, lengths):
+        """Each region's `Region <name>: ` and `<name>\t<length>\t`, one text of them per block: two strings,
+        not two per region, made and split again in C (names and lengths hold no tab and no line break)."""
+        count_file = "Region " + ": \nRegion ".join(names) + ": "
+        fields = ["\n"] * (3 * len(names) - 1)  # name, length, then a line break before the next name
+        fields[::3], fields[1::3] = names, lengths
+        counts_table = "\t".join(fields) + "\t"  # `name\tlength\t` joined by "\n\t": line_start_blocks
+        self._line_starts.append((first, count_file, counts_table))
+
+    def line_start_blocks(self):
+        """(first index, [`Region <name>: `], [`<name>\t<length>\t`]) per block of regions, in order."""
+        for first, count_file, counts_table in self._line_starts:
+            yield first, count_file.split("\n"), counts_table.split("\n\t")
+
+    def first_index_of_run(self, ids):
+        """The index of the region ids[0] when `ids` are the ids ids[0], ids[0] + 1, ... of regions of this
+        table written as plain numbers (a unit's results, in order); None otherwise."""
+        try:
+            first = int(ids[0])
+        except ValueError:
+            return None
+        if str(first) != ids[0] or first < 1 or first + len(ids) - 1 > len(self):
+            return None
+        if not self.id_text.startswith("\n" + "\n".join(ids) + "\n", id_text_offset(first)):
+            return None
+        return first - 1
+
+    @property
+    def starts(self):
+        return self._read_bounds()[0]
+
+    @property
+    def ends(self):
+        return self._read_bounds()[1]
+
+    def _read_bounds(self):
+        if self._bounds is None:
+            starts, ends = array("q"), array("q")
+            with open(self.path) as handle:
+                for start, end in iter_columns(handle, ["start", "end"], self.path):
+                    starts.append(int(start))
+                    ends.append(int(end))
+            self._bounds = starts, ends
+        return self._bounds
 
     def rows(self):
         """(index, name, length text) of every region, in order."""
         with open(self.path) as handle:
             for index, (name, length) in enumerate(iter_columns(handle, ["name", "length"], self.path)):
                 yield index, name, length
+
+
+def numbers_text(first, count):
+    """`first\nfirst + 1\n...` (count numbers, count >= 1), formatted in one %-operation: faster than str() of
+    each."""
+    return ("%d\n" * count % tuple(range(first, first + count)))[:-1]
+
+
+def id_text_offset(number):
+    """Where `\n<number>\n` begins in `\n1\n2\n3\n...` (RegionsTable.id_text): the numbers before it, each
+    with its line break, counted by their number of digits."""
+    offset, digits, lowest = 0, 1, 1
+    while lowest * 10 <= number:
+        offset += 9 * lowest * (digits + 1)
+        lowest, digits = lowest * 10, digits + 1
+    return offset + (number - lowest) * (digits + 1)
 
 
 # --- unit result: every item's count and status, in unit order
@@ -259,6 +383,47 @@ def result_lines(handle, what):
     return column_indexes(next(lines, "").rstrip("\n").split("\t"), RESULT_READ_COLUMNS, what), lines
 
 
+# The columns of a unit result the reducer's blocks give (result_blocks): a counted run needs no others.
+RESULT_RUN_COLUMNS = ["sample", "region_id", "count", "status"]
+
+
+def result_blocks(handle, what):
+    """(positions of RESULT_READ_COLUMNS in a unit result's header, its blocks): (text, columns) per block of
+    whole lines, columns being the RESULT_RUN_COLUMNS of its rows (block_columns), or None when the block's
+    rows are not all as long as the header (the reducer then reads its lines one by one).
+    MissingColumns for a header without one."""
+    header = next((line for line in handle if line.strip()), "").rstrip("\n").split("\t")
+    columns = column_indexes(header, RESULT_READ_COLUMNS, what)
+    run_columns = [columns[RESULT_READ_COLUMNS.index(column)] for column in RESULT_RUN_COLUMNS]
+    standard = header == RESULT_COLUMNS  # the sample first, the status and message last: counted_rows
+
+    def blocks():
+        for text in text_blocks(handle):
+            yield text, (standard and counted_rows(text)) or block_columns(text, len(header), run_columns)
+
+    return columns, blocks()
+
+
+def counted_rows(text):
+    """The RESULT_RUN_COLUMNS of a block of a unit result (columns RESULT_COLUMNS) whose rows are all counted
+    items (status ok, no message) of one sample, as block_columns gives them; None for another block. Its
+    sample and status are cut from every line in C before the split: a third fewer fields made and freed."""
+    if not text.endswith("\n"):
+        text += "\n"
+    sample = text[: text.find("\t")]
+    n_lines = text.count("\n")
+    # Each line starts with `<sample>\t` and ends with `\tok\t` when there are as many of them as lines (one
+    # at most per line: a line break bounds each).
+    lines = "\n" + text
+    if lines.count(f"\n{sample}\t") != n_lines or text.count("\tok\t\n") != n_lines:
+        return None
+    # A line of 9 fields then has 6 (a shorter one, `<sample>\tok\t`, loses its first and keeps `ok\t`).
+    columns = block_columns(lines.replace(f"\n{sample}\t", "\n")[1:].replace("\tok\t\n", "\n"), 6, (0, 5))
+    if columns is None:
+        return None
+    return [[sample] * n_lines, columns[0], columns[1], ["ok"] * n_lines]
+
+
 # --- a sample's counts: the count file (`Region <name>: <count>` lines, then `Total reads: <sum>`) and the
 # counts table (region, length, count), written together from one read of the regions table
 
@@ -275,9 +440,18 @@ def sample_count_paths(sample, outdir):
 
 def write_sample_counts(regions, outputs):
     """The count file and the counts table of each (counts, count path, table path) of samples whose regions
-    are `regions` ((index, name, length text) in order, RegionsTable.rows), in one pass over them, each
-    through a temporary name; a count file is put in place last, so that it is there only when both of its
-    sample's files are complete."""
+    are `regions` ((index, name, length text) in order, RegionsTable.rows): write_sample_counts_blocks."""
+    regions = list(regions)
+    names = [name for _, name, _ in regions]
+    blocks = [(0, [f"Region {name}: " for name in names], [f"{name}\t{length}\t" for _, name, length in regions])]
+    write_sample_counts_blocks(blocks if regions else [], outputs)
+
+
+def write_sample_counts_blocks(blocks, outputs):
+    """The count file and the counts table of each (counts, count path, table path) of samples whose regions
+    are `blocks` ((first index, count file line beginnings, counts table line beginnings) in order, as
+    RegionsTable.line_start_blocks gives), in one pass over them, each through a temporary name; a count file
+    is put in place last, so that it is there only when both of its sample's files are complete."""
     with contextlib.ExitStack() as stack:
         files = []
         for counts, count_path, table_path in outputs:
@@ -285,11 +459,14 @@ def write_sample_counts(regions, outputs):
             table_file = stack.enter_context(open(f"{table_path}.tmp", "w"))
             table_file.write("\t".join(COUNTS_TABLE_COLUMNS) + "\n")
             files.append((counts, count_file.write, table_file.write))
-        for index, name, length in regions:
+        for first, count_starts, table_starts in blocks:
+            lines = [None] * (2 * len(count_starts))  # each line's beginning, then its count and line break
             for counts, write_count, write_table in files:
-                count = counts[index]
-                write_count(f"Region {name}: {count}\n")
-                write_table(f"{name}\t{length}\t{count}\n")
+                lines[1::2] = count_line_ends(counts[first : first + len(count_starts)])
+                lines[::2] = count_starts
+                write_count("".join(lines))
+                lines[::2] = table_starts
+                write_table("".join(lines))
         for counts, write_count, _ in files:
             write_count(f"Total reads: {sum(counts)}\n")
     for _, count_path, table_path in outputs:
@@ -297,19 +474,103 @@ def write_sample_counts(regions, outputs):
         os.replace(f"{count_path}.tmp", count_path)
 
 
+def count_line_ends(counts):
+    """`<count>\n` of each count (one or more): looked up for counts below 10,000, else joined and split again in
+    C, not formatted one by one."""
+    try:
+        return list(map(SMALL_COUNT_LINE_ENDS.__getitem__, counts))
+    except KeyError:
+        return ("\n".join(map(str, counts)) + "\n").splitlines(True)
+
+
+SMALL_COUNT_LINE_ENDS = {count: f"{count}\n" for count in range(10_000)}
+
+
 def counts_table_rows(handle, path):
     """(region, length text, count) of each line of a counts table; TaskFileError naming the file and line
     for another header or a row that is not region, length and a non-negative integer count."""
     lines = (line for line in handle if line.strip())
-    if next(lines, "").rstrip("\r\n").split("\t") != COUNTS_TABLE_COLUMNS:
-        raise TaskFileError(f"{path}: expected the header '{chr(9).join(COUNTS_TABLE_COLUMNS)}'")
+    check_counts_table_header(next(lines, ""), path)
     for lineno, line in enumerate(lines, start=2):
-        row = line.rstrip("\r\n").split("\t")
-        if len(row) != len(COUNTS_TABLE_COLUMNS) or not (
-            row[1].isascii() and row[1].isdigit() and row[2].isascii() and row[2].isdigit()
-        ):
-            raise TaskFileError(f"{path}: line {lineno}: expected region, length and a non-negative integer count")
-        yield row[0], row[1], int(row[2])
+        yield counts_table_row(line.rstrip("\r\n"), path, lineno)
+
+
+def check_counts_table_header(line, path):
+    if line.rstrip("\r\n").split("\t") != COUNTS_TABLE_COLUMNS:
+        raise TaskFileError(f"{path}: expected the header '{chr(9).join(COUNTS_TABLE_COLUMNS)}'")
+
+
+def counts_table_row(line, path, lineno):
+    """(region, length text, count) of a counts table's line (without its line break)."""
+    row = line.split("\t")
+    if len(row) != len(COUNTS_TABLE_COLUMNS) or not (
+        row[1].isascii() and row[1].isdigit() and row[2].isascii() and row[2].isdigit()
+    ):
+        raise TaskFileError(f"{path}: line {lineno}: expected region, length and a non-negative integer count")
+    return row[0], row[1], int(row[2])
+
+
+class CountsBlock(NamedTuple):
+    """Rows of a counts table, a list per column (counts_table_blocks)."""
+
+    names: list
+    lengths: list
+    counts: list  # int
+    count_texts: list  # str() of each count
+
+
+def counts_table_blocks(handle, path, block_chars=BLOCK_CHARS):
+    """The rows of a counts table as CountsBlocks of the rows of a text block each, for reading many tables in
+    step (counts_matrix.py). A header or row that counts_table_rows refuses ends them with its TaskFileError,
+    yielded, not raised, after the rows before it: the reader of many tables raises the error of the row it
+    reaches first, as it did reading them row by row."""
+    lines = (line for line in handle if line.strip())
+    try:
+        check_counts_table_header(next(lines, ""), path)
+    except TaskFileError as error:
+        yield error
+        return
+    lineno = 1  # the last line read (blank lines not counted)
+    for text in text_blocks(handle, block_chars):
+        block = counts_block(block_columns(text, len(COUNTS_TABLE_COLUMNS), range(len(COUNTS_TABLE_COLUMNS))))
+        if block is not None:
+            lineno += len(block.names)
+            yield block
+            continue
+        rows, error = [], None
+        for line in text.split("\n"):
+            if line.strip():
+                lineno += 1
+                try:
+                    rows.append(counts_table_row(line.rstrip("\r"), path, lineno))
+                except TaskFileError as err:
+                    error = err
+                    break
+        if rows:
+            names, lengths, counts = (list(column) for column in zip(*rows))
+            yield CountsBlock(names, lengths, counts, list(map(str, counts)))
+        if error is not None:
+            yield error
+            return
+
+
+def counts_block(columns):
+    """The CountsBlock of a text block's columns (block_columns), or None when a row is not valid (or the block
+    not regular): its lines are then read one by one."""
+    if columns is None:
+        return None
+    names, lengths, count_texts = columns
+    if not plain_numbers(lengths):
+        return None
+    counts = small_numbers(count_texts)
+    if counts is None:
+        if not plain_numbers(count_texts):
+            return None
+        counts = list(map(int, count_texts))
+        # The texts are the counts' own unless one has a leading zero ('007' is written 7, as str() writes it).
+        if ("\n" + "\n".join(count_texts)).count("\n0") != count_texts.count("0"):
+            count_texts = list(map(str, counts))
+    return CountsBlock(names, lengths, counts, count_texts)
 
 
 # --- failures.txt: one report per failed sample, a headline then every failed region on an indented line

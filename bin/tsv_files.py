@@ -5,6 +5,7 @@ newlines: SAM names cannot, and messages are flattened before writing."""
 import csv
 import itertools
 import os
+from array import array
 
 
 def write_lines(path, lines):
@@ -83,3 +84,66 @@ def read_tsv(lines):
         return []
     header = rows[0]
     return [dict(zip(header, row)) for row in rows[1:]]
+
+
+# Characters read at a time by text_blocks: a block's split fields (~25,000 rows) take ~15 MB.
+BLOCK_CHARS = 1 << 20
+
+
+def text_blocks(handle, size=BLOCK_CHARS):
+    """The rest of a file as blocks of whole lines of about `size` characters: a panel's tables are split a block
+    at a time by C-level string methods (block_columns), never held whole."""
+    while True:
+        text = handle.read(size)
+        if not text:
+            return
+        if not text.endswith("\n"):
+            text += handle.readline()
+        yield text
+
+
+def block_columns(text, n_fields, wanted):
+    """The columns at positions `wanted` (lists of field texts, one per line) of a block of lines that all have
+    exactly n_fields tab-separated fields; None for any other block (a blank line, a short or long row), which
+    the caller reads line by line. Split in C: each line break becomes a field of its own, so the rows are
+    regular exactly when every (n_fields + 1)-th field is a line break."""
+    if not text.endswith("\n"):
+        text += "\n"
+    n_lines = text.count("\n")
+    fields = text.replace("\n", "\t\n\t").split("\t")
+    fields.pop()  # the empty field after the last line break
+    stride = n_fields + 1
+    if len(fields) != n_lines * stride or fields[n_fields::stride].count("\n") != n_lines:
+        return None
+    return [fields[i::stride] for i in wanted]
+
+
+def plain_numbers(texts, max_digits=None):
+    """Whether every text is a non-empty run of ASCII digits (of at most max_digits): what int() reads
+    without fail, checked in C on the texts joined."""
+    joined = "".join(texts)
+    if not (joined.isascii() and joined.encode().isdigit()) or "" in texts:  # bytes.isdigit: a table look-up
+        return False
+    return max_digits is None or max(map(len, texts), default=0) <= max_digits
+
+
+def int_array(typecode, texts):
+    """array(typecode) of the integers written in `texts`, or None when one is no integer or does not fit."""
+    try:
+        return array(typecode, map(int, texts))
+    except (ValueError, OverflowError):
+        return None
+
+
+# The value of each plain number below 10,000 by its text: a look-up is ~4 times cheaper than int() (which first
+# copies its text), and a panel's counts are mostly such numbers.
+SMALL_NUMBERS = {str(number): number for number in range(10_000)}
+
+
+def small_numbers(texts):
+    """The values of texts that are all plain numbers below 10,000 (no sign, no leading zero), as a list; None
+    when one is another text (the caller reads them by int())."""
+    try:
+        return list(map(SMALL_NUMBERS.__getitem__, texts))
+    except KeyError:
+        return None
