@@ -31,6 +31,7 @@ import gzip
 import itertools
 import logging
 import math
+import operator
 import os
 import shutil
 import sys
@@ -102,13 +103,18 @@ class Item(NamedTuple):
     decoded_reads: float = 0.0
 
 
+# A named tuple made from its fields' tuple, as its class would make it, without the Python-level __new__ of
+# NamedTuple classes: a third of the cost of building a panel's hundreds of thousands of regions and items.
+new_tuple = tuple.__new__
+
+
 def header_regions(contigs):
     """Whole-contig regions, in header order, from (name, length) pairs."""
     return [Region(i, name, name, 0, length, True) for i, (name, length) in enumerate(contigs, start=1)]
 
 
 def read_bed_bytes(path, shown_name):
-    """The lines of a BED file as bytes: plain, gzip or bgzip, told by the magic bytes (not the name)."""
+    """The bytes of a BED file: plain, gzip or bgzip, told by the magic bytes (not the name)."""
     try:
         head = read_head(path, 18)
         compressed = head[:2] == GZIP_MAGIC
@@ -117,25 +123,40 @@ def read_bed_bytes(path, shown_name):
         if compressed and is_bgzf(head) and read_tail(path, len(BGZF_EOF)) != BGZF_EOF:
             raise EOFError("no BGZF end-of-file block")
         with (gzip.open if compressed else open)(path, "rb") as handle:
-            return list(handle)
+            return handle.read()
     except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # BadGzipFile is an OSError: caught first
         raise InputError(f"{shown_name}: truncated or corrupt gzip file ({err})") from None
     except OSError as err:
         raise InputError(f"{shown_name}: cannot read: {err.strerror or err}") from None
 
 
-def bed_text_lines(lines, shown_name):
-    """BED lines (bytes) as text: UTF-8, a leading byte-order mark dropped; binary data is refused."""
-    text = []
+def bed_text_lines(data, shown_name):
+    """The lines of a BED file's bytes as text, without their line breaks: UTF-8, a leading byte-order mark
+    dropped; binary data is refused. Decoded whole (a line at a time cost a tenth of a panel's planning):
+    UTF-8 decodes whole exactly when each line does, a line break never being part of another character."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\0" in text:
+        raise InputError(binary_line_problem(data.split(b"\n"), shown_name))
+    lines = text.split("\n")
+    if lines[-1] == "":  # the break ending the last line starts no line
+        lines.pop()
+    return lines
+
+
+def binary_line_problem(lines, shown_name):
+    """The message naming the first line (bytes) that is not UTF-8 text, or holds a NUL (valid UTF-8, but never
+    in text)."""
     for lineno, line in enumerate(lines, start=1):
         try:
             decoded = line.decode("utf-8-sig" if lineno == 1 else "utf-8")
         except UnicodeDecodeError:
             decoded = None
-        if decoded is None or "\0" in decoded:  # NUL is valid UTF-8 but never in text
-            raise InputError(f"{shown_name}: not a BED text file (line {lineno} holds binary data, not UTF-8 text)")
-        text.append(decoded)
-    return text
+        if decoded is None or "\0" in decoded:
+            break
+    return f"{shown_name}: not a BED text file (line {lineno} holds binary data, not UTF-8 text)"
 
 
 def is_bed_header(line, contig_lengths):
@@ -192,7 +213,7 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
         name = fields[3].strip() if len(fields) > 3 else ""
         if name in ("", "."):  # BED's "." is "no name"
             name = f"{contig}:{start + 1}-{end}"
-        regions.append(Region(len(regions) + 1, name, contig, start, end))
+        regions.append(new_tuple(Region, (len(regions) + 1, name, contig, start, end, False)))
     messages = []
     if problems:
         shown = "; ".join(problems[:SHOWN_PROBLEMS])
@@ -210,10 +231,12 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
 def bed_references_warning(group, regions_of, shown=3):
     """One line naming the files of the group whose headers give a contig of the BED other lengths (the
     same BED lines counted on different references), or None."""
+    if len(group) < 2:  # one file: one length per contig
+        return None
     by_contig = {}
     for files in group:
         lengths = regions_of[files.sample].contig_lengths
-        for contig in dict.fromkeys(region.contig for region in regions_of[files.sample].regions):
+        for contig in dict.fromkeys(map(CONTIG_OF, regions_of[files.sample].regions)):
             by_contig.setdefault(contig, {}).setdefault(lengths[contig], []).append(files.file_name)
     differing = {contig: by_length for contig, by_length in by_contig.items() if len(by_length) > 1}
     if not differing:
@@ -286,22 +309,61 @@ def expected_reads(region, contig_reads, contig_lengths):
     return contig_reads.get(region.contig, 0) * max(0, min(region.end, length) - region.start) / length
 
 
+def regions_expected_reads(regions, contig_reads, contig_lengths):
+    """expected_reads of each region, in one loop: a function call per region of a panel costs more than
+    its sums (the same operations in the same order, so the same floats)."""
+    reads = []
+    for region in regions:
+        length = contig_lengths[region.contig]
+        if length <= 0:
+            reads.append(0.0)
+            continue
+        end, start = region.end, region.start
+        span = (end if end < length else length) - start  # max(0, min(end, length) - start) of ints
+        reads.append(contig_reads.get(region.contig, 0) * (span if span > 0 else 0) / length)
+    return reads
+
+
 def block_overheads(regions, contig_reads, contig_lengths):
     """Per region, the records a -M -L pass decodes to reach it beyond its own: those between it and the
     region before it on its contig, at most one BGZF block's worth. 200,000 exons on a 10M-record BAM lie
     in nearly every block: the pass costs the file's decoding, not its 190,000 reads. Header regions: 0."""
     overheads = [0.0] * len(regions)
-    reach = {}  # contig -> the furthest end of the regions so far
-    for index in sorted(range(len(regions)), key=lambda i: (regions[i].contig, regions[i].start)):
+    # A sorted BED's regions are in start order on each contig already: its sort (by contig and start) is
+    # skipped. The overheads depend on each contig's regions in start order, not on the order of the contigs.
+    if not overheads_in_start_order(regions, range(len(regions)), overheads, contig_reads, contig_lengths):
+        order = sorted(range(len(regions)), key=lambda i: (regions[i].contig, regions[i].start))
+        overheads_in_start_order(regions, order, overheads, contig_reads, contig_lengths)
+    return overheads
+
+
+def overheads_in_start_order(regions, order, overheads, contig_reads, contig_lengths):
+    """Fill overheads (block_overheads) visiting the regions in `order` (indexes), which must visit each
+    contig's regions in start order (equal starts: in BED order, as a stable sort leaves them); False, and
+    overheads half filled, when it does not. The state of the contig at hand is kept in locals: the loop
+    runs once per region of a panel."""
+    reach = {}  # contig -> (the furthest end of its regions so far, the last start)
+    contig, furthest, last_start = None, 0, 0
+    for index in order:
         region = regions[index]
         if region.whole_contig:
             continue
-        length = contig_lengths[region.contig]
-        density = contig_reads.get(region.contig, 0) / length if length > 0 else 0.0
-        gap = max(0, region.start - reach.get(region.contig, 0))
-        overheads[index] = min(gap * density, BLOCK_READS)
-        reach[region.contig] = max(reach.get(region.contig, 0), region.end)
-    return overheads
+        if region.contig != contig:
+            if contig is not None:
+                reach[contig] = (furthest, last_start)
+            contig = region.contig
+            length = contig_lengths[contig]
+            density = contig_reads.get(contig, 0) / length if length > 0 else 0.0
+            furthest, last_start = reach.get(contig, (0, 0))
+        start, end = region.start, region.end
+        if start < last_start:
+            return False
+        last_start = start
+        gap = start - furthest
+        overhead = (gap if gap > 0 else 0) * density  # max(0, gap) * density
+        overheads[index] = BLOCK_READS if BLOCK_READS < overhead else overhead  # min(overhead, BLOCK_READS)
+        furthest = end if end > furthest else furthest  # max(furthest, end)
+    return True
 
 
 def split_region(region, split_size, reads, target_reads, contig_length=None):
@@ -336,28 +398,43 @@ def plan_items(
     one single item."""
     items = []
     for region, reads, overhead in zip(regions, region_reads, overheads or itertools.repeat(0.0)):
-        past = region.end - contig_lengths[region.contig]
+        region_id, _, contig, start, end, whole = region  # unpacked once: the loop runs once per region
+        past = end - contig_lengths[contig]
         alone = past > 0 and (past_end_alone or past > BATCH_PAST_END_BP)
-        if alone:
-            pieces = [(region.start, region.end, reads)]
+        # One piece (split_region's own first test, made here: nearly every region of a panel stays whole).
+        if alone or split_size <= 0 or reads <= target_reads:
+            batch = not alone and reads <= batch_max_reads and not contig.startswith(BED_SKIPPED_PREFIXES)
+            mode = "batch" if batch else "single"  # as batched(), inline
+            # One piece: whole, and open-ended, when its region is a whole contig.
+            items.append(new_tuple(Item, (region_id, contig, start, end, mode, reads, whole, whole, sample, overhead)))
+            continue
+        pieces = split_region(region, split_size, reads, target_reads, contig_lengths[contig])
+        items += pieces_items(region, pieces, overhead, batch_max_reads, sample)
+    return items
+
+
+def batched(contig, reads, batch_max_reads):
+    """Whether a region's (first) piece of these reads goes into its unit's batch pass."""
+    return reads <= batch_max_reads and not contig.startswith(BED_SKIPPED_PREFIXES)
+
+
+def pieces_items(region, pieces, overhead, batch_max_reads, sample):
+    """The items of a region's pieces (split_region); its overhead goes to its first piece."""
+    items = []
+    for number, (start, end, piece_reads) in enumerate(pieces):
+        if number > 0:
+            mode = "chunk"  # counts the reads starting in it; the first piece counts all overlapping
+        elif batched(region.contig, piece_reads, batch_max_reads):
+            mode = "batch"
         else:
-            pieces = split_region(region, split_size, reads, target_reads, contig_lengths[region.contig])
-        for number, (start, end, piece_reads) in enumerate(pieces):
-            if number > 0:
-                mode = "chunk"  # counts the reads starting in it; the first piece counts all overlapping
-            elif alone:
-                mode = "single"
-            elif piece_reads <= batch_max_reads and not region.contig.startswith(BED_SKIPPED_PREFIXES):
-                mode = "batch"
-            else:
-                mode = "single"
-            whole = region.whole_contig and len(pieces) == 1
-            # Its last piece reaches as far as `{name}` does, past the length: the pieces add up to the whole.
-            open_end = region.whole_contig and number == len(pieces) - 1
-            decoded = overhead if number == 0 else 0.0
-            items.append(
-                Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end, sample, decoded)
-            )
+            mode = "single"
+        whole = region.whole_contig and len(pieces) == 1
+        # Its last piece reaches as far as `{name}` does, past the length: the pieces add up to the whole.
+        open_end = region.whole_contig and number == len(pieces) - 1
+        decoded = overhead if number == 0 else 0.0
+        items.append(
+            Item(region.region_id, region.contig, start, end, mode, piece_reads, whole, open_end, sample, decoded)
+        )
     return items
 
 
@@ -392,7 +469,7 @@ def unit_atoms(items, fixed_cost_reads):
     """Items (in genomic order) in runs that must share a unit, with each run's cost: the pass items of one
     sample (one samtools call, whose fixed cost the run pays once), every other item alone."""
     costs = [item_cost(item, fixed_cost_reads) for item in items]
-    if all(item.mode not in PASS_MODES for item in items):  # a panel's hundreds of thousands of items: no runs
+    if not any_pass_items(items):  # a panel's hundreds of thousands of items: no runs
         return [([item], cost) for item, cost in zip(items, costs)]
     atoms = []
     for item, cost in zip(items, costs):
@@ -416,14 +493,29 @@ def unit_count(total_reads, max_units, min_unit_reads):
     return max(1, min(max_units, wanted))
 
 
+SAMPLE_OF = operator.attrgetter("sample")
+REGION_ID_OF = operator.attrgetter("region_id")
+MODE_OF = operator.attrgetter("mode")
+CONTIG_OF = operator.attrgetter("contig")
+
+
+def any_pass_items(items):
+    """Whether some items are counted by a pass (PASS_MODES), asked of every item by one builtin."""
+    return not frozenset(PASS_MODES).isdisjoint(map(MODE_OF, items))
+
+
 def genomic_order(items, contig_order):
     """Items in the order a unit should hold them: by sample (as given), header contig order, position."""
-    samples = {}
-    for item in items:
-        samples.setdefault(item.sample, len(samples))
-    return sorted(
-        items, key=lambda i: (samples[i.sample], contig_order[i.sample][i.contig], i.start, i.end, i.region_id)
-    )
+    samples = {sample: rank for rank, sample in enumerate(dict.fromkeys(map(SAMPLE_OF, items)))}
+    # The keys made by a comprehension (an Item unpacked), not by a key function called once per item.
+    keys = [
+        (samples[sample], contig_order[sample][contig], start, end, region_id)
+        for region_id, contig, start, end, _, _, _, _, sample, _ in items
+    ]
+    if all(map(operator.le, keys, itertools.islice(keys, 1, None))):  # a sorted BED's: in order already
+        return list(items)
+    # The sort of their indexes is as stable as the sort of the items.
+    return [items[index] for index in sorted(range(len(items)), key=keys.__getitem__)]
 
 
 def partition_units(items, n_units, fixed_cost_reads):
@@ -433,27 +525,44 @@ def partition_units(items, n_units, fixed_cost_reads):
     the planner keeps items at a third of a unit's share at most (split_region), which bounds the imbalance.
     A sample counted in one pass goes whole to one unit.
     """
-    if all(item.mode not in PASS_MODES for item in items):  # a panel: each item alone, no run lists made
-        costs = [item_cost(item, fixed_cost_reads) for item in items]
-        runs = zip(((item,) for item in items), costs)
-    else:
-        atoms = unit_atoms(items, fixed_cost_reads)
-        costs = [cost for _, cost in atoms]
-        runs = iter(atoms)
-    share = sum(costs) / n_units if n_units > 0 else 0
+    if not any_pass_items(items):  # a panel: each item alone, no run lists made
+        units = [[] for _ in range(n_units)]
+        for item, number in zip(items, unit_numbers(items_costs(items, fixed_cost_reads), n_units)):
+            units[number].append(item)
+        return [unit for unit in units if unit]
+    atoms = unit_atoms(items, fixed_cost_reads)
     units = [[] for _ in range(n_units)]
-    done, last = 0.0, n_units - 1
-    for run, cost in runs:
-        number = min(last, int((done + cost / 2) / share)) if share > 0 else 0
+    for (run, _), number in zip(atoms, unit_numbers([cost for _, cost in atoms], n_units)):
         units[number] += run
-        done += cost
     return [unit for unit in units if unit]
+
+
+def unit_numbers(costs, n_units):
+    """The unit (0, 1, ...) of each run of these costs: the one its cost midpoint falls in."""
+    share = sum(costs) / n_units if n_units > 0 else 0
+    if not share > 0:
+        return [0] * len(costs)
+    numbers, done, last = [], 0.0, n_units - 1
+    for cost in costs:
+        number = int((done + cost / 2) / share)
+        numbers.append(number if number < last else last)  # min(last, number)
+        done += cost
+    return numbers
+
+
+def items_costs(items, fixed_cost_reads):
+    """item_cost of each item, in one comprehension (a function call per item of a panel costs more)."""
+    shared = SHARED_CALL_MODES
+    return [
+        expected + decoded + (0 if mode in shared else fixed_cost_reads)
+        for _, _, _, _, mode, expected, _, _, _, decoded in items  # an Item unpacked
+    ]
 
 
 def plan_warnings(units, split_size):
     """Lines for the user about a plan that is valid but slow: a task with more chunk calls than
     CHUNK_CALLS_WARNING (each chunk is its own samtools call)."""
-    chunks = [sum(item.mode == "chunk" for item in unit) for unit in units]
+    chunks = [list(map(MODE_OF, unit)).count("chunk") for unit in units]
     if max(chunks, default=0) <= CHUNK_CALLS_WARNING:
         return []
     return [
@@ -466,12 +575,15 @@ def write_region_tables(folder, samples, regions_of, items_of):
     """Each sample's regions table, `<sample>.regions.tsv` in folder. The samples of one reference on one panel
     share their regions (bed_cache) and, planned alike, the same table: it is written once and the others
     are hard links to it (a copy where links cannot be made), not 200,000 rows again per sample."""
-    written = []  # (regions, items per region, path) of the tables written
+    written = []  # (regions, items, items per region, path) of the tables written
     for sample in samples:
         path = os.path.join(folder, regions_table_name(sample))
-        regions = regions_of[sample].regions
-        n_items = collections.Counter(item.region_id for item in items_of[sample])
-        same = next((table for r, n, table in written if r is regions and n == n_items), None)
+        regions, items = regions_of[sample].regions, items_of[sample]
+        # A shared plan's samples have the very same items: their counts are not made again.
+        same = next((table for r, i, _, table in written if r is regions and i is items), None)
+        if same is None:
+            n_items = collections.Counter(map(REGION_ID_OF, items))
+            same = next((table for r, _, n, table in written if r is regions and n == n_items), None)
         if same is not None:
             try:
                 os.link(same, path)
@@ -479,7 +591,7 @@ def write_region_tables(folder, samples, regions_of, items_of):
                 shutil.copyfile(same, path)
             continue
         write_regions_table(path, regions, n_items)
-        written.append((regions, n_items, path))
+        written.append((regions, items, n_items, path))
 
 
 def read_alignment_header(path, index, reference, shown_name):
@@ -603,9 +715,9 @@ def plan_shared(samples, regions_of, args):
     regions, lengths = first.regions, first.contig_lengths
     densest = {c: max(regions_of[s].contig_reads.get(c, 0) for s in samples) for c in lengths}
     summed = {c: sum(regions_of[s].contig_reads.get(c, 0) for s in samples) for c in lengths}
-    max_reads = [expected_reads(r, densest, lengths) for r in regions]
+    max_reads = regions_expected_reads(regions, densest, lengths)
     overheads = [len(samples) * overhead for overhead in block_overheads(regions, densest, lengths)]
-    total_cost = sum(expected_reads(r, summed, lengths) for r in regions) + sum(overheads)
+    total_cost = sum(regions_expected_reads(regions, summed, lengths)) + sum(overheads)
     n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)
     target_reads = total_cost / n_units / CHUNKS_PER_SHARE / len(samples) if n_units > 1 else math.inf
     scale = {c: summed[c] / densest[c] if densest[c] > 0 else len(samples) for c in lengths}
@@ -613,9 +725,17 @@ def plan_shared(samples, regions_of, args):
         regions, max_reads, lengths, args.split_size, target_reads, args.batch_max_reads,
         ALL_SAMPLES, overheads, first.cram,
     )  # fmt: skip
-    items = [item._replace(expected_reads=item.expected_reads * scale[item.contig]) for item in items]
+    items = scaled_items(items, scale)
     items = genomic_order(items, {ALL_SAMPLES: first.contig_order})
     return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+
+
+def scaled_items(items, scale):
+    """The items with their expected reads times their contig's scale (item._replace, without its cost)."""
+    return [
+        new_tuple(Item, (i.region_id, i.contig, i.start, i.end, i.mode, i.expected_reads * scale[i.contig], *i[6:]))
+        for i in items
+    ]
 
 
 def plan_group(samples, regions_of, args, scannable=lambda sample: False):
@@ -625,7 +745,7 @@ def plan_group(samples, regions_of, args, scannable=lambda sample: False):
     if shared_panel(samples, regions_of):
         return plan_shared(samples, regions_of, args)
     region_reads = {
-        s: [expected_reads(r, regions_of[s].contig_reads, regions_of[s].contig_lengths) for r in regions_of[s].regions]
+        s: regions_expected_reads(regions_of[s].regions, regions_of[s].contig_reads, regions_of[s].contig_lengths)
         for s in samples
     }
     overheads = {
@@ -662,9 +782,28 @@ def plan_group(samples, regions_of, args, scannable=lambda sample: False):
 def unit_sample_names(items, samples):
     """The samples whose files the items are counted in, in order: every one of the group's for a shared plan
     (ALL_SAMPLES: all items are shared, plan_shared), else the items' own."""
+    if items and items[0].sample == ALL_SAMPLES or len(samples) == 1 and items:
+        return list(samples)  # (a group of one sample: the items' sample, asked of no item)
+    return list(dict.fromkeys(map(SAMPLE_OF, items)))
+
+
+def items_through_index(items):
+    """The items counted through their file's index: all but those of a pass (or scan) over a file."""
+    if not any_pass_items(items):  # a panel's: no list of them made again
+        return items
+    return [item for item in items if item.mode not in PASS_MODES]
+
+
+def items_by_sample(items, samples):
+    """{sample: its items, in order}: all the items for every sample of a shared plan (ALL_SAMPLES)."""
     if items and items[0].sample == ALL_SAMPLES:
-        return list(samples)
-    return list(dict.fromkeys(item.sample for item in items))
+        return dict.fromkeys(samples, items)  # all of them are shared
+    if len(samples) == 1:
+        return {samples[0]: items}
+    items_of = {sample: [] for sample in samples}
+    for item in items:
+        items_of[item.sample].append(item)
+    return items_of
 
 
 def parse_args(argv):
@@ -728,19 +867,14 @@ def main(argv=None):
     items, units = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
     # Every sample whose counts go through its index has that index checked first; a sample counted in one
     # region-less pass (or scan) reads its file alone, whatever its index.
-    through_index = unit_sample_names([item for item in items if item.mode not in PASS_MODES], samples)
+    through_index = unit_sample_names(items_through_index(items), samples)
     problems = [p for p in (foreign_index_problem(files_of[s], args.reference) for s in through_index) if p]
     if problems:
         log.error("%s", "\n".join(problems))
         return 2
     os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
     os.makedirs(os.path.join(args.outdir, "regions"), exist_ok=True)
-    items_of = {sample: [] for sample in samples}
-    for item in items:
-        if item.sample == ALL_SAMPLES:
-            items_of = dict.fromkeys(samples, items)  # all of them are shared
-            break
-        items_of[item.sample].append(item)
+    items_of = items_by_sample(items, samples)
     write_region_tables(os.path.join(args.outdir, "regions"), samples, regions_of, items_of)
     for number, unit in enumerate(units, start=1):
         write_unit(os.path.join(args.outdir, "units", unit_file_name(number)), unit)

@@ -32,6 +32,7 @@ from tsv_files import (
     plain_numbers,
     small_numbers,
     text_blocks,
+    write_formatted_tsv,
     write_tsv,
 )
 
@@ -132,10 +133,20 @@ def unit_file_name(number):
 
 def write_unit(path, items):
     """A unit file of items: any objects with UnitItem's fields (the planner's)."""
-    rows = (
-        [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)] for i in items
+    write_formatted_tsv(path, UNIT_COLUMNS, items, unit_line, unit_row)
+
+
+def unit_row(i):
+    return [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)]
+
+
+def unit_line(i):
+    """unit_row's fields as one line (write_formatted_tsv). A flag is "01"[flag]: int(flag) of a bool (or of 0 or
+    1), a third faster than int() and str(); any other value raises."""
+    return (
+        f"{i.sample}\t{i.region_id}\t{i.contig}\t{i.start}\t{i.end}\t{'01'[i.whole_contig]}\t{i.mode}\t"
+        f"{'01'[i.open_end]}\n"
     )
-    write_tsv(path, UNIT_COLUMNS, rows)
 
 
 def read_unit(lines, what="unit file"):
@@ -189,8 +200,14 @@ def sample_of(path, suffix):
 def write_regions_table(path, regions, n_items):
     """Regions (with region_id, name, contig, start, end), each with the number of items that count it
     (n_items: region id -> items), written as made: a panel's rows are never held."""
-    rows = ([r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]] for r in regions)
-    write_tsv(path, REGION_COLUMNS, rows)
+
+    def row(r):
+        return [r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]]
+
+    def line(r):  # row's fields as one line (write_formatted_tsv)
+        return f"{r.region_id}\t{r.name}\t{r.contig}\t{r.start}\t{r.end}\t{r.end - r.start}\t{n_items[r.region_id]}\n"
+
+    write_formatted_tsv(path, REGION_COLUMNS, regions, line, row)
 
 
 # The columns of a regions table the reducer reads.
