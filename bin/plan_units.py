@@ -141,7 +141,7 @@ def bed_text_lines(data, shown_name):
     if text is None or "\0" in text:
         raise InputError(binary_line_problem(data.split(b"\n"), shown_name))
     lines = text.split("\n")
-    if lines[-1] == "":  # the break ending the last line starts no line
+    if not data or data.endswith(b"\n"):  # the break ending the last line starts no line (nor does an empty file)
         lines.pop()
     return lines
 
@@ -179,15 +179,32 @@ SHOWN_PROBLEMS = 10
 SHOWN_CONTIGS = 3
 
 
-def bed_regions(lines, contig_lengths, path, alignments_name="the BAM"):
+def bed_regions(lines, contig_lengths, path, alignments_name="the BAM", first_fields=None):
     """Regions from BED lines (0-based, half-open). Problems of the BED itself are collected and raised
     together (the first SHOWN_PROBLEMS); otherwise lines naming contigs the header lacks are raised as one
     line naming the alignments file (missing_contigs_problem). An end past its contig's length is a region:
-    samtools counts it to that end, records placed past the @SQ length included (ends_past_contigs)."""
+    samtools counts it to that end, records placed past the @SQ length included (ends_past_contigs).
+    first_fields: a set to which the first field of every line is added (bed_first_fields)."""
     regions, problems, missing = [], [], []
+    add_first = (set() if first_fields is None else first_fields).add
     for lineno, raw in enumerate(lines, start=1):
+        fields = raw.split("\t")
+        # The usual line of a panel, told first with fewer tests: four fields or more, a contig of the header,
+        # coordinates of digits alone (which strip() leaves as they are), in order, and a name. Its first
+        # three fields precede a tab: the line break that the general case strips first is no part of them,
+        # nor of the name once stripped. Any other line is read by the general case.
+        if len(fields) > 3 and fields[0] in contig_lengths:
+            start_text, end_text, name = fields[1], fields[2], fields[3].strip()
+            if start_text.isdigit() and end_text.isdigit() and start_text.isascii() and end_text.isascii():
+                start, end = int(start_text), int(end_text)
+                if start < end <= MAX_BED_COORDINATE and name and name != ".":
+                    add_first(fields[0])
+                    contig = sys.intern(fields[0])
+                    regions.append(new_tuple(Region, (len(regions) + 1, name, contig, start, end, False)))
+                    continue
         line = raw.rstrip("\r\n")
         fields = line.split("\t")
+        add_first(fields[0])
         if fields[0] not in contig_lengths and is_bed_header(line, contig_lengths):  # a contig first: data
             continue
         if len(fields) < 3:
@@ -234,9 +251,12 @@ def bed_references_warning(group, regions_of, shown=3):
     if len(group) < 2:  # one file: one length per contig
         return None
     by_contig = {}
+    contigs_of = {}  # id(regions) -> their contigs, in order: the samples of a group share one list of regions
     for files in group:
-        lengths = regions_of[files.sample].contig_lengths
-        for contig in dict.fromkeys(map(CONTIG_OF, regions_of[files.sample].regions)):
+        lengths, regions = regions_of[files.sample].contig_lengths, regions_of[files.sample].regions
+        if id(regions) not in contigs_of:
+            contigs_of[id(regions)] = dict.fromkeys(map(CONTIG_OF, regions))
+        for contig in contigs_of[id(regions)]:
             by_contig.setdefault(contig, {}).setdefault(lengths[contig], []).append(files.file_name)
     differing = {contig: by_length for contig, by_length in by_contig.items() if len(by_length) > 1}
     if not differing:
@@ -278,13 +298,27 @@ def ends_past_contigs(regions, contig_lengths):
     return [region for region in regions if region.end > contig_lengths[region.contig]]
 
 
+def contig_ends(regions):
+    """{contig: the furthest end of its regions}."""
+    ends = {}
+    for region in regions:
+        if region.end > ends.get(region.contig, 0):
+            ends[region.contig] = region.end
+    return ends
+
+
 def ends_past_warning(bed_name, group, regions_of):
     """One line for every sample of the group: how many BED lines end past their contig's length and how
     they are counted, or None. group: the SampleFiles; regions_of: sample -> SampleRegions."""
     past_of = {}
+    ends_of = {}  # id(regions) -> contig_ends(regions): the samples of a group share one list of regions
     for files in group:
-        lengths = regions_of[files.sample].contig_lengths
-        if past := ends_past_contigs(regions_of[files.sample].regions, lengths):
+        lengths, regions = regions_of[files.sample].contig_lengths, regions_of[files.sample].regions
+        if id(regions) not in ends_of:
+            ends_of[id(regions)] = contig_ends(regions)
+        if all(end <= lengths[contig] for contig, end in ends_of[id(regions)].items()):
+            continue  # none ends past its contig: the regions are not looked at one by one
+        if past := ends_past_contigs(regions, lengths):
             past_of[files.sample] = (files.file_name, past, lengths)
     if not past_of:
         return None
@@ -506,16 +540,37 @@ def any_pass_items(items):
 
 def genomic_order(items, contig_order):
     """Items in the order a unit should hold them: by sample (as given), header contig order, position."""
-    samples = {sample: rank for rank, sample in enumerate(dict.fromkeys(map(SAMPLE_OF, items)))}
-    # The keys made by a comprehension (an Item unpacked), not by a key function called once per item.
-    keys = [
-        (samples[sample], contig_order[sample][contig], start, end, region_id)
-        for region_id, contig, start, end, _, _, _, _, sample, _ in items
-    ]
-    if all(map(operator.le, keys, itertools.islice(keys, 1, None))):  # a sorted BED's: in order already
+    if in_genomic_order(items, contig_order):  # a sorted BED's items: not sorted again
         return list(items)
-    # The sort of their indexes is as stable as the sort of the items.
-    return [items[index] for index in sorted(range(len(items)), key=keys.__getitem__)]
+    samples = {}
+    for item in items:
+        samples.setdefault(item.sample, len(samples))
+    return sorted(
+        items, key=lambda i: (samples[i.sample], contig_order[i.sample][i.contig], i.start, i.end, i.region_id)
+    )
+
+
+def in_genomic_order(items, contig_order):
+    """Whether the keys by which genomic_order sorts the items are in order already, asked item by item but
+    without making them (a sample's rank is the order of its first item; a contig's is its place in the
+    header, one for each name)."""
+    seen, sample, contig, rank, position = set(), None, None, -1, None
+    for region_id, item_contig, start, end, _, _, _, _, item_sample, _ in items:  # an Item unpacked
+        if item_sample != sample:
+            if item_sample in seen:  # its rank is below the last one's
+                return False
+            seen.add(item_sample)
+            sample, order, contig = item_sample, contig_order[item_sample], None
+        if item_contig != contig:
+            contig_rank = order[item_contig]
+            if contig is not None and contig_rank < rank:
+                return False
+            contig, rank, position = item_contig, contig_rank, None
+        here = (start, end, region_id)
+        if position is not None and here < position:
+            return False
+        position = here
+    return True
 
 
 def partition_units(items, n_units, fixed_cost_reads):
@@ -656,6 +711,22 @@ class SampleRegions(NamedTuple):
 BED_FIELDS_KEY = "first fields"  # bed_cache: the set of the BED lines' first fields (other keys: frozensets)
 
 
+def cached_bed_regions(cache, bed_lines, contig_lengths, bed_name, files):
+    """bed_regions of a sample, through the cache of its group (sample_regions). The first read of the BED
+    also gives the first fields of its lines (BED_FIELDS_KEY), which the key of the next samples is made of."""
+    if BED_FIELDS_KEY not in cache:
+        first_fields = set()
+        regions = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name, first_fields)
+        cache[BED_FIELDS_KEY] = first_fields
+        cache[frozenset(first_fields & contig_lengths.keys())] = regions
+        return regions
+    key = frozenset(cache[BED_FIELDS_KEY] & contig_lengths.keys())
+    regions = cache.get(key)
+    if regions is None:
+        regions = cache[key] = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
+    return regions
+
+
 def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
     """The SampleRegions of one sample; InputError names its file. bed_cache: {key: BED regions}, shared by
     the samples of a group: a BED's regions depend only on which of the BED's first fields are contigs of
@@ -674,13 +745,7 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
     if bed_lines is None:
         regions = header_regions(contigs)
     else:
-        cache = {} if bed_cache is None else bed_cache
-        if BED_FIELDS_KEY not in cache:
-            cache[BED_FIELDS_KEY] = {line.rstrip("\r\n").split("\t", 1)[0] for line in bed_lines}
-        key = frozenset(cache[BED_FIELDS_KEY] & contig_lengths.keys())
-        regions = cache.get(key)
-        if regions is None:
-            regions = cache[key] = bed_regions(bed_lines, contig_lengths, bed_name, files.file_name)
+        regions = cached_bed_regions({} if bed_cache is None else bed_cache, bed_lines, contig_lengths, bed_name, files)
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}

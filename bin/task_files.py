@@ -15,6 +15,7 @@ its reader cannot drift apart. Standard library only, Python 3.8: the counter's 
 
 import contextlib
 import itertools
+import operator
 import os
 from array import array
 from dataclasses import dataclass
@@ -133,20 +134,23 @@ def unit_file_name(number):
 
 def write_unit(path, items):
     """A unit file of items: any objects with UnitItem's fields (the planner's)."""
-    write_formatted_tsv(path, UNIT_COLUMNS, items, unit_line, unit_row)
+    write_formatted_tsv(path, UNIT_COLUMNS, items, unit_lines, unit_row)
 
 
 def unit_row(i):
     return [i.sample, i.region_id, i.contig, i.start, i.end, int(i.whole_contig), i.mode, int(i.open_end)]
 
 
-def unit_line(i):
-    """unit_row's fields as one line (write_formatted_tsv). A flag is "01"[flag]: int(flag) of a bool (or of 0 or
-    1), a third faster than int() and str(); any other value raises."""
-    return (
-        f"{i.sample}\t{i.region_id}\t{i.contig}\t{i.start}\t{i.end}\t{'01'[i.whole_contig]}\t{i.mode}\t"
-        f"{'01'[i.open_end]}\n"
-    )
+UNIT_FIELDS = operator.attrgetter("sample", "region_id", "contig", "start", "end", "whole_contig", "mode", "open_end")
+
+
+def unit_lines(items):
+    """unit_row's fields of each item as one line (write_formatted_tsv), by a comprehension. A flag is
+    "01"[flag]: int(flag) of a bool (or of 0 or 1), faster than int() then str(); any other value raises."""
+    return [
+        f"{sample}\t{region_id}\t{contig}\t{start}\t{end}\t{'01'[whole]}\t{mode}\t{'01'[open_end]}\n"
+        for sample, region_id, contig, start, end, whole, mode, open_end in map(UNIT_FIELDS, items)
+    ]
 
 
 def read_unit(lines, what="unit file"):
@@ -204,10 +208,16 @@ def write_regions_table(path, regions, n_items):
     def row(r):
         return [r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]]
 
-    def line(r):  # row's fields as one line (write_formatted_tsv)
-        return f"{r.region_id}\t{r.name}\t{r.contig}\t{r.start}\t{r.end}\t{r.end - r.start}\t{n_items[r.region_id]}\n"
+    def lines(block):  # row's fields of each region as one line (write_formatted_tsv), by a comprehension
+        return [
+            f"{region_id}\t{name}\t{contig}\t{start}\t{end}\t{end - start}\t{n_items[region_id]}\n"
+            for region_id, name, contig, start, end in map(REGION_FIELDS, block)
+        ]
 
-    write_formatted_tsv(path, REGION_COLUMNS, regions, line, row)
+    write_formatted_tsv(path, REGION_COLUMNS, regions, lines, row)
+
+
+REGION_FIELDS = operator.attrgetter("region_id", "name", "contig", "start", "end")
 
 
 # The columns of a regions table the reducer reads.

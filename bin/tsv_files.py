@@ -37,19 +37,20 @@ def write_tsv(path, header, rows):
 BLOCK_ROWS = 4096
 
 
-def write_formatted_tsv(path, header, records, line_of, row_of):
-    """write_tsv's file of records, faster for a panel's hundreds of thousands of rows: each record's line is
-    made by line_of (an f-string of its fields, tab-separated, ending in a line break), not by the csv
-    module from a list of its fields. A block whose lines hold more tabs than its columns (a field with a
-    tab, rarely) is made again, a tsv_line of row_of(record) a record, as write_tsv writes it. The csv
-    module writes its rows as tsv_line does, or refuses them and write_tsv writes tsv_line (tested)."""
+def write_formatted_tsv(path, header, records, lines_of, row_of):
+    """write_tsv's file of records, faster for a panel's hundreds of thousands of rows: the lines of a block of
+    records are made by lines_of(block) (f-strings of their fields, tab-separated, each ending in a line
+    break), not by the csv module from a list of each record's fields. A block whose lines hold more tabs
+    than its columns (a field with a tab, rarely) is made again, a tsv_line of row_of(record) a record, as
+    write_tsv writes it. The csv module writes its rows as tsv_line does, or refuses them and write_tsv
+    writes tsv_line (tested)."""
     tabs = len(header) - 1
     records = iter(records)
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="") as handle:
         handle.write(tsv_line(header) + "\n")
         for block in iter(lambda: list(itertools.islice(records, BLOCK_ROWS)), []):
-            text = "".join(map(line_of, block))
+            text = "".join(lines_of(block))
             if text.count("\t") != tabs * len(block):
                 text = "".join(tsv_line(row_of(record)) + "\n" for record in block)
             handle.write(text)
