@@ -184,7 +184,7 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM", first_fi
     together (the first SHOWN_PROBLEMS); otherwise lines naming contigs the header lacks are raised as one
     line naming the alignments file (missing_contigs_problem). An end past its contig's length is a region:
     samtools counts it to that end, records placed past the @SQ length included (ends_past_contigs).
-    first_fields: a set to which the first field of every line is added (bed_first_fields)."""
+    first_fields: a set to which the first field of every line is added (the key of bed_cache)."""
     regions, problems, missing = [], [], []
     add_first = (set() if first_fields is None else first_fields).add
     for lineno, raw in enumerate(lines, start=1):
@@ -362,34 +362,42 @@ def block_overheads(regions, contig_reads, contig_lengths):
     """Per region, the records a -M -L pass decodes to reach it beyond its own: those between it and the
     region before it on its contig, at most one BGZF block's worth. 200,000 exons on a 10M-record BAM lie
     in nearly every block: the pass costs the file's decoding, not its 190,000 reads. Header regions: 0."""
-    overheads = [0.0] * len(regions)
+    return reads_and_overheads(regions, contig_reads, contig_lengths)[1]
+
+
+def reads_and_overheads(regions, contig_reads, contig_lengths):
+    """(expected_reads, block_overheads) of each region, made together: one loop over a panel's regions."""
+    reads, overheads = [0.0] * len(regions), [0.0] * len(regions)
     # A sorted BED's regions are in start order on each contig already: its sort (by contig and start) is
     # skipped. The overheads depend on each contig's regions in start order, not on the order of the contigs.
-    if not overheads_in_start_order(regions, range(len(regions)), overheads, contig_reads, contig_lengths):
+    if not fill_in_start_order(regions, range(len(regions)), reads, overheads, contig_reads, contig_lengths):
         order = sorted(range(len(regions)), key=lambda i: (regions[i].contig, regions[i].start))
-        overheads_in_start_order(regions, order, overheads, contig_reads, contig_lengths)
-    return overheads
+        fill_in_start_order(regions, order, reads, overheads, contig_reads, contig_lengths)
+    return reads, overheads
 
 
-def overheads_in_start_order(regions, order, overheads, contig_reads, contig_lengths):
-    """Fill overheads (block_overheads) visiting the regions in `order` (indexes), which must visit each
-    contig's regions in start order (equal starts: in BED order, as a stable sort leaves them); False, and
-    overheads half filled, when it does not. The state of the contig at hand is kept in locals: the loop
-    runs once per region of a panel."""
+def fill_in_start_order(regions, order, reads, overheads, contig_reads, contig_lengths):
+    """Fill reads (expected_reads: the same operations in the same order, so the same floats) and overheads
+    (block_overheads) visiting the regions in `order` (indexes), which must visit each contig's regions in
+    start order (equal starts: in BED order, as a stable sort leaves them); False, the lists half filled,
+    when it does not. The contig at hand is kept in locals: the loop runs once per region of a panel."""
     reach = {}  # contig -> (the furthest end of its regions so far, the last start)
     contig, furthest, last_start = None, 0, 0
     for index in order:
-        region = regions[index]
-        if region.whole_contig:
-            continue
-        if region.contig != contig:
+        _, _, region_contig, start, end, whole = regions[index]  # a Region unpacked
+        if region_contig != contig:
             if contig is not None:
                 reach[contig] = (furthest, last_start)
-            contig = region.contig
+            contig = region_contig
             length = contig_lengths[contig]
-            density = contig_reads.get(contig, 0) / length if length > 0 else 0.0
+            contig_count = contig_reads.get(contig, 0)
+            density = contig_count / length if length > 0 else 0.0
             furthest, last_start = reach.get(contig, (0, 0))
-        start, end = region.start, region.end
+        if length > 0:
+            span = (end if end < length else length) - start  # max(0, min(end, length) - start) of ints
+            reads[index] = contig_count * (span if span > 0 else 0) / length
+        if whole:
+            continue
         if start < last_start:
             return False
         last_start = start
@@ -637,7 +645,9 @@ def write_region_tables(folder, samples, regions_of, items_of):
         # A shared plan's samples have the very same items: their counts are not made again.
         same = next((table for r, i, _, table in written if r is regions and i is items), None)
         if same is None:
-            n_items = collections.Counter(map(REGION_ID_OF, items))
+            # Every region has one item at least: as many items as regions is one each (None), told without a
+            # Counter of a panel's hundreds of thousands of region ids.
+            n_items = None if len(items) == len(regions) else collections.Counter(map(REGION_ID_OF, items))
             same = next((table for r, _, n, table in written if r is regions and n == n_items), None)
         if same is not None:
             try:
@@ -780,8 +790,8 @@ def plan_shared(samples, regions_of, args):
     regions, lengths = first.regions, first.contig_lengths
     densest = {c: max(regions_of[s].contig_reads.get(c, 0) for s in samples) for c in lengths}
     summed = {c: sum(regions_of[s].contig_reads.get(c, 0) for s in samples) for c in lengths}
-    max_reads = regions_expected_reads(regions, densest, lengths)
-    overheads = [len(samples) * overhead for overhead in block_overheads(regions, densest, lengths)]
+    max_reads, overheads = reads_and_overheads(regions, densest, lengths)
+    overheads = [len(samples) * overhead for overhead in overheads]
     total_cost = sum(regions_expected_reads(regions, summed, lengths)) + sum(overheads)
     n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)
     target_reads = total_cost / n_units / CHUNKS_PER_SHARE / len(samples) if n_units > 1 else math.inf
@@ -809,14 +819,10 @@ def plan_group(samples, regions_of, args, scannable=lambda sample: False):
     share a panel get one plan for all (plan_shared)."""
     if shared_panel(samples, regions_of):
         return plan_shared(samples, regions_of, args)
-    region_reads = {
-        s: regions_expected_reads(regions_of[s].regions, regions_of[s].contig_reads, regions_of[s].contig_lengths)
-        for s in samples
-    }
-    overheads = {
-        s: block_overheads(regions_of[s].regions, regions_of[s].contig_reads, regions_of[s].contig_lengths)
-        for s in samples
-    }
+    region_reads, overheads = {}, {}
+    for s in samples:
+        sample = regions_of[s]
+        region_reads[s], overheads[s] = reads_and_overheads(sample.regions, sample.contig_reads, sample.contig_lengths)
     # The work in records decoded: the regions' reads and what reaching them costs.
     total_cost = sum(sum(reads) for reads in region_reads.values()) + sum(sum(o) for o in overheads.values())
     n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)

@@ -203,12 +203,18 @@ def sample_of(path, suffix):
 
 def write_regions_table(path, regions, n_items):
     """Regions (with region_id, name, contig, start, end), each with the number of items that count it
-    (n_items: region id -> items), written as made: a panel's rows are never held."""
+    (n_items: region id -> items; None: one each), written as made: a panel's rows are never held."""
+    one_each = n_items is None
 
     def row(r):
-        return [r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, n_items[r.region_id]]
+        return [r.region_id, r.name, r.contig, r.start, r.end, r.end - r.start, 1 if one_each else n_items[r.region_id]]
 
     def lines(block):  # row's fields of each region as one line (write_formatted_tsv), by a comprehension
+        if one_each:
+            return [
+                f"{region_id}\t{name}\t{contig}\t{start}\t{end}\t{end - start}\t1\n"
+                for region_id, name, contig, start, end in map(REGION_FIELDS, block)
+            ]
         return [
             f"{region_id}\t{name}\t{contig}\t{start}\t{end}\t{end - start}\t{n_items[region_id]}\n"
             for region_id, name, contig, start, end in map(REGION_FIELDS, block)

@@ -227,3 +227,11 @@ def test_the_counter_runs_on_the_standard_library_of_python_3_8():
     for module in modules:
         with open(module) as handle:
             ast.parse(handle.read(), module, feature_version=(3, 8))
+
+
+def test_a_regions_table_of_one_item_each_is_written_as_with_the_counts(tmp_path):
+    """n_items None (the planner's regions counted by one item each) writes what a count of 1 for each does."""
+    regions = [plan_units.Region(i, name, name, 10 * i, 10 * i + 5) for i, name in enumerate(NAMES, start=1)]
+    tf.write_regions_table(str(tmp_path / "a.tsv"), regions, {i: 1 for i in range(1, len(NAMES) + 1)})
+    tf.write_regions_table(str(tmp_path / "b.tsv"), regions, None)
+    assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()
