@@ -178,14 +178,15 @@ def describeInputs(rows, fasta) {
     def found = rows.collect { id, alignments, index ->
         def shown = alignments.toUriString()
         def problem = sampleNameProblem(id, shown, contract) ?: (pathExists(alignments) ? null : "${shown}: file not found")
-        return [id: id, alignments: alignments, shown: shown, problem: problem, index: problem ? null : (index ?: findIndex(alignments))]
-    }
-    def checked = found.findAll { input -> !input.problem }
-    def answers = checkedContents(checked.collect { input ->
+        index = problem ? null : (index ?: findIndex(alignments))
         // A remote pair is checked by the first task that stages it (the driver reads no remote file), and
         // its freshness cannot be seen from here (nor on the staged copies, whose mtimes are their download
         // times): the user's index is trusted.
-        input.remote = isRemote(input.alignments) || isRemote(input.index)
+        return [id: id, alignments: alignments, shown: shown, problem: problem, index: index,
+                remote: isRemote(alignments) || isRemote(index)]
+    }
+    def checked = found.findAll { input -> !input.problem }
+    def answers = checkedContents(checked.collect { input ->
         [alignments: isRemote(input.alignments) ? null : input.alignments.toString(), name: input.alignments.name,
          shown: input.shown, has_reference: fasta as boolean,
          index: input.index && !input.remote ? input.index.toString() : null, shown_index: input.index ? input.index.toString() : '']
