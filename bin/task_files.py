@@ -35,6 +35,7 @@ from tsv_files import (
     text_blocks,
     write_formatted_tsv,
     write_tsv,
+    write_tsv_texts,
 )
 
 
@@ -384,29 +385,79 @@ class Outcome(NamedTuple):
 
 def write_results(path, blocks):
     """The result rows of (sample, items, outcomes) blocks, written as they come (a block's sample, when not
-    None, stands for the ALL_SAMPLES of its items); returns (items, failed items, samples)."""
+    None, stands for the ALL_SAMPLES of its items); returns (items, failed items, samples). A block's lines are
+    joined in C from three lists (result_texts), not formatted row by row: a panel's unit writes a row per item
+    and sample (742,944 rows for 8 samples of 92,868 regions: 2.4 s through the csv module, 0.3 s so)."""
     tally = {"items": 0, "failed": 0, "samples": set()}
 
-    def rows():
+    def texts():
+        middles_of = None, None  # (items, result_middles(items)): a shared plan's items are the same each sample
         for sample, items, outcomes in blocks:
-            for item, o in zip(items, outcomes):
-                tally["items"] += 1
-                tally["failed"] += o.status != "ok"
-                yield [
-                    sample or item.sample,
-                    item.region_id,
-                    item.contig,
-                    item.start,
-                    item.end,
-                    item.mode,
-                    o.count,
-                    o.status,
-                    o.message,
-                ]
+            if middles_of[0] is not items:
+                middles_of = items, result_middles(items)
+            statuses = [outcome.status for outcome in outcomes]
+            tally["items"] += len(items)
+            tally["failed"] += len(statuses) - statuses.count("ok")
             tally["samples"].update([sample] if sample else (item.sample for item in items))
+            yield from result_texts(sample, items, outcomes, middles_of[1])
 
-    write_tsv(path, RESULT_COLUMNS, rows())
+    write_tsv_texts(path, RESULT_COLUMNS, texts())
     return tally["items"], tally["failed"], len(tally["samples"])
+
+
+# Rows a result_texts block holds: a few MB of text at a time.
+RESULT_BLOCK_ROWS = 1 << 16
+
+
+def result_row(sample, item, outcome):
+    """The fields of an item's result row (a block's sample, when not None, stands for the item's)."""
+    return [sample or item.sample, item.region_id, item.contig, item.start, item.end, item.mode, *outcome]
+
+
+RESULT_MIDDLE_FIELDS = operator.attrgetter("region_id", "contig", "start", "end", "mode")
+
+
+def result_middles(items):
+    """`\t<region_id>\t<contig>\t<start>\t<end>\t<mode>\t` of each item: its result row between the sample and the
+    outcome, the same for every sample of a shared item (made once per unit by write_results)."""
+    return [
+        f"\t{region_id}\t{contig}\t{start}\t{end}\t{mode}\t"
+        for region_id, contig, start, end, mode in map(RESULT_MIDDLE_FIELDS, items)
+    ]
+
+
+def result_texts(sample, items, outcomes, middles):
+    """(text, rows, rows()) blocks of the result lines of items (write_tsv_texts): the sample, the item's middle
+    and the outcome's end of each line, a list of each joined by one "".join."""
+    for first in range(0, len(items), RESULT_BLOCK_ROWS):
+        block = slice(first, first + RESULT_BLOCK_ROWS)
+        block_items, block_outcomes = items[block], outcomes[block]
+        pieces = [sample] * (3 * len(block_items))
+        if not sample:
+            pieces[::3] = [item.sample for item in block_items]
+        pieces[1::3] = middles[block]
+        pieces[2::3] = outcome_ends(block_outcomes)
+
+        def rows(block_items=block_items, block_outcomes=block_outcomes):
+            return map(result_row, itertools.repeat(sample), block_items, block_outcomes)
+
+        yield "".join(pieces), len(block_items), rows
+
+
+def outcome_ends(outcomes):
+    """`<count>\t<status>\t<message>\n` of each outcome: for counted items (status ok, no message: the usual)
+    looked up by count below 10,000 (92,868 outcomes: 3 ms, 16 ms by f-strings, 40 ms if zip(*outcomes))."""
+    counts = [outcome.count for outcome in outcomes]
+    statuses = [outcome.status for outcome in outcomes]
+    if statuses.count("ok") == len(statuses) and [outcome.message for outcome in outcomes].count("") == len(counts):
+        try:
+            return list(map(COUNTED_LINE_ENDS.__getitem__, counts))
+        except KeyError:
+            return [f"{count}\tok\t\n" for count in counts]
+    return [f"{count}\t{status}\t{message}\n" for count, status, message in outcomes]
+
+
+COUNTED_LINE_ENDS = {count: f"{count}\tok\t\n" for count in range(10_000)}
 
 
 def result_lines(handle, what):

@@ -10,7 +10,7 @@ import plan_units
 import pytest
 import task_files as tf
 from conftest import ROOT
-from tsv_files import MissingColumns, write_lines
+from tsv_files import MissingColumns, write_lines, write_tsv
 
 # Contig and region names as users write them: ranges, HLA alleles, shell characters, spaces.
 NAMES = ["chr1", "chr3:100-200", "HLA-A*01:01:01:01", "x$y;z&w|v'q", "a b"]
@@ -235,3 +235,31 @@ def test_a_regions_table_of_one_item_each_is_written_as_with_the_counts(tmp_path
     tf.write_regions_table(str(tmp_path / "a.tsv"), regions, {i: 1 for i in range(1, len(NAMES) + 1)})
     tf.write_regions_table(str(tmp_path / "b.tsv"), regions, None)
     assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()
+
+
+def test_unit_results_are_the_bytes_the_csv_writer_wrote_row_by_row(tmp_path, monkeypatch):
+    """write_results joins a block's lines in C; a block with a tab in a field is written row by row as
+    write_tsv writes it (csv module, or tsv_line for a row it refuses): the same bytes for names and messages
+    with tabs, quotes, line breaks and carriage returns, counts past the looked-up ones, own and shared items,
+    in blocks cut short (RESULT_BLOCK_ROWS)."""
+    monkeypatch.setattr(tf, "RESULT_BLOCK_ROWS", 3)
+    odd = [*NAMES, 'q"uote', "t\tab", "cr\rx", "new\nline", ""]
+    own = [tf.UnitItem(f"s{i % 2}", str(i), name, i, i + 10, False, "single") for i, name in enumerate(odd)]
+    shared = [tf.UnitItem(tf.ALL_SAMPLES, str(i), name, i, i + 5, False, "batch") for i, name in enumerate(NAMES)]
+    plain = [tf.UnitItem(tf.ALL_SAMPLES, str(i), "chr1", i, i + 5, False, "batch") for i in range(7)]
+    outcomes = [tf.Outcome(i * 4999) for i in range(len(odd))]
+    outcomes[2] = tf.Outcome(0, "error", 'samtools: "x"\tfailed')
+    blocks = [
+        (None, own, outcomes),
+        ("a", shared, [tf.Outcome(i) for i in range(len(shared))]),
+        ("b\tc", shared, [tf.Outcome(0, "error", "boom")] * len(shared)),
+        ("d", plain, [tf.Outcome(10**12 + i) for i in range(len(plain))]),
+        ("e", plain, [tf.Outcome(i) for i in range(len(plain))]),
+        ("e", [], []),
+    ]
+    path, expected = tmp_path / "fast.tsv", tmp_path / "rows.tsv"
+    assert tf.write_results(str(path), iter(blocks)) == (34, 6, 6)  # items, failed items, samples
+    rows = [tf.result_row(sample, i, o) for sample, items, outs in blocks for i, o in zip(items, outs)]
+    write_tsv(str(expected), tf.RESULT_COLUMNS, rows)
+    assert path.read_bytes() == expected.read_bytes()
+    assert b"b c\t1\t" in path.read_bytes() and b'\tq"uote\t' in path.read_bytes()  # a tab a space, quotes as is
