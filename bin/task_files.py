@@ -154,25 +154,68 @@ def unit_lines(items):
     ]
 
 
+# Lines a read_unit block holds: a block's fields are split at once (block_columns), ~10 MB of them.
+UNIT_BLOCK_LINES = 1 << 14
+
+
 def read_unit(lines, what="unit file"):
     """The UnitItems of a unit file, its columns picked by position: a dict per row would cost more than
-    counting a panel's region. TaskFileError (one line) for a missing column or a malformed row."""
+    counting a panel's region. A block of lines is split at once and its items made by map (unit_block_items);
+    a block it cannot vouch for is read row by row (unit_row_items): TaskFileError (one line) for a missing
+    column or a malformed row. 92,868 rows: 0.38 s row by row, 0.13 s so."""
     lines = iter(lines)
     header = next((line for line in lines if line.strip()), "")
     fields = header.rstrip("\n").split("\t")
     columns = [column for column in UNIT_COLUMNS if column not in UNIT_OPTIONAL_COLUMNS or column in fields]
-    number = 1  # the header's line
     try:
-        rows = iter_columns(itertools.chain([header], lines), columns, what)
-        items = []
-        for number, (sample, region_id, contig, start, end, whole, mode, *rest) in enumerate(rows, start=2):  # noqa: B007 (named in the errors below)
-            # One string per sample and contig, not one per row.
+        at = column_indexes(fields, columns, what)
+    except MissingColumns as err:
+        raise TaskFileError(str(err)) from None
+    items = []
+    for block in iter(lambda: list(itertools.islice(lines, UNIT_BLOCK_LINES)), []):
+        block_items = unit_block_items(block_columns("".join(block), len(fields), at))
+        # Rows are numbered as lines without the blank ones: the header is line 1.
+        items += unit_row_items(block, at, len(items) + 2, what) if block_items is None else block_items
+    return items
+
+
+def unit_block_items(columns):
+    """The UnitItems of a block's columns (block_columns: every line as long as the header), or None when
+    there are none or a start or end is not a number: the block is then read row by row."""
+    if columns is None:
+        return None
+    samples, region_ids, contigs, starts, ends, wholes, modes, *open_ends = columns
+    try:
+        starts, ends = list(map(int, starts)), list(map(int, ends))
+    except ValueError:
+        return None
+    # One string per sample and contig, not one per row. Each item made by tuple.__new__ in C, as
+    # UnitItem._make makes it, not by UnitItem's Python __new__ (92,868 items: 0.15 s, 0.2 s so).
+    fields = zip(
+        map(intern, samples),
+        region_ids,
+        map(intern, contigs),
+        starts,
+        ends,
+        map("1".__eq__, wholes),
+        modes,
+        map("1".__eq__, open_ends[0]) if open_ends else itertools.repeat(False),
+    )
+    return list(map(tuple.__new__, itertools.repeat(UnitItem), fields))
+
+
+def unit_row_items(lines, at, first_number, what):
+    """The UnitItems of lines (blank ones skipped) whose columns are at positions `at`, the first row being
+    line first_number; TaskFileError naming the line of a short row or a start that is no number."""
+    number = first_number - 1
+    rows = ([row[i] for i in at] for row in (line.rstrip("\n").split("\t") for line in lines if line.strip()))
+    items = []
+    try:
+        for number, (sample, region_id, contig, start, end, whole, mode, *rest) in enumerate(rows, first_number):  # noqa: B007 (named in the errors below)
             item = UnitItem(intern(sample), region_id, intern(contig), int(start), int(end), whole == "1", mode)
             items.append(item._replace(open_end=True) if rest and rest[0] == "1" else item)
     except IndexError as err:  # a short row
         raise TaskFileError(f"{what}: line {number + 1} is malformed ({err!r})") from None
-    except MissingColumns as err:
-        raise TaskFileError(str(err)) from None
     except ValueError as err:  # a start that is no number
         raise TaskFileError(f"{what}: line {number} is malformed ({err!r})") from None
     return items

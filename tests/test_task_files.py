@@ -60,6 +60,26 @@ def test_a_unit_file_of_another_shape_is_one_line(text, problem):
     assert "\n" not in str(err.value)
 
 
+def test_a_unit_file_reads_by_blocks_what_it_reads_row_by_row(monkeypatch):
+    """read_unit splits a block of lines at once; a block it cannot vouch for (a blank line, a long row, a
+    start that is no plain number, columns in another order) is read row by row: the same items, and an error
+    names the line (blank lines not counted) it named row by row (as the reader before blocks did), in any block."""
+    monkeypatch.setattr(tf, "UNIT_BLOCK_LINES", 2)
+    rows = [f"s\t{i}\t{NAMES[i % 5]}\t{i}\t{i + 10}\t{i % 2}\tbatch\t{i // 3 % 2}\n" for i in range(9)]
+    rows[4] = rows[4].replace("\t4\t14\t", "\t+4\t 14\t")  # int() reads them: so do both
+    rows[6] = rows[6].rstrip("\n") + "\textra\n"
+    lines = [UNIT_HEADER, *rows[:3], "\n", *rows[3:]]
+    expected = tf.unit_row_items(rows, range(8), 2, "unit")
+    assert expected[4][3:5] == (4, 14) and expected[0].open_end is False and expected[3].open_end is True
+    assert tf.read_unit(lines) == expected
+    reordered = ["\t".join(reversed(line.rstrip("\n").split("\t"))) + "\n" for line in [UNIT_HEADER, *rows[:6]]]
+    assert tf.read_unit(reordered) == expected[:6]
+    with pytest.raises(tf.TaskFileError, match="^u: line 8 is malformed \\(ValueError"):
+        tf.read_unit([*lines[:8], "s\t7\tc\tx\t17\t1\tbatch\t0\n"], "u")
+    with pytest.raises(tf.TaskFileError, match="^u: line 7 is malformed \\(IndexError"):
+        tf.read_unit([*lines[:7], "s\t1\n"], "u")
+
+
 def test_a_manifest_reads_every_sample_in_order_with_the_names_for_messages():
     lines = [
         "sample\talignments\tindex\tfile_name\tcheck_name\tindex_check_name\tindex_name\n",
