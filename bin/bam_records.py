@@ -207,7 +207,7 @@ def overlap_counts(raw, intervals):
 
 class IntervalGroups(NamedTuple):
     """Intervals by contig: {contig: (their indexes, starts, ends)}, and how many in all. A unit's are grouped
-    once for all its samples (count_modes.batch_intervals), not per sample (92,868 intervals: ~50 ms)."""
+    once for all its samples (count_modes.batch_intervals), not per sample."""
 
     by_contig: dict
     n_intervals: int
@@ -215,7 +215,7 @@ class IntervalGroups(NamedTuple):
     @classmethod
     def of(cls, intervals):
         """The IntervalGroups of (contig, start, end) intervals: grouped by a stable sort of their contigs'
-        numbers, in C, not appended one by one (92,868 intervals: ~30 ms, 100 ms so)."""
+        numbers, in C, not appended one by one (92,868 intervals: ~30 ms, 100 ms appended)."""
         n = len(intervals)
         numbers = {}  # contig -> its number, in order of first appearance
         codes = numpy.fromiter((numbers.setdefault(c, len(numbers)) for c, _, _ in intervals), numpy.int64, n)
