@@ -18,8 +18,10 @@ records: memory is one chunk, whatever the stream.
 """
 
 import gzip
+import operator
 import struct
 import zlib
+from typing import NamedTuple
 
 import numpy
 
@@ -200,22 +202,47 @@ class OverlapTally:
 def overlap_counts(raw, intervals):
     """For each (contig, start, end) interval (0-based, half-open), the records of the BAM stream `raw` that
     overlap it by htslib's rule, each record counted once per interval; a list of ints in the order given."""
-    by_contig = {}
-    for index, (contig, start, end) in enumerate(intervals):
-        by_contig.setdefault(contig, []).append((index, start, end))
+    return grouped_overlap_counts(raw, IntervalGroups.of(intervals))
+
+
+class IntervalGroups(NamedTuple):
+    """Intervals by contig: {contig: (their indexes, starts, ends)}, and how many in all. A unit's are grouped
+    once for all its samples (count_modes.batch_intervals), not per sample."""
+
+    by_contig: dict
+    n_intervals: int
+
+    @classmethod
+    def of(cls, intervals):
+        """The IntervalGroups of (contig, start, end) intervals: grouped by a stable sort of their contigs'
+        numbers, in C, not appended one by one (92,868 intervals: ~30 ms, 100 ms appended)."""
+        n = len(intervals)
+        numbers = {}  # contig -> its number, in order of first appearance
+        codes = numpy.fromiter((numbers.setdefault(c, len(numbers)) for c, _, _ in intervals), numpy.int64, n)
+        starts, ends = (numpy.fromiter(map(operator.itemgetter(k), intervals), numpy.int64, n) for k in (1, 2))
+        order = numpy.argsort(codes, kind="stable")  # each contig's indexes ascending
+        edges = numpy.cumsum(numpy.bincount(codes, minlength=len(numbers))).tolist()
+        by_contig = {}
+        for contig, first, end in zip(numbers, [0, *edges], edges):
+            indexes = order[first:end]
+            by_contig[contig] = (indexes, starts[indexes], ends[indexes])
+        return cls(by_contig, n)
+
+
+def grouped_overlap_counts(raw, groups):
+    """overlap_counts of IntervalGroups."""
     names, chunks = record_chunks(raw)
     tallies = {}  # reference id -> (indexes of its intervals, OverlapTally)
     for ref_id, name in enumerate(names):
-        if name in by_contig:
-            indexes, starts, ends = zip(*by_contig[name])
-            tallies[ref_id] = (list(indexes), OverlapTally(starts, ends))
+        if name in groups.by_contig:
+            indexes, starts, ends = groups.by_contig[name]
+            tallies[ref_id] = (indexes, OverlapTally(starts, ends))
     for ref_ids, pos, endpos in chunks:
         for ref_id in numpy.unique(ref_ids).tolist():
             if ref_id in tallies:
                 chosen = ref_ids == ref_id
                 tallies[ref_id][1].add(pos[chosen], endpos[chosen])
-    counts = [0] * len(intervals)
+    counts = numpy.zeros(groups.n_intervals, dtype=numpy.int64)
     for indexes, tally in tallies.values():
-        for index, count in zip(indexes, tally.counts().tolist()):
-            counts[index] = count
-    return counts
+        counts[indexes] = tally.counts()
+    return counts.tolist()

@@ -124,7 +124,18 @@ def stream_counts(command, count, n_counts, what, workdir):
         error = check_exit(subprocess.CompletedProcess(command, process.returncode, "", stderr), what) or error
     if error:
         return [Outcome(0, "error", shorten(error)) for _ in range(n_counts)]
-    return [Outcome(n) for n in counts]
+    return counted_outcomes(counts)
+
+
+def counted_outcomes(counts):
+    """The Outcome of each count: looked up below 10,000 (92,868 counts: 3 ms, 25 ms made one by one)."""
+    try:
+        return list(map(COUNTED_OUTCOMES.__getitem__, counts))
+    except KeyError:
+        return [Outcome(n) for n in counts]
+
+
+COUNTED_OUTCOMES = {count: Outcome(count) for count in range(10_000)}
 
 
 @functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the samtools image has 3.8)

@@ -35,6 +35,7 @@ from tsv_files import (
     text_blocks,
     write_formatted_tsv,
     write_tsv,
+    write_tsv_texts,
 )
 
 
@@ -153,25 +154,68 @@ def unit_lines(items):
     ]
 
 
+# Lines a read_unit block holds: a block's fields are split at once (block_columns), ~10 MB of them.
+UNIT_BLOCK_LINES = 1 << 14
+
+
 def read_unit(lines, what="unit file"):
     """The UnitItems of a unit file, its columns picked by position: a dict per row would cost more than
-    counting a panel's region. TaskFileError (one line) for a missing column or a malformed row."""
+    counting a panel's region. A block of lines is split at once and its items made by map (unit_block_items);
+    a block it cannot vouch for is read row by row (unit_row_items): TaskFileError (one line) for a missing
+    column or a malformed row. 92,868 rows: 0.38 s row by row, 0.13 s so."""
     lines = iter(lines)
     header = next((line for line in lines if line.strip()), "")
     fields = header.rstrip("\n").split("\t")
     columns = [column for column in UNIT_COLUMNS if column not in UNIT_OPTIONAL_COLUMNS or column in fields]
-    number = 1  # the header's line
     try:
-        rows = iter_columns(itertools.chain([header], lines), columns, what)
-        items = []
-        for number, (sample, region_id, contig, start, end, whole, mode, *rest) in enumerate(rows, start=2):  # noqa: B007 (named in the errors below)
-            # One string per sample and contig, not one per row.
+        at = column_indexes(fields, columns, what)
+    except MissingColumns as err:
+        raise TaskFileError(str(err)) from None
+    items = []
+    for block in iter(lambda: list(itertools.islice(lines, UNIT_BLOCK_LINES)), []):
+        block_items = unit_block_items(block_columns("".join(block), len(fields), at))
+        # Rows are numbered as lines without the blank ones: the header is line 1.
+        items += unit_row_items(block, at, len(items) + 2, what) if block_items is None else block_items
+    return items
+
+
+def unit_block_items(columns):
+    """The UnitItems of a block's columns (block_columns: every line as long as the header), or None when
+    there are none or a start or end is not a number: the block is then read row by row."""
+    if columns is None:
+        return None
+    samples, region_ids, contigs, starts, ends, wholes, modes, *open_ends = columns
+    try:
+        starts, ends = list(map(int, starts)), list(map(int, ends))
+    except ValueError:
+        return None
+    # One string per sample and contig, not one per row. Each item made by tuple.__new__ in C, as
+    # UnitItem._make makes it, not by UnitItem's Python __new__ (92,868 items: 0.15 s, 0.2 s so).
+    fields = zip(
+        map(intern, samples),
+        region_ids,
+        map(intern, contigs),
+        starts,
+        ends,
+        map("1".__eq__, wholes),
+        modes,
+        map("1".__eq__, open_ends[0]) if open_ends else itertools.repeat(False),
+    )
+    return list(map(tuple.__new__, itertools.repeat(UnitItem), fields))
+
+
+def unit_row_items(lines, at, first_number, what):
+    """The UnitItems of lines (blank ones skipped) whose columns are at positions `at`, the first row being
+    line first_number; TaskFileError naming the line of a short row or a start that is no number."""
+    number = first_number - 1
+    rows = ([row[i] for i in at] for row in (line.rstrip("\n").split("\t") for line in lines if line.strip()))
+    items = []
+    try:
+        for number, (sample, region_id, contig, start, end, whole, mode, *rest) in enumerate(rows, first_number):  # noqa: B007 (named in the errors below)
             item = UnitItem(intern(sample), region_id, intern(contig), int(start), int(end), whole == "1", mode)
             items.append(item._replace(open_end=True) if rest and rest[0] == "1" else item)
     except IndexError as err:  # a short row
         raise TaskFileError(f"{what}: line {number + 1} is malformed ({err!r})") from None
-    except MissingColumns as err:
-        raise TaskFileError(str(err)) from None
     except ValueError as err:  # a start that is no number
         raise TaskFileError(f"{what}: line {number} is malformed ({err!r})") from None
     return items
@@ -384,29 +428,79 @@ class Outcome(NamedTuple):
 
 def write_results(path, blocks):
     """The result rows of (sample, items, outcomes) blocks, written as they come (a block's sample, when not
-    None, stands for the ALL_SAMPLES of its items); returns (items, failed items, samples)."""
+    None, stands for the ALL_SAMPLES of its items); returns (items, failed items, samples). A block's lines are
+    joined in C from three lists (result_texts), not formatted row by row: a panel's unit writes a row per item
+    and sample (742,944 rows for 8 samples of 92,868 regions: 1.64 s CPU through the csv module, 0.29 s so)."""
     tally = {"items": 0, "failed": 0, "samples": set()}
 
-    def rows():
+    def texts():
+        middles_of = None, None  # (items, result_middles(items)): a shared plan's items are the same each sample
         for sample, items, outcomes in blocks:
-            for item, o in zip(items, outcomes):
-                tally["items"] += 1
-                tally["failed"] += o.status != "ok"
-                yield [
-                    sample or item.sample,
-                    item.region_id,
-                    item.contig,
-                    item.start,
-                    item.end,
-                    item.mode,
-                    o.count,
-                    o.status,
-                    o.message,
-                ]
+            if middles_of[0] is not items:
+                middles_of = items, result_middles(items)
+            statuses = [outcome.status for outcome in outcomes]
+            tally["items"] += len(items)
+            tally["failed"] += len(statuses) - statuses.count("ok")
             tally["samples"].update([sample] if sample else (item.sample for item in items))
+            yield from result_texts(sample, items, outcomes, middles_of[1])
 
-    write_tsv(path, RESULT_COLUMNS, rows())
+    write_tsv_texts(path, RESULT_COLUMNS, texts())
     return tally["items"], tally["failed"], len(tally["samples"])
+
+
+# Rows a result_texts block holds: a few MB of text at a time.
+RESULT_BLOCK_ROWS = 1 << 16
+
+
+def result_row(sample, item, outcome):
+    """The fields of an item's result row (a block's sample, when not None, stands for the item's)."""
+    return [sample or item.sample, item.region_id, item.contig, item.start, item.end, item.mode, *outcome]
+
+
+RESULT_MIDDLE_FIELDS = operator.attrgetter("region_id", "contig", "start", "end", "mode")
+
+
+def result_middles(items):
+    """`\t<region_id>\t<contig>\t<start>\t<end>\t<mode>\t` of each item: its result row between the sample and the
+    outcome, the same for every sample of a shared item (made once per unit by write_results)."""
+    return [
+        f"\t{region_id}\t{contig}\t{start}\t{end}\t{mode}\t"
+        for region_id, contig, start, end, mode in map(RESULT_MIDDLE_FIELDS, items)
+    ]
+
+
+def result_texts(sample, items, outcomes, middles):
+    """(text, rows, rows()) blocks of the result lines of items (write_tsv_texts): the sample, the item's middle
+    and the outcome's end of each line, a list of each joined by one "".join."""
+    for first in range(0, len(items), RESULT_BLOCK_ROWS):
+        block = slice(first, first + RESULT_BLOCK_ROWS)
+        block_items, block_outcomes = items[block], outcomes[block]
+        pieces = [sample] * (3 * len(block_items))
+        if not sample:
+            pieces[::3] = [item.sample for item in block_items]
+        pieces[1::3] = middles[block]
+        pieces[2::3] = outcome_ends(block_outcomes)
+
+        def rows(block_items=block_items, block_outcomes=block_outcomes):
+            return map(result_row, itertools.repeat(sample), block_items, block_outcomes)
+
+        yield "".join(pieces), len(block_items), rows
+
+
+def outcome_ends(outcomes):
+    """`<count>\t<status>\t<message>\n` of each outcome: for counted items (status ok, no message: the usual)
+    looked up by count below 10,000 (92,868 outcomes: 3 ms, 16 ms by f-strings, 40 ms if zip(*outcomes))."""
+    counts = [outcome.count for outcome in outcomes]
+    statuses = [outcome.status for outcome in outcomes]
+    if statuses.count("ok") == len(statuses) and [outcome.message for outcome in outcomes].count("") == len(counts):
+        try:
+            return list(map(COUNTED_LINE_ENDS.__getitem__, counts))
+        except KeyError:
+            return [f"{count}\tok\t\n" for count in counts]
+    return [f"{count}\t{status}\t{message}\n" for count, status, message in outcomes]
+
+
+COUNTED_LINE_ENDS = {count: f"{count}\tok\t\n" for count in range(10_000)}
 
 
 def result_lines(handle, what):

@@ -44,17 +44,36 @@ def write_formatted_tsv(path, header, records, lines_of, row_of):
     than its columns (a field with a tab, rarely) is made again, a tsv_line of row_of(record) a record, as
     write_tsv writes it. The csv module writes its rows as tsv_line does, or refuses them and write_tsv
     writes tsv_line (tested)."""
-    tabs = len(header) - 1
     records = iter(records)
+
+    def texts():
+        for block in iter(lambda: list(itertools.islice(records, BLOCK_ROWS)), []):
+            yield "".join(lines_of(block)), len(block), lambda block=block: map(row_of, block)
+
+    write_tsv_texts(path, header, texts())
+
+
+def write_tsv_texts(path, header, texts):
+    """write_tsv's file of rows given as (text, rows in it, rows()) blocks: the text of each block's lines (fields
+    tab-separated, each line ending in a line break), made by the caller as it likes (joined in C), written
+    when it holds exactly its rows' tabs (tsv_text); rows() gives its rows' fields for write_tsv's lines."""
+    tabs = len(header) - 1
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="") as handle:
         handle.write(tsv_line(header) + "\n")
-        for block in iter(lambda: list(itertools.islice(records, BLOCK_ROWS)), []):
-            text = "".join(lines_of(block))
-            if text.count("\t") != tabs * len(block):
-                text = "".join(tsv_line(row_of(record)) + "\n" for record in block)
-            handle.write(text)
+        for text, n_rows, rows in texts:
+            handle.write(tsv_text(text, n_rows, tabs, rows))
     os.replace(tmp, path)
+
+
+def tsv_text(text, n_rows, tabs, rows):
+    """The lines of n_rows rows of tabs + 1 fields as write_tsv writes them: `text`, their fields joined, when
+    it holds tabs x n_rows tabs; else (a field holds a tab, rarely) a tsv_line of each of rows(). Joined fields
+    are what write_tsv writes: the csv module writes a row as tsv_line does, or refuses it (a quote or a line
+    break in a field) and write_tsv writes its tsv_line; tsv_line joins fields without a tab unchanged."""
+    if text.count("\t") == tabs * n_rows:
+        return text
+    return "".join(tsv_line(row) + "\n" for row in rows())
 
 
 def tsv_line(row):

@@ -6,7 +6,7 @@ fails is counted again in halves, to name exactly the failing items.
 import logging
 from typing import NamedTuple
 
-from count_modes import count_batch, count_pass, count_scan, count_single
+from count_modes import count_batch, count_pass, count_scan, count_single, placed, same_list_cache
 from samtools_pipes import checked_options, shorten
 from task_files import ALL_SAMPLES, PASS_MODES, Outcome, TaskFileError
 
@@ -24,39 +24,54 @@ def count_sample_items(items, files, samtools, common, user_expression, workdir,
     # htslib's "file##idx##index" form: -X would want region arguments, which a -L batch call has none of.
     target = [f"{files.alignments}##idx##{files.index}" if files.index else files.alignments]
     outcomes = [None] * len(items)
-    # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
-    passes = [i for i, item in enumerate(items) if item.mode in PASS_MODES and item.whole_contig]
-    batch = [i for i, item in enumerate(items) if item.mode == "batch" and (item.whole_contig or not item.open_end)]
-    for shared, count in ((passes, count_pass), (batch, count_batch)):
+    (passes, pass_items), (batch, batch_items), alone = shared_groups(items)
+    for shared, shared_items, count in ((passes, pass_items, count_pass), (batch, batch_items, count_batch)):
         if not shared:
             continue
-        shared_items = [items[i] for i in shared]
         if count is count_pass and scan_threads is not None and all(item.mode == "scan" for item in shared_items):
             counted = count_scan(shared_items, samtools, scan_threads, files.alignments, workdir)
         else:
             counted = count(shared_items, samtools, common, user_expression, target, workdir)
-        failed = [outcome for outcome in counted if outcome.status != "ok"]
+        failed = first_failed(counted)
         if failed:
             # One bad block fails a whole pass: its halves are counted again to name exactly the failing items.
             log.warning(
                 "%s: a %s pass over %d regions failed (%s); counting them again in halves",
                 files.sample or items[0].sample,
                 items[shared[0]].mode,
-                len(failed),
-                failed[0].message,
+                sum(outcome.status != "ok" for outcome in counted),
+                failed.message,
             )
             counted = recount_failed_pass(
                 shared_items,
-                failed[0].message,
+                failed.message,
                 lambda part: count_batch(part, samtools, common, user_expression, target, workdir),
                 lambda item: count_single(item, samtools, common, user_expression, target),
             )
-        for i, outcome in zip(shared, counted):
-            outcomes[i] = outcome
-    for i, item in enumerate(items):
-        if outcomes[i] is None:
-            outcomes[i] = count_single(item, samtools, common, user_expression, target)
+        placed(outcomes, shared, counted)
+    for i in alone:
+        outcomes[i] = count_single(items[i], samtools, common, user_expression, target)
     return outcomes
+
+
+@same_list_cache
+def shared_groups(items):
+    """(indexes, items) of a sample's items counted by one region-less pass, then of its batch items, and the
+    indexes of the items counted alone; made once per list of items (a shared plan's are counted in every
+    sample's files)."""
+    # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
+    passes = [i for i, item in enumerate(items) if item.mode in PASS_MODES and item.whole_contig]
+    batch = [i for i, item in enumerate(items) if item.mode == "batch" and (item.whole_contig or not item.open_end)]
+    alone = sorted(set(range(len(items))).difference(passes, batch))
+    return (passes, [items[i] for i in passes]), (batch, [items[i] for i in batch]), alone
+
+
+def first_failed(outcomes):
+    """The first outcome whose status is not ok, or None: statuses compared in C."""
+    statuses = [outcome.status for outcome in outcomes]
+    if statuses.count("ok") == len(statuses):
+        return None
+    return next(outcome for outcome in outcomes if outcome.status != "ok")
 
 
 def halves(first, end, error):
@@ -89,9 +104,9 @@ def recount_failed_pass(items, error, count_together, count_alone, max_calls=Non
             outcomes[first] = count_alone(items[first])
             continue
         counted = count_together(items[first:end])
-        failed = [outcome for outcome in counted if outcome.status != "ok"]
+        failed = first_failed(counted)
         if failed:
-            pending += halves(first, end, failed[0].message)
+            pending += halves(first, end, failed.message)
         else:
             outcomes[first:end] = counted
     return outcomes

@@ -828,6 +828,42 @@ def test_merged_intervals_join_gaps_expected_to_hold_few_records():
     ]  # fmt: skip
 
 
+def test_merged_intervals_by_bisection_are_the_stretches_merged_item_by_item():
+    """merged_intervals picks each sample's breaks from the gaps of the items (contig_stretches, made once per
+    list of items); the stretches are those merged one item at a time, for nested, touching, overlapping and
+    equal-start items, in and out of order, at any density; an item ending before it starts is merged item by
+    item."""
+    rng = random.Random(5)
+    for _ in range(200):
+        items = []
+        for contig in rng.sample(["a", "b", "c"], rng.randint(1, 3)):
+            start = 0
+            for _ in range(rng.randint(1, 30)):
+                start += rng.choice([0, 0, 1, 5, 50, 500, 5000])
+                items.append(item(contig, start, start + rng.choice([0, 1, 10, 100, 3000]), "batch"))
+        if rng.random() < 0.3:
+            rng.shuffle(items)
+        densities = {contig: rng.choice([0.0, 1e-4, 1e-3, 0.01, 0.5, 3.0]) for contig in "ab"}
+        assert modes.merged_intervals(items, densities) == modes.merged_item_by_item(items, densities)
+    backwards = [item("c", 0, 100, "batch"), item("c", 500, 10, "batch"), item("c", 600, 700, "batch")]
+    assert modes.contig_stretches(backwards) is None
+    assert modes.merged_intervals(backwards, {"c": 0.1}) == [["c", 0, 100], ["c", 500, 10], ["c", 600, 700]]
+
+
+def test_a_list_of_items_is_looked_at_once_for_all_samples():
+    """same_list_cache: the same list object gets the value made for it, another list (even equal) a new one."""
+    calls = []
+    cached = modes.same_list_cache(lambda items: calls.append(len(items)) or len(calls))
+    first, equal = [1, 2], [1, 2]
+    assert [cached(first), cached(first), cached(equal), cached(equal), cached(first)] == [1, 1, 2, 2, 3]
+
+
+def test_counted_outcomes_are_the_outcomes_of_the_counts():
+    counts = [0, 1, 9_999, 10_000, 2**40, 7]
+    assert pipes.counted_outcomes(counts) == [tf.Outcome(count) for count in counts]
+    assert pipes.counted_outcomes(counts[:2]) == [tf.Outcome(0, "ok", ""), tf.Outcome(1, "ok", "")]
+
+
 def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tmp_path):
     """1,200 small regions on a shallow BAM: -L gets far fewer, merged stretches (logged by a fake samtools),
     and every region still equals `samtools view -c` with the user's options, with and without them."""

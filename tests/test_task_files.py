@@ -10,7 +10,7 @@ import plan_units
 import pytest
 import task_files as tf
 from conftest import ROOT
-from tsv_files import MissingColumns, write_lines
+from tsv_files import MissingColumns, write_lines, write_tsv
 
 # Contig and region names as users write them: ranges, HLA alleles, shell characters, spaces.
 NAMES = ["chr1", "chr3:100-200", "HLA-A*01:01:01:01", "x$y;z&w|v'q", "a b"]
@@ -58,6 +58,26 @@ def test_a_unit_file_of_another_shape_is_one_line(text, problem):
         tf.read_unit(text.splitlines(keepends=True), "units.tsv")
     assert str(err.value).startswith(problem)
     assert "\n" not in str(err.value)
+
+
+def test_a_unit_file_reads_by_blocks_what_it_reads_row_by_row(monkeypatch):
+    """read_unit splits a block of lines at once; a block it cannot vouch for (a blank line, a long row, a
+    start that is no plain number, columns in another order) is read row by row: the same items, and an error
+    names the line (blank lines not counted) it named row by row (as the reader before blocks did), in any block."""
+    monkeypatch.setattr(tf, "UNIT_BLOCK_LINES", 2)
+    rows = [f"s\t{i}\t{NAMES[i % 5]}\t{i}\t{i + 10}\t{i % 2}\tbatch\t{i // 3 % 2}\n" for i in range(9)]
+    rows[4] = rows[4].replace("\t4\t14\t", "\t+4\t 14\t")  # int() reads them: so do both
+    rows[6] = rows[6].rstrip("\n") + "\textra\n"
+    lines = [UNIT_HEADER, *rows[:3], "\n", *rows[3:]]
+    expected = tf.unit_row_items(rows, range(8), 2, "unit")
+    assert expected[4][3:5] == (4, 14) and expected[0].open_end is False and expected[3].open_end is True
+    assert tf.read_unit(lines) == expected
+    reordered = ["\t".join(reversed(line.rstrip("\n").split("\t"))) + "\n" for line in [UNIT_HEADER, *rows[:6]]]
+    assert tf.read_unit(reordered) == expected[:6]
+    with pytest.raises(tf.TaskFileError, match="^u: line 8 is malformed \\(ValueError"):
+        tf.read_unit([*lines[:8], "s\t7\tc\tx\t17\t1\tbatch\t0\n"], "u")
+    with pytest.raises(tf.TaskFileError, match="^u: line 7 is malformed \\(IndexError"):
+        tf.read_unit([*lines[:7], "s\t1\n"], "u")
 
 
 def test_a_manifest_reads_every_sample_in_order_with_the_names_for_messages():
@@ -235,3 +255,31 @@ def test_a_regions_table_of_one_item_each_is_written_as_with_the_counts(tmp_path
     tf.write_regions_table(str(tmp_path / "a.tsv"), regions, {i: 1 for i in range(1, len(NAMES) + 1)})
     tf.write_regions_table(str(tmp_path / "b.tsv"), regions, None)
     assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()
+
+
+def test_unit_results_are_the_bytes_the_csv_writer_wrote_row_by_row(tmp_path, monkeypatch):
+    """write_results joins a block's lines in C; a block with a tab in a field is written row by row as
+    write_tsv writes it (csv module, or tsv_line for a row it refuses): the same bytes for names and messages
+    with tabs, quotes, line breaks and carriage returns, counts past the looked-up ones, own and shared items,
+    in blocks cut short (RESULT_BLOCK_ROWS)."""
+    monkeypatch.setattr(tf, "RESULT_BLOCK_ROWS", 3)
+    odd = [*NAMES, 'q"uote', "t\tab", "cr\rx", "new\nline", ""]
+    own = [tf.UnitItem(f"s{i % 2}", str(i), name, i, i + 10, False, "single") for i, name in enumerate(odd)]
+    shared = [tf.UnitItem(tf.ALL_SAMPLES, str(i), name, i, i + 5, False, "batch") for i, name in enumerate(NAMES)]
+    plain = [tf.UnitItem(tf.ALL_SAMPLES, str(i), "chr1", i, i + 5, False, "batch") for i in range(7)]
+    outcomes = [tf.Outcome(i * 4999) for i in range(len(odd))]
+    outcomes[2] = tf.Outcome(0, "error", 'samtools: "x"\tfailed')
+    blocks = [
+        (None, own, outcomes),
+        ("a", shared, [tf.Outcome(i) for i in range(len(shared))]),
+        ("b\tc", shared, [tf.Outcome(0, "error", "boom")] * len(shared)),
+        ("d", plain, [tf.Outcome(10**12 + i) for i in range(len(plain))]),
+        ("e", plain, [tf.Outcome(i) for i in range(len(plain))]),
+        ("e", [], []),
+    ]
+    path, expected = tmp_path / "fast.tsv", tmp_path / "rows.tsv"
+    assert tf.write_results(str(path), iter(blocks)) == (34, 6, 6)  # items, failed items, samples
+    rows = [tf.result_row(sample, i, o) for sample, items, outs in blocks for i, o in zip(items, outs)]
+    write_tsv(str(expected), tf.RESULT_COLUMNS, rows)
+    assert path.read_bytes() == expected.read_bytes()
+    assert b"b c\t1\t" in path.read_bytes() and b'\tq"uote\t' in path.read_bytes()  # a tab a space, quotes as is
