@@ -249,15 +249,70 @@ def merged_item_by_item(items, densities):
     return stretches
 
 
+# A unit's stretches are read one of two ways; the same records reach the sweep either way:
+# - index: `-M -L stretches.bed`: htslib's multi-region iterator seeks to each stretch through the index;
+# - stream: `-L stretches.bed {contig}:beg-end ...`, one region per contig from its first stretch to its last, read
+#   in full; samtools keeps the records that overlap a stretch by its BED filter (bed_overlap: [pos, bam_endpos)
+#   against each line, half-open: the iterator's own rule, sam_view.c and bedidx.c of samtools 1.16.1).
+# The iterator pays for each stretch (a seek, index look-ups, the stretch's first block decoded again when a
+# neighbour shares it); the stream pays for every record of the spans and the BED test. samtools CPU, modelled
+# from the records each contig's density (index statistics) puts in the stretches and in the spans:
+#   index  = stretches x INDEX_STRETCH_US + records in the stretches x INDEX_RECORD_US
+#   stream = records in the spans x STREAM_RECORD_US
+# Fitted on two units of the bench (benchmarks/; samtools view -c user s, 2 CPUs, this machine):
+#   unit                                  stretches  in stretches  in spans   index  stream  model index/stream
+#   half of the exome panel, 1M records     3,943      131,228      477,189    0.56    0.43     0.56 / 0.48
+#   a quarter of it, 10M records           13,899      174,990    2,250,583    0.97    2.34     1.78 / 2.25
+# So a shallow file is streamed (each stretch's seek costs more than the few records between stretches) and a
+# deep one read through the index; a wrong pick costs time, never a count.
+INDEX_STRETCH_US = 120.0
+INDEX_RECORD_US = 0.65  # a whole-file `samtools view -c` of 1M records: 0.65 s
+STREAM_RECORD_US = 1.0
+STREAM_MAX_CONTIGS = 64  # a region argument per contig: more would be a long command line for a small saving
+
+
+def stream_spans(stretches, densities, alignments):
+    """The region arguments `{contig}:beg-end` (one per contig, from its first stretch to its last) by which the
+    stretches are cheaper to read in full than through the index (the model above), or None: then -M -L.
+    Only for a BAM (the constants are BAM's) with densities known and few contigs."""
+    spans = {}
+    for contig, start, end in stretches:
+        first = spans.setdefault(contig, [start, end])
+        first[1] = max(first[1], end)
+    if not densities or len(spans) > STREAM_MAX_CONTIGS or not is_bam(alignments):
+        return None
+    in_stretches = sum(densities.get(contig, 0.0) * (end - start) for contig, start, end in stretches)
+    in_spans = sum(densities.get(contig, 0.0) * (end - start) for contig, (start, end) in spans.items())
+    index_cost = len(stretches) * INDEX_STRETCH_US + in_stretches * INDEX_RECORD_US
+    if in_spans * STREAM_RECORD_US >= index_cost:
+        return None
+    return [interval_region(contig, start, end) for contig, (start, end) in spans.items()]
+
+
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the samtools image has 3.8)
+def is_bam(alignments):
+    """Whether the file is BGZF-compressed (a BAM; a CRAM starts with 'CRAM')."""
+    try:
+        with open(alignments, "rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
 def count_intervals(items, samtools, common, user_expression, target, workdir):
-    """Sub-contig items: one `samtools view -M -L <bed>` pass (multi-region iterator: each record once) over
-    the items' stretches (merged_intervals), each item counted by the sweep over its own bounds."""
+    """Sub-contig items: one `samtools view` pass over the items' stretches (merged_intervals), through the
+    index (-M -L) or in full over each contig's span (stream_spans), each item counted by the sweep over its own
+    bounds."""
     bed_path = os.path.join(workdir, "batch.bed")
     densities = contig_densities(samtools, tuple(target)) if len(items) >= MERGE_MIN_ITEMS else {}
     stretches = merged_intervals(items, densities)
     with open(bed_path, "w", encoding="utf-8", errors="surrogateescape") as bed:
         bed.writelines(f"{contig}\t{start}\t{end}\n" for contig, start, end in stretches)
-    expression, region_options = filter_expression(user_expression), ["-M", "-L", bed_path, *target]
+    spans = stream_spans(stretches, densities, target[0].partition("##idx##")[0])
+    region_options = ["-M", "-L", bed_path, *target] if spans is None else ["-L", bed_path, *target, *spans]
+    how = "through the index" if spans is None else f"in full over {len(spans)} spans"
+    log.debug("%d stretches read %s", len(stretches), how)
+    expression = filter_expression(user_expression)
     if bam_records is not None:
         command = view_command(samtools, ["-u", *common], expression, region_options)
         count = functools.partial(bam_records.grouped_overlap_counts, groups=batch_intervals(items))

@@ -864,9 +864,16 @@ def test_counted_outcomes_are_the_outcomes_of_the_counts():
     assert pipes.counted_outcomes(counts[:2]) == [tf.Outcome(0, "ok", ""), tf.Outcome(1, "ok", "")]
 
 
-def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tmp_path):
+@pytest.mark.parametrize("way", ["index", "stream"])
+@pytest.mark.parametrize("reader", ["bam", "sam"])
+def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tmp_path, monkeypatch, way, reader):
     """1,200 small regions on a shallow BAM: -L gets far fewer, merged stretches (logged by a fake samtools),
-    and every region still equals `samtools view -c` with the user's options, with and without them."""
+    read through the index (-M) or in full over one span per contig (stream_spans; forced here both ways, and
+    read as BAM or as SAM text), and every region still equals `samtools view -c` with the user's options, with
+    and without them."""
+    monkeypatch.setattr(modes, "STREAM_RECORD_US", 0.0 if way == "stream" else 1e9)
+    if reader == "sam":
+        monkeypatch.setattr(modes, "bam_records", None)
     rng = random.Random(21)
     contigs = [("chr1", 3_000_000), ("chr2", 1_000_000)]
     reads = []
@@ -881,9 +888,11 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
         contig, length = rng.choice(contigs)
         start = rng.randrange(0, length - 300)
         items.append(item(contig, start, start + rng.randrange(1, 300), "batch", region_id=str(number)))
-    beds = tmp_path / "beds"
+    beds, calls = tmp_path / "beds", tmp_path / "calls"
     logging_samtools = fake_samtools(
-        tmp_path, f'for a in "$@"; do [[ $a == *.bed ]] && wc -l < "$a" >> {beds}; done\nexec samtools "$@"'
+        tmp_path,
+        f'for a in "$@"; do [[ $a == *.bed ]] && wc -l < "$a" >> {beds}; done\n'
+        f'[[ " $* " == *" -L "* ]] && echo "$*" >> {calls}\nexec samtools "$@"',
     )
     pipes.idxstats_rows.cache_clear()
     for samtools_args in ("", "-q 20 -F 0x404"):
@@ -893,3 +902,27 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
             assert (outcome.status, outcome.count) == ("ok", expected), it
     n_lines = [int(n) for n in beds.read_text().split()]
     assert len(n_lines) == 2 and all(n < len(items) // 4 for n in n_lines), n_lines
+    for call in calls.read_text().splitlines():
+        words = call.split()
+        regions = [word for word in words if word.startswith("{chr")]
+        if way == "stream":  # one span per contig, from its first stretch to its last, after the file
+            assert "-M" not in words and words[-2:] == regions and len(regions) == 2, call
+        else:
+            assert "-M" in words and not regions, call
+
+
+def test_stream_spans_read_a_shallow_file_in_full_and_a_deep_one_through_the_index(tmp_path):
+    """The model's pick on the densities of the two units it was fitted on (count_modes.py), a span per contig
+    from its first stretch to its last; never for a CRAM or without densities."""
+    bam = tmp_path / "a.bam"
+    bam.write_bytes(b"\x1f\x8b\x08\x04" + bytes(20))
+    cram = tmp_path / "a.cram"
+    cram.write_bytes(b"CRAM\x03\x00" + bytes(20))
+    # 4,000 stretches of 2,000 bases 10 kb apart on two contigs of 20 Mb.
+    stretches = [[contig, start, start + 2_000] for contig in ("c1", "c2") for start in range(0, 20_000_000, 10_000)]
+    shallow = {"c1": 1 / 3_000, "c2": 1 / 3_000}  # 1M records over 3 Gb: ~3 between two stretches
+    deep = {"c1": 1 / 30, "c2": 1 / 30}  # 100M records over 3 Gb: ~270 between two stretches
+    assert modes.stream_spans(stretches, shallow, str(bam)) == ["{c1}:1-19992000", "{c2}:1-19992000"]
+    assert modes.stream_spans(stretches, deep, str(bam)) is None
+    assert modes.stream_spans(stretches, shallow, str(cram)) is None
+    assert modes.stream_spans(stretches, {}, str(bam)) is None
