@@ -326,6 +326,26 @@ def test_modes_chunk_single_and_batch():
     ]
 
 
+def test_a_scale_multiplies_the_expected_reads_once_the_modes_and_pieces_are_chosen():
+    """plan_shared's scale (summed / densest reads of a contig): the modes and chunks of the unscaled reads,
+    each item's expected reads times its contig's factor, as scaled_items of the unscaled plan makes them."""
+    contigs = [("big", 1000), ("busy", 100), ("quiet", 100)]
+    regions = pu.header_regions(contigs)
+    lengths = dict(contigs)
+    region_reads = [100_000.0, 50_000.0, 3.0]
+    scale = {"big": 2.5, "busy": 3.0, "quiet": 0.5}
+    args = (regions, region_reads, lengths, 400, 60_000, 1000)
+    items = pu.plan_items(*args, scale=scale)
+    assert [(i.contig, i.mode, i.start, i.end, i.expected_reads) for i in items] == [
+        ("big", "single", 0, 333, 100_000 / 3 * 2.5),
+        ("big", "chunk", 333, 666, 100_000 / 3 * 2.5),
+        ("big", "chunk", 666, 1000, 100_000 / 3 * 2.5),
+        ("busy", "single", 0, 100, 150_000.0),
+        ("quiet", "batch", 0, 100, 1.5),
+    ]
+    assert items == pu.scaled_items(pu.plan_items(*args), scale)
+
+
 def test_grch38_like_header_gives_bounded_balanced_deterministic_complete_units():
     contigs = [(f"c{i}", (200_000_000 if i < 25 else 50_000)) for i in range(3366)]
     reads = {name: (1_000_000 if i < 25 else 30) for i, (name, _) in enumerate(contigs)}
