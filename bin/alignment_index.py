@@ -140,9 +140,9 @@ def contig_layouts(signed, counts, words, bin_words, metadata_bin, linear, decod
     bins_at reads them: one loop, not a second one over them all), or None when a count is negative; IndexError
     when the words end where a count or an offset is read. The loop runs over every bin of the index (~140,000
     in 5 MB): one count read, one test and one append each, the offsets left unread (bins_at); the rare bins
-    (the pseudo-bin, a bin without chunks) are told by that one test. 88 ms -> 38 ms (index_layout) for the
+    (the pseudo-bin, a bin without chunks) are told by that one test. 88 ms -> 33 ms (index_layout) for the
     5 MB BAI of a 1M-record BAM, struct.unpack_from of each bin and its first chunk before; decoded (read_index)
-    ~97 ms: making 140,000 pairs is most of it."""
+    ~95 ms: making 140,000 pairs is most of it."""
     contigs, w = [], 1
     for _ in range(signed[0]):
         n_bins = signed[w]
@@ -152,17 +152,18 @@ def contig_layouts(signed, counts, words, bin_words, metadata_bin, linear, decod
         bins, first, end = [], -1, -1
         for _ in range(n_bins):
             n_chunks = counts[w]
-            if n_chunks <= 0 or signed[w] == metadata_bin:  # (a pseudo-bin never reaches 2^31: signed will do)
+            # A bin's number is looked at only when it has 2 chunks (137,681 of 138,028 bins have 1); a pseudo-bin
+            # never reaches 2^31: signed will do.
+            if n_chunks <= 0 or n_chunks == 2 and signed[w] == metadata_bin:
                 if n_chunks < 0:
                     return None
                 chunk = w + bin_words
-                if n_chunks == 2 and signed[w] == metadata_bin:  # (first, end offset), (mapped, unmapped)
-                    first, end = words[chunk] | words[chunk + 1] << 32, words[chunk + 2] | words[chunk + 3] << 32
-                    w = chunk + 8
-                    continue
                 if n_chunks == 0:
                     w = chunk
                     continue
+                first, end = words[chunk] | words[chunk + 1] << 32, words[chunk + 2] | words[chunk + 3] << 32
+                w = chunk + 8  # (first, end offset), (mapped, unmapped)
+                continue
             bins.append((words[w], words[w + bin_words] | words[w + bin_words + 1] << 32) if decoded else w)
             w += bin_words + 4 * n_chunks
         if linear:  # the linear index

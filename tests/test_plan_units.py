@@ -376,6 +376,22 @@ def test_partition_keeps_empty_contigs_together():
     assert [[i.contig for i in unit] for unit in pu.partition_units(busy, 2, 100)] == [["a"], ["b"]]
 
 
+def test_the_units_of_a_panel_are_cut_where_the_cost_midpoints_cross_a_share():
+    """unit_bounds: where unit_numbers' units begin, by a binary search over the cost midpoints (which never
+    decrease); None, for unit_numbers to number each run, when a cost is negative or all are 0."""
+    costs = [1.0, 1.0, 4.0, 0.0, 2.0, 0.0]
+    assert pu.cost_midpoints(costs) == [0.5, 1.5, 4.0, 6.0, 7.0, 8.0]
+    assert pu.unit_numbers(costs, 2) == [0, 0, 1, 1, 1, 1]  # a share of 4; the last midpoint, 8, in the last unit
+    assert pu.unit_bounds(costs, 2) == [0, 2, 6]
+    assert pu.unit_numbers(costs, 3) == [0, 0, 1, 2, 2, 2]
+    assert pu.unit_bounds(costs, 3) == [0, 2, 3, 6]
+    assert pu.unit_bounds(costs, 16) == [0, 0, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 6]  # shares of 0.5
+    assert pu.unit_bounds([1.0, -1.0, 2.0], 2) is None
+    assert pu.unit_bounds([0.0, 0.0], 2) is None
+    items = [pu.Item(i, "c", i, i + 1, "batch", cost, False) for i, cost in enumerate(costs)]
+    assert [[i.region_id for i in unit] for unit in pu.partition_units(items, 3, 0)] == [[0, 1], [2], [3, 4, 5]]
+
+
 def test_panel_units_are_contiguous_stretches_of_the_genome():
     """Two units of a BED panel read disjoint halves of the file: each unit is one genomic stretch."""
     contigs = [("chr1", 1_000_000), ("chr2", 1_000_000)]
