@@ -6,6 +6,7 @@ swapped samplesheet on a panel, per contig and in chunks, each refused in one li
 file written; the same samplesheet with the right indexes counts every region as `samtools view -c` does.
 """
 
+import array
 import os
 import random
 import shutil
@@ -118,9 +119,9 @@ def test_the_layout_of_an_index_places_the_bins_read_index_reads(tmp_path, kind)
     assert len(index.contigs[0].bins) >= 7  # chr1, 100 kb: every 16 kb bin (BAI) holds reads
 
 
-def synthetic_index(kind, linear_count=1):
-    """A BAI or CSI (uncompressed) of two contigs as the SAM specification lays them out: chr1 with bin 4681 (one
-    chunk) and its pseudo-bin, chr2 with bin 4681 alone, last."""
+def synthetic_index(kind, linear_count=1, contigs=None):
+    """A BAI or CSI (uncompressed) as the SAM specification lays them out, of contigs given as lists of (bin,
+    chunks); by default two: chr1 with bin 4681 (one chunk) and its pseudo-bin, chr2 with bin 4681 alone, last."""
 
     def bin_bytes(number, chunks):
         head = struct.pack("<Ii", number, len(chunks)) if kind == "bai" else struct.pack("<IQi", number, 0, len(chunks))
@@ -129,12 +130,37 @@ def synthetic_index(kind, linear_count=1):
     linear = (
         struct.pack("<i", linear_count) + struct.pack("<Q", 1 << 16) * max(linear_count, 0) if kind == "bai" else b""
     )
-    contigs = [
-        struct.pack("<i", 2) + bin_bytes(4681, [(1 << 16, 2 << 16)]) + bin_bytes(37450, [(1 << 16, 3 << 16), (10, 0)]),
-        struct.pack("<i", 1) + bin_bytes(4681, [(3 << 16, 4 << 16)]),
-    ]
+    if contigs is None:
+        contigs = [
+            [(4681, [(1 << 16, 2 << 16)]), (37450, [(1 << 16, 3 << 16), (10, 0)])],
+            [(4681, [(3 << 16, 4 << 16)])],
+        ]
+    body = b"".join(struct.pack("<i", len(bins)) + b"".join(bin_bytes(*b) for b in bins) + linear for bins in contigs)
     head = b"BAI\1" if kind == "bai" else b"CSI\1" + struct.pack("<iii", 14, 5, 0)
-    return head + struct.pack("<i", 2) + b"".join(contig + linear for contig in contigs)
+    return head + struct.pack("<i", len(contigs)) + body
+
+
+@pytest.mark.parametrize("kind", ["bai", "csi"])
+def test_runs_of_one_chunk_bins_are_found_as_bins_read_one_by_one(kind):
+    """A contig of 300 bins of one chunk (found by runs, one_chunk_bins), a bin of 3 chunks, 40 of one, its pseudo-bin,
+    a bin without chunks, 5 of one (read one by one), the metadata bin number with one chunk (a bin), then a contig
+    of 2 bins: every bin read, in order, with its first chunk's begin offset."""
+    one = [(4681 + i, [(i << 16, (i + 1) << 16)]) for i in range(400)]
+    pseudo = (37450, [(7 << 16, 9 << 16), (345, 6)])
+    bins = one[:300] + [(4681 + 300, [(1 << 16, 2 << 16)] * 3)] + one[301:341] + [pseudo, (9, [])] + one[341:346]
+    bins.append((37450, [(5 << 16, 6 << 16)]))
+    index_bytes = synthetic_index(kind, contigs=[bins, one[:2]])
+    expected = [(number, chunks[0][0]) for number, chunks in bins if chunks and (number, chunks) != pseudo]
+    assert len(expected) == 347
+    read = alignment_index.read_index(index_bytes)
+    assert [(c.bins, c.first, c.end) for c in read.contigs] == [(expected, 7 << 16, 9 << 16), (expected[:2], -1, -1)]
+    layout = alignment_index.index_layout(index_bytes)
+    step = layout.bin_words + 4
+    assert layout.contigs[0].bins[:3] == [2, 2 + step, 2 + 2 * step]  # after n_ref and the contig's n_bin
+    counts = array.array("i", [1, 0, 1, 1, 2, 1])
+    assert [alignment_index.one_chunk_bins(counts, 0, step, 3) for step in (1, 2)] == [1, 2]  # 1, 0 | 1, 1, 2
+    assert alignment_index.one_chunk_bins(counts, 2, 1, 2) == 2  # at most 2
+    assert alignment_index.one_chunk_bins(counts, 5, 1, 10) == 1  # to the end of the words
 
 
 @pytest.mark.parametrize("kind", ["bai", "csi"])
