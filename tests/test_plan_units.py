@@ -326,6 +326,29 @@ def test_modes_chunk_single_and_batch():
     ]
 
 
+@pytest.mark.parametrize("sorted_bed", [True, False], ids=["sorted", "unsorted"])
+def test_the_expected_reads_by_other_counts_are_made_in_the_same_loop(sorted_bed):
+    """reads_and_overheads(also=(counts, list)): the list filled with each region's expected_reads by those counts
+    (plan_shared's summed counts), the reads and overheads as without it; a BED out of order too (second pass)."""
+    lengths = {"c1": 1000, "c2": 400, "empty": 0}
+    regions = [
+        pu.Region(1, "a", "c1", 0, 100),
+        pu.Region(2, "b", "c1", 150, 1200),  # past the contig's end: counted to it
+        pu.Region(3, "c", "c2", 10, 30),
+        pu.Region(4, "d", "empty", 0, 10),
+    ]
+    if not sorted_bed:
+        regions = [regions[1], regions[0], regions[3], regions[2]]
+    densest, summed = {"c1": 5000, "c2": 40}, {"c1": 12000, "c2": 41}
+    also = [0.0] * len(regions)
+    assert pu.reads_and_overheads(regions, densest, lengths, also=(summed, also)) == pu.reads_and_overheads(
+        regions, densest, lengths
+    )
+    assert also == [pu.expected_reads(r, summed, lengths) for r in regions]
+    by_id = {r.region_id: reads for r, reads in zip(regions, also)}
+    assert by_id == {1: 1200.0, 2: 12000 * 850 / 1000, 3: 41 * 20 / 400, 4: 0.0}
+
+
 def test_a_scale_multiplies_the_expected_reads_once_the_modes_and_pieces_are_chosen():
     """plan_shared's scale (summed / densest reads of a contig): the modes and chunks of the unscaled reads,
     each item's expected reads times its contig's factor, as scaled_items of the unscaled plan makes them."""
