@@ -16,13 +16,13 @@ offset) answers False: the sample is then counted by the filtered pass, never by
 import struct
 import zlib
 
-from alignment_index import read_index, record_at
+from alignment_index import index_layout, record_at
 
 
 def first_record_offsets(index_bytes):
     """{tid: virtual offset of the contig's first record} from a BAI or CSI index (CSI is BGZF-compressed).
     None when a contig with bins has no pseudo-bin, or the bytes are neither; struct.error when cut short."""
-    index = read_index(index_bytes)
+    index = index_layout(index_bytes)  # the bins' words will do: only whether a contig has bins is asked
     if index is None or any(contig.bins and contig.first < 0 for contig in index.contigs):
         return None
     return {tid: contig.first for tid, contig in enumerate(index.contigs) if contig.first >= 0}

@@ -6,12 +6,15 @@ swapped samplesheet on a panel, per contig and in chunks, each refused in one li
 file written; the same samplesheet with the right indexes counts every region as `samtools view -c` does.
 """
 
+import array
 import os
 import random
 import shutil
+import struct
 import subprocess
 
 import alignment_index
+import pysam
 import pytest
 from conftest import cram_of, samtools_count
 from make_test_data import Read, write_bam
@@ -95,6 +98,94 @@ def test_an_index_that_is_no_index_is_left_to_the_input_checks(tmp_path):
     cut = open(f"{a}.bai", "rb").read()[:40]
     (tmp_path / "cut.bai").write_bytes(cut)
     assert alignment_index.index_mismatch(a, str(tmp_path / "cut.bai")) is None
+
+
+@pytest.mark.parametrize("kind", ["bai", "csi", "csi-m12"])
+def test_the_layout_of_an_index_places_the_bins_read_index_reads(tmp_path, kind):
+    """index_layout keeps each bin's word, bins_at reads the bin there: the bins read_index gives, in order; the
+    pseudo-bin's first offset is where the contig's first record begins."""
+    a, _ = bam_pair(tmp_path, kind)
+    index_bytes = open(index_of(a, kind), "rb").read()
+    layout, index = alignment_index.index_layout(index_bytes), alignment_index.read_index(index_bytes)
+    # samtools index -c: the fewest levels that reach past the longest contig (100 kb) from bins of 2^min_shift
+    assert (layout.min_shift, layout.depth) == {"bai": (14, 5), "csi": (14, 1), "csi-m12": (12, 2)}[kind]
+    assert len(layout.contigs) == len(index.contigs) == 3
+    for placed, read in zip(layout.contigs, index.contigs):
+        assert alignment_index.bins_at(layout, placed.bins) == read.bins
+        assert (placed.first, placed.end) == (read.first, read.end)
+    with pysam.AlignmentFile(a) as aln:
+        first_record = aln.tell()
+    assert layout.contigs[0].first == first_record
+    assert len(index.contigs[0].bins) >= 7  # chr1, 100 kb: every 16 kb bin (BAI) holds reads
+
+
+def synthetic_index(kind, linear_count=1, contigs=None):
+    """A BAI or CSI (uncompressed) as the SAM specification lays them out, of contigs given as lists of (bin,
+    chunks); by default two: chr1 with bin 4681 (one chunk) and its pseudo-bin, chr2 with bin 4681 alone, last."""
+
+    def bin_bytes(number, chunks):
+        head = struct.pack("<Ii", number, len(chunks)) if kind == "bai" else struct.pack("<IQi", number, 0, len(chunks))
+        return head + b"".join(struct.pack("<QQ", *chunk) for chunk in chunks)
+
+    linear = (
+        struct.pack("<i", linear_count) + struct.pack("<Q", 1 << 16) * max(linear_count, 0) if kind == "bai" else b""
+    )
+    if contigs is None:
+        contigs = [
+            [(4681, [(1 << 16, 2 << 16)]), (37450, [(1 << 16, 3 << 16), (10, 0)])],
+            [(4681, [(3 << 16, 4 << 16)])],
+        ]
+    body = b"".join(struct.pack("<i", len(bins)) + b"".join(bin_bytes(*b) for b in bins) + linear for bins in contigs)
+    head = b"BAI\1" if kind == "bai" else b"CSI\1" + struct.pack("<iii", 14, 5, 0)
+    return head + struct.pack("<i", len(contigs)) + body
+
+
+@pytest.mark.parametrize("kind", ["bai", "csi"])
+def test_runs_of_one_chunk_bins_are_found_as_bins_read_one_by_one(kind):
+    """A contig of 300 bins of one chunk (found by runs, one_chunk_bins), a bin of 3 chunks, 40 of one, its pseudo-bin,
+    a bin without chunks, 5 of one (read one by one), the metadata bin number with one chunk (a bin), then a contig
+    of 2 bins: every bin read, in order, with its first chunk's begin offset."""
+    one = [(4681 + i, [(i << 16, (i + 1) << 16)]) for i in range(400)]
+    pseudo = (37450, [(7 << 16, 9 << 16), (345, 6)])
+    bins = one[:300] + [(4681 + 300, [(1 << 16, 2 << 16)] * 3)] + one[301:341] + [pseudo, (9, [])] + one[341:346]
+    bins.append((37450, [(5 << 16, 6 << 16)]))
+    index_bytes = synthetic_index(kind, contigs=[bins, one[:2]])
+    expected = [(number, chunks[0][0]) for number, chunks in bins if chunks and (number, chunks) != pseudo]
+    assert len(expected) == 347
+    read = alignment_index.read_index(index_bytes)
+    assert [(c.bins, c.first, c.end) for c in read.contigs] == [(expected, 7 << 16, 9 << 16), (expected[:2], -1, -1)]
+    layout = alignment_index.index_layout(index_bytes)
+    step = layout.bin_words + 4
+    assert layout.contigs[0].bins[:3] == [2, 2 + step, 2 + 2 * step]  # after n_ref and the contig's n_bin
+    counts = array.array("i", [1, 0, 1, 1, 2, 1])
+    assert [alignment_index.one_chunk_bins(counts, 0, step, 3) for step in (1, 2)] == [1, 2]  # 1, 0 | 1, 1, 2
+    assert alignment_index.one_chunk_bins(counts, 2, 1, 2) == 2  # at most 2
+    assert alignment_index.one_chunk_bins(counts, 5, 1, 10) == 1  # to the end of the words
+
+
+@pytest.mark.parametrize("kind", ["bai", "csi"])
+def test_an_index_is_read_to_the_last_bins_first_offset(kind):
+    """The bins, pseudo-bins and offsets of a synthetic index; 8 bytes less reads the same (what they hold is never
+    read), 9 are cut short (struct.error): a CSI's last bin's begin offset, a BAI's last linear index count."""
+    index_bytes = synthetic_index(kind)
+    expected = [([(4681, 1 << 16)], 1 << 16, 3 << 16), ([(4681, 3 << 16)], -1, -1)]
+    read = alignment_index.read_index(index_bytes)
+    assert [(c.bins, c.first, c.end) for c in read.contigs] == expected
+    layout = alignment_index.index_layout(index_bytes)
+    assert [alignment_index.bins_at(layout, c.bins) for c in layout.contigs] == [bins for bins, _, _ in expected]
+    # Never read: a CSI's last chunk's end offset, a BAI's last linear index entry (skipped by its count).
+    for read_bytes in (alignment_index.read_index, alignment_index.index_layout):
+        assert read_bytes(index_bytes[:-8]).contigs[1].bins == read_bytes(index_bytes).contigs[1].bins
+        with pytest.raises(struct.error):
+            read_bytes(index_bytes[:-9])
+
+
+def test_a_negative_count_makes_no_index():
+    """A negative linear-index count in a BAI is no index (None), as a negative bin or chunk count: the walk does
+    not follow it backwards."""
+    assert alignment_index.read_index(synthetic_index("bai", linear_count=0)) is not None
+    assert alignment_index.read_index(synthetic_index("bai", linear_count=-1)) is None
+    assert alignment_index.index_layout(synthetic_index("bai", linear_count=-1)) is None
 
 
 @pytest.mark.parametrize("version", ["2.1", "3.0", "3.1"])

@@ -326,6 +326,49 @@ def test_modes_chunk_single_and_batch():
     ]
 
 
+@pytest.mark.parametrize("sorted_bed", [True, False], ids=["sorted", "unsorted"])
+def test_the_expected_reads_by_other_counts_are_made_in_the_same_loop(sorted_bed):
+    """reads_and_overheads(also=(counts, list)): the list filled with each region's expected_reads by those counts
+    (plan_shared's summed counts), the reads and overheads as without it; a BED out of order too (second pass)."""
+    lengths = {"c1": 1000, "c2": 400, "empty": 0}
+    regions = [
+        pu.Region(1, "a", "c1", 0, 100),
+        pu.Region(2, "b", "c1", 150, 1200),  # past the contig's end: counted to it
+        pu.Region(3, "c", "c2", 10, 30),
+        pu.Region(4, "d", "empty", 0, 10),
+    ]
+    if not sorted_bed:
+        regions = [regions[1], regions[0], regions[3], regions[2]]
+    densest, summed = {"c1": 5000, "c2": 40}, {"c1": 12000, "c2": 41}
+    also = [0.0] * len(regions)
+    assert pu.reads_and_overheads(regions, densest, lengths, also=(summed, also)) == pu.reads_and_overheads(
+        regions, densest, lengths
+    )
+    assert also == [pu.expected_reads(r, summed, lengths) for r in regions]
+    by_id = {r.region_id: reads for r, reads in zip(regions, also)}
+    assert by_id == {1: 1200.0, 2: 12000 * 850 / 1000, 3: 41 * 20 / 400, 4: 0.0}
+
+
+def test_a_scale_multiplies_the_expected_reads_once_the_modes_and_pieces_are_chosen():
+    """plan_shared's scale (summed / densest reads of a contig): the modes and chunks of the unscaled reads,
+    each item's expected reads times its contig's factor, as scaled_items of the unscaled plan makes them."""
+    contigs = [("big", 1000), ("busy", 100), ("quiet", 100)]
+    regions = pu.header_regions(contigs)
+    lengths = dict(contigs)
+    region_reads = [100_000.0, 50_000.0, 3.0]
+    scale = {"big": 2.5, "busy": 3.0, "quiet": 0.5}
+    args = (regions, region_reads, lengths, 400, 60_000, 1000)
+    items = pu.plan_items(*args, scale=scale)
+    assert [(i.contig, i.mode, i.start, i.end, i.expected_reads) for i in items] == [
+        ("big", "single", 0, 333, 100_000 / 3 * 2.5),
+        ("big", "chunk", 333, 666, 100_000 / 3 * 2.5),
+        ("big", "chunk", 666, 1000, 100_000 / 3 * 2.5),
+        ("busy", "single", 0, 100, 150_000.0),
+        ("quiet", "batch", 0, 100, 1.5),
+    ]
+    assert items == pu.scaled_items(pu.plan_items(*args), scale)
+
+
 def test_grch38_like_header_gives_bounded_balanced_deterministic_complete_units():
     contigs = [(f"c{i}", (200_000_000 if i < 25 else 50_000)) for i in range(3366)]
     reads = {name: (1_000_000 if i < 25 else 30) for i, (name, _) in enumerate(contigs)}
@@ -354,6 +397,21 @@ def test_partition_keeps_empty_contigs_together():
     assert [[i.contig for i in unit] for unit in pu.partition_units(empty, 2, 100)] == [["a", "b"]]
     busy = plan([("a", 10), ("b", 10)], {"a": 10**6, "b": 10**6}, 0, 10**6, 100)
     assert [[i.contig for i in unit] for unit in pu.partition_units(busy, 2, 100)] == [["a"], ["b"]]
+
+
+def test_the_units_of_a_panel_are_cut_where_the_cost_midpoints_cross_a_share():
+    """unit_bounds: where unit_numbers' units begin, by a binary search over the cost midpoints (which never
+    decrease); None, for unit_numbers to number each run, when a cost is negative or all are 0."""
+    costs = [1.0, 1.0, 4.0, 0.0, 2.0, 0.0]  # midpoints 0.5, 1.5, 4, 6, 7, 8
+    assert pu.unit_numbers(costs, 2) == [0, 0, 1, 1, 1, 1]  # a share of 4; the last midpoint, 8, in the last unit
+    assert pu.unit_bounds(costs, 2) == [0, 2, 6]
+    assert pu.unit_numbers(costs, 3) == [0, 0, 1, 2, 2, 2]
+    assert pu.unit_bounds(costs, 3) == [0, 2, 3, 6]
+    assert pu.unit_bounds(costs, 16) == [0, 0, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 6]  # shares of 0.5
+    assert pu.unit_bounds([1.0, -1.0, 2.0], 2) is None
+    assert pu.unit_bounds([0.0, 0.0], 2) is None
+    items = [pu.Item(i, "c", i, i + 1, "batch", cost, False) for i, cost in enumerate(costs)]
+    assert [[i.region_id for i in unit] for unit in pu.partition_units(items, 3, 0)] == [[0, 1], [2], [3, 4, 5]]
 
 
 def test_panel_units_are_contiguous_stretches_of_the_genome():
