@@ -15,6 +15,7 @@ import zlib
 from typing import NamedTuple
 
 import alignment_index
+from input_checks import alignment_format, read_head
 from overlap_sweep import contig_counts, overlap_counts
 from samtools_pipes import (
     idxstats_names,
@@ -275,11 +276,13 @@ def stream_spans(stretches, densities, alignments):
     """The region arguments `{contig}:beg-end` (one per contig, from its first stretch to its last) by which the
     stretches are cheaper to read in full than through the index (the model above), or None: then -M -L.
     Only for a BAM (the constants are BAM's) with densities known and few contigs."""
+    if not densities or not is_bam(alignments):
+        return None
     spans = {}
     for contig, start, end in stretches:
         first = spans.setdefault(contig, [start, end])
         first[1] = max(first[1], end)
-    if not densities or len(spans) > STREAM_MAX_CONTIGS or not is_bam(alignments):
+    if len(spans) > STREAM_MAX_CONTIGS:
         return None
     in_stretches = sum(densities.get(contig, 0.0) * (end - start) for contig, start, end in stretches)
     in_spans = sum(densities.get(contig, 0.0) * (end - start) for contig, (start, end) in spans.items())
@@ -291,12 +294,14 @@ def stream_spans(stretches, densities, alignments):
 
 @functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the samtools image has 3.8)
 def is_bam(alignments):
-    """Whether the file is BGZF-compressed (a BAM; a CRAM starts with 'CRAM')."""
+    """Whether the file is a BAM by its first bytes (input_checks.alignment_format)."""
     try:
-        with open(alignments, "rb") as handle:
-            return handle.read(2) == b"\x1f\x8b"
+        return alignment_format(read_head(alignments, BAM_HEAD_BYTES)) == "bam"
     except OSError:
         return False
+
+
+BAM_HEAD_BYTES = 1024  # a BGZF block's first bytes inflate to the BAM magic
 
 
 def count_intervals(items, samtools, common, user_expression, target, workdir):

@@ -914,8 +914,7 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
 def test_stream_spans_read_a_shallow_file_in_full_and_a_deep_one_through_the_index(tmp_path):
     """The model's pick on the densities of the two units it was fitted on (count_modes.py), a span per contig
     from its first stretch to its last; never for a CRAM or without densities."""
-    bam = tmp_path / "a.bam"
-    bam.write_bytes(b"\x1f\x8b\x08\x04" + bytes(20))
+    bam = write_tagged_bam(str(tmp_path / "a.bam"), [("c1", 20_000_000), ("c2", 20_000_000)], [])
     cram = tmp_path / "a.cram"
     cram.write_bytes(b"CRAM\x03\x00" + bytes(20))
     # 4,000 stretches of 2,000 bases 10 kb apart on two contigs of 20 Mb.
