@@ -26,7 +26,7 @@ from samtools_pipes import (
     stream_counts,
     view_command,
 )
-from task_files import Outcome
+from task_files import Outcome, read_index_statistics
 
 try:
     import bam_records  # numpy: a batch pass read as BAM
@@ -136,11 +136,31 @@ MERGE_GAP_RECORDS = 16 if bam_records is not None else 8
 MERGE_MIN_ITEMS = 1000  # fewer regions cost little: no index statistics asked
 
 
-def contig_densities(samtools, target):
-    """{contig: records per base} from the index statistics (idxstats_rows), or {} when there are none: then
-    no region is merged. Also asked when a failed pass is counted again in halves."""
-    return {name: (mapped + unmapped) / length for name, length, mapped, unmapped in idxstats_rows(samtools, target)
-            if length > 0}  # fmt: skip
+def contig_densities(samtools, target, planned=None):
+    """{contig: records per base} from the index statistics, or {} when there are none: then no region is
+    merged. planned: (index_statistics.tsv, sample) when the planner wrote the file: its rows are what
+    `samtools idxstats` would print (idxstats_rows), so a sample found there costs no samtools call. Also
+    asked when a failed pass is counted again in halves."""
+    if planned is not None:
+        statistics, sample = planned
+        known = planned_densities(statistics).get(sample)
+        if known is not None:
+            return known
+    rows = idxstats_rows(samtools, target)
+    return densities_of((name, length, mapped + unmapped) for name, length, mapped, unmapped in rows)
+
+
+def densities_of(rows):
+    """{contig: records per base} of (contig, length, records) rows; contigs of no length left out."""
+    return {name: records / length for name, length, records in rows if length > 0}
+
+
+@functools.lru_cache(maxsize=None)  # noqa: UP033 (functools.cache is 3.9+: the samtools image has 3.8)
+def planned_densities(path):
+    """{sample: contig_densities} of the planner's index_statistics.tsv, read once per task, when a sample's
+    densities are first needed (a unit of passes never reads it)."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        return {sample: densities_of(rows) for sample, rows in read_index_statistics(handle, path).items()}
 
 
 def same_list_cache(function):
@@ -304,12 +324,12 @@ def is_bam(alignments):
 BAM_HEAD_BYTES = 1024  # a BGZF block's first bytes inflate to the BAM magic
 
 
-def count_intervals(items, samtools, common, user_expression, target, workdir):
+def count_intervals(items, samtools, common, user_expression, target, workdir, planned=None):
     """Sub-contig items: one `samtools view` pass over the items' stretches (merged_intervals), through the
     index (-M -L) or in full over each contig's span (stream_spans), each item counted by the sweep over its own
     bounds."""
     bed_path = os.path.join(workdir, "batch.bed")
-    densities = contig_densities(samtools, tuple(target)) if len(items) >= MERGE_MIN_ITEMS else {}
+    densities = contig_densities(samtools, tuple(target), planned) if len(items) >= MERGE_MIN_ITEMS else {}
     stretches = merged_intervals(items, densities)
     with open(bed_path, "w", encoding="utf-8", errors="surrogateescape") as bed:
         bed.writelines(f"{contig}\t{start}\t{end}\n" for contig, start, end in stretches)
@@ -361,14 +381,15 @@ def contig_outcomes(items, by_name, error):
     return [Outcome(by_name[item.contig]) for item in items]
 
 
-def count_batch(items, samtools, common, user_expression, target, workdir):
+def count_batch(items, samtools, common, user_expression, target, workdir, planned=None):
     """Outcomes of the batch items, in order: whole contigs by `{name}` arguments (or as intervals reaching past
-    their records, contig_reaches), the rest by -M -L."""
+    their records, contig_reaches), the rest by -M -L. planned: see contig_densities."""
     whole = whole_contigs(items)
     reaches = contig_reaches(samtools, tuple(target)) if whole >= WHOLE_AS_INTERVALS_MIN else {}
     outcomes = [None] * len(items)
     parts = batch_parts(items, reaches) if reaches else batch_parts_by_name(items)
-    for count, (indexes, part) in zip((count_whole_contigs, count_intervals), parts):
+    counters = (count_whole_contigs, functools.partial(count_intervals, planned=planned))
+    for count, (indexes, part) in zip(counters, parts):
         if indexes:
             placed(outcomes, indexes, count(part, samtools, common, user_expression, target, workdir))
     return outcomes

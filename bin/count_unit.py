@@ -93,6 +93,11 @@ def parse_args(argv):
         help="extra samtools view options; pass them after '=' (--samtools-args='-F 0x904 -q 20'), so that a "
         "value starting with '-' is never read as an option of this script",
     )
+    parser.add_argument(
+        "--index-statistics",
+        help="index_statistics.tsv written by plan_units.py: the samples' records per contig, instead of asking "
+        "`samtools idxstats` once per sample",
+    )
     parser.add_argument("--samtools", default="samtools", help="samtools executable")
     parser.add_argument("--out", required=True, help="result TSV")
     add_log_options(parser)
@@ -115,9 +120,8 @@ def main(argv=None):
         samples = read_table(args.samples, read_samples)
         items = read_table(args.unit, read_unit)
         missing_samples_problem(items, samples)
-        how = counting(
-            args.samtools, args.reference, args.threads, args.samtools_args, os.path.dirname(os.path.abspath(args.out))
-        )
+        workdir = os.path.dirname(os.path.abspath(args.out))
+        how = counting(args.samtools, args.reference, args.threads, args.samtools_args, workdir, args.index_statistics)
         n_items, failed, n_samples = write_results(args.out, counted_blocks(items, samples, how))
     except TaskFileError as err:
         log.error("%s", err)

@@ -21,7 +21,9 @@ statistics give records per contig at no cost):
 
 Input: ``--samples``, a TSV manifest (``sample``, ``alignments``, ``index``, ``file_name`` for messages).
 Outputs: ``regions/<sample>.regions.tsv`` (one row per region, in order), ``units/unit_NNNN.tsv``
-(one file per work unit; each row names its sample) and ``unit_samples.tsv`` (the samples of each unit).
+(one file per work unit; each row names its sample), ``unit_samples.tsv`` (the samples of each unit) and
+``index_statistics.tsv`` (each sample's records per contig, read from its index here, so that the counting
+tasks need not ask ``samtools idxstats`` once per sample each).
 The plan depends only on the inputs and parameters, so ``-resume`` caches.
 """
 
@@ -43,11 +45,13 @@ from contig_starts import contigs_start_placed
 from input_checks import BGZF_EOF, GZIP_MAGIC, input_problem, is_bgzf, read_head, read_tail
 from task_files import (
     ALL_SAMPLES,
+    INDEX_STATISTICS_FILE,
     PASS_MODES,
     UNIT_SAMPLES_FILE,
     read_samples,
     regions_table_name,
     unit_file_name,
+    write_index_statistics,
     write_regions_table,
     write_unit,
     write_unit_samples,
@@ -755,6 +759,7 @@ class SampleRegions(NamedTuple):
     # on how it is asked (`{c1}:1001-1300` alone: 0; in a -M -L pass: the records placed there). Such a region
     # is counted by its own call, the user's `samtools view -c`.
     cram: bool = False
+    reads_from_index: bool = False  # contig_reads are the index statistics, not a guess from the lengths
 
 
 BED_FIELDS_KEY = "first fields"  # bed_cache: the set of the BED lines' first fields (other keys: frozensets)
@@ -795,11 +800,25 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
         regions = header_regions(contigs)
     else:
         regions = cached_bed_regions({} if bed_cache is None else bed_cache, bed_lines, contig_lengths, bed_name, files)
+    reads_from_index = bool(contig_reads)
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.
         contig_reads = {name: length / 100 for name, length in contigs}
     order = {name: i for i, (name, _) in enumerate(contigs)}
-    return SampleRegions(regions, contig_lengths, contig_reads, order, cram)
+    return SampleRegions(regions, contig_lengths, contig_reads, order, cram, reads_from_index)
+
+
+def index_statistics_rows(samples, regions_of):
+    """(sample, contig, length, records) of every contig of each sample whose index gave its records (not of a
+    CRAM: `samtools idxstats` would read the whole file), in header order: the rows count_unit.py would get from
+    `samtools idxstats`, mapped + unmapped, without its unplaced '*' line."""
+    return [
+        (sample, contig, length, regions_of[sample].contig_reads.get(contig, 0))
+        for sample in samples
+        if regions_of[sample].reads_from_index and not regions_of[sample].cram
+        for contig, length in regions_of[sample].contig_lengths.items()
+        if contig != "*"
+    ]
 
 
 def shared_panel(samples, regions_of):
@@ -995,6 +1014,7 @@ def main(argv=None):
         for sample in unit_sample_names(unit, samples)
     ]
     write_unit_samples(os.path.join(args.outdir, UNIT_SAMPLES_FILE), unit_samples)
+    write_index_statistics(os.path.join(args.outdir, INDEX_STATISTICS_FILE), index_statistics_rows(samples, regions_of))
     for warning in plan_warnings(units, args.split_size):  # on the console too (--warnings)
         log.warning("%s", warning)
     n_regions = sum(len(regions_of[s].regions) for s in samples)

@@ -6,6 +6,7 @@ its reader cannot drift apart. Standard library only, Python 3.8: the counter's 
     sample manifest (samples.tsv)       the modules (Groovy)        plan_units.py, count_unit.py
     unit file (units/unit_NNNN.tsv)     plan_units.py               count_unit.py
     unit_samples.tsv                    plan_units.py               workflows/regioncount.nf (a unit task's files)
+    index_statistics.tsv                plan_units.py               count_unit.py
     regions table (<s>.regions.tsv)     plan_units.py               reduce_counts.py
     unit result (<unit>.result.tsv)     count_unit.py               reduce_counts.py
     count file (<s>/<s>_count.txt)      reduce_counts.py            utils_run_summary (the run summary), the user
@@ -224,6 +225,38 @@ def unit_row_items(lines, at, first_number, what):
 def write_unit_samples(path, unit_samples):
     """unit_samples.tsv: (unit file name, sample) pairs, the samples whose files each unit is counted in."""
     write_tsv(path, UNIT_SAMPLES_COLUMNS, unit_samples)
+
+
+# --- index statistics: records per contig of each sample, as its index tells them (`samtools idxstats`)
+
+
+INDEX_STATISTICS_FILE = "index_statistics.tsv"
+INDEX_STATISTICS_COLUMNS = ["sample", "contig", "length", "records"]
+
+
+def write_index_statistics(path, rows):
+    """index_statistics.tsv: (sample, contig, length, records) rows, records being mapped + unmapped as
+    `samtools idxstats` prints them. The planner has read every sample's index; a counting task then finds
+    its samples' densities here instead of asking samtools once per sample (25-40 ms each on a GRCh38 header)."""
+    write_tsv(path, INDEX_STATISTICS_COLUMNS, rows)
+
+
+def read_index_statistics(lines, what="index statistics"):
+    """{sample: [(contig, length, records)] in the file's order} of index_statistics.tsv; TaskFileError for a
+    missing column or a field that is not a number."""
+    statistics = {}
+    try:
+        for number, (sample, contig, length, records) in enumerate(
+            iter_columns(lines, INDEX_STATISTICS_COLUMNS, what), start=2
+        ):
+            if not (length.isdigit() and records.isdigit()):
+                raise TaskFileError(f"{what}: line {number} has a length or a count that is not a number")
+            statistics.setdefault(sample, []).append((contig, int(length), int(records)))
+    except MissingColumns as err:
+        raise TaskFileError(str(err)) from None
+    except (IndexError, ValueError):  # a row of fewer fields than the header
+        raise TaskFileError(f"{what}: a row has fewer fields than the header") from None
+    return statistics
 
 
 # --- regions table: a sample's regions in order, with the number of items that count each

@@ -3,8 +3,9 @@ file never touches another's counts), each group of items by its mode (count_mod
 fails is counted again in halves, to name exactly the failing items.
 """
 
+import functools
 import logging
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from count_modes import count_batch, count_pass, count_scan, count_single, placed, same_list_cache
 from samtools_pipes import checked_options, shorten
@@ -18,14 +19,16 @@ log = logging.getLogger("count_unit")  # the messages are count_unit.py's
 FALLBACK_MAX_CALLS = 500
 
 
-def count_sample_items(items, files, samtools, common, user_expression, workdir, scan_threads=None):
+def count_sample_items(items, files, samtools, common, user_expression, workdir, scan_threads=None, statistics=None):
     """Outcome of every item of one sample, in order, counted in that sample's files. scan_threads: None
-    when the user filters (or the input is CRAM): a scan is then counted as a pass."""
+    when the user filters (or the input is CRAM): a scan is then counted as a pass. statistics: the planner's
+    index_statistics.tsv, or None (count_modes.contig_densities)."""
     # htslib's "file##idx##index" form: -X would want region arguments, which a -L batch call has none of.
     target = [f"{files.alignments}##idx##{files.index}" if files.index else files.alignments]
+    count_batch_here = functools.partial(count_batch, planned=(statistics, files.sample) if statistics else None)
     outcomes = [None] * len(items)
     (passes, pass_items), (batch, batch_items), alone = shared_groups(items)
-    for shared, shared_items, count in ((passes, pass_items, count_pass), (batch, batch_items, count_batch)):
+    for shared, shared_items, count in ((passes, pass_items, count_pass), (batch, batch_items, count_batch_here)):
         if not shared:
             continue
         if count is count_pass and scan_threads is not None and all(item.mode == "scan" for item in shared_items):
@@ -45,7 +48,7 @@ def count_sample_items(items, files, samtools, common, user_expression, workdir,
             counted = recount_failed_pass(
                 shared_items,
                 failed.message,
-                lambda part: count_batch(part, samtools, common, user_expression, target, workdir),
+                lambda part: count_batch_here(part, samtools, common, user_expression, target, workdir),
                 lambda item: count_single(item, samtools, common, user_expression, target),
             )
         placed(outcomes, shared, counted)
@@ -128,20 +131,23 @@ class Counting(NamedTuple):
     expression: str  # the user's -e expression ('' for none)
     scan_threads: int  # None when a scan must be a pass (the user filters, or a CRAM reference)
     workdir: str
+    statistics: Optional[str] = None  # the planner's index_statistics.tsv (count_modes.contig_densities)
 
 
-def counting(samtools, reference, threads, samtools_args, workdir):
+def counting(samtools, reference, threads, samtools_args, workdir, statistics=None):
     """The Counting of a unit; SamtoolsArgsError for refused options, before any region is counted."""
     user = checked_options(samtools, samtools_args)  # once per unit: the same options for every sample
     common = [*(["-@", str(threads)] if threads > 0 else []), *(["-T", reference] if reference else []), *user.options]
     # A scan applies no option: with the user's filters (or a CRAM reference) its samples are passes.
     scan_threads = None if user.options or user.expression or reference else threads
-    return Counting(samtools, common, user.expression, scan_threads, workdir)
+    return Counting(samtools, common, user.expression, scan_threads, workdir, statistics)
 
 
 def count_items(items, files, how):
     """Outcomes of one sample's items, counted in its files."""
-    return count_sample_items(items, files, how.samtools, how.common, how.expression, how.workdir, how.scan_threads)
+    return count_sample_items(
+        items, files, how.samtools, how.common, how.expression, how.workdir, how.scan_threads, how.statistics
+    )
 
 
 def missing_samples_problem(items, samples):

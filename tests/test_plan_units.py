@@ -15,7 +15,7 @@ import pysam
 import pytest
 import reduce_counts
 import task_files
-from conftest import ROOT, cram_of, expected_count_text, read_tsv, samtools_count
+from conftest import ROOT, cram_of, expected_count_text, fake_samtools, read_tsv, samtools_count
 from make_test_data import TEST_CONTIGS, Read, random_pairs, write_bam
 
 LENGTHS = dict(TEST_CONTIGS)
@@ -908,3 +908,48 @@ def test_a_bed_on_samples_of_different_references_is_named(past_end_bam, tmp_pat
         "samples on different references: contigs of the BED have other lengths in other files: 'c1' is 1000 bp "
         "in past.bam and 1200 bp in other.bam: the same BED lines are counted on different references\n"
     )
+
+
+def idxstats_records(bam):
+    """(contig, length, mapped + unmapped) of each contig, as `samtools idxstats` prints them ('*' left out)."""
+    lines = subprocess.run(["samtools", "idxstats", bam], capture_output=True, text=True, check=True).stdout
+    rows = [line.split("\t") for line in lines.splitlines()]
+    return [(name, int(length), int(mapped) + int(unmapped)) for name, length, mapped, unmapped in rows if name != "*"]
+
+
+def test_the_plans_index_statistics_are_idxstats_and_spare_each_count_its_idxstats_calls(tmp_path):
+    """A panel of 1,200 regions shared by three samples: index_statistics.tsv holds each sample's
+    `samtools idxstats` records per contig; a unit counted with it asks samtools for no idxstats and writes
+    the same result, byte for byte, as one that asks once per sample; the counts are samtools view -c's."""
+    reads = [random_pairs(TEST_CONTIGS, 800 * (i + 1), random.Random(i)) for i in range(3)]
+    bams = [(f"s{i}", write_bam(str(tmp_path / f"s{i}.bam"), TEST_CONTIGS, reads[i])) for i in range(3)]
+    bed = tmp_path / "panel.bed"  # 1,200 regions: enough for the counter to merge them by the densities
+    bed.write_text("".join(f"{c}\t{s}\t{s + 60}\n" for c in ("chr1", "chr2") for s in range(1_000, 241_000, 400)))
+    plan = tmp_path / "plan"
+    arguments = ["--samples", manifest(tmp_path, *bams), "--bed", str(bed), "--max-units", "1", "--outdir", str(plan)]
+    assert pu.main(arguments) == 0
+    with open(plan / task_files.INDEX_STATISTICS_FILE) as handle:
+        statistics = task_files.read_index_statistics(handle)
+    assert statistics == {sample: idxstats_records(bam) for sample, bam in bams}
+    unit = str(plan / "units" / "unit_0001.tsv")
+    with open(unit) as handle:
+        assert {row["sample"] for row in read_tsv(handle)} == {task_files.ALL_SAMPLES}  # one plan for the three
+    results, calls = [], []
+    for how in ("statistics", "idxstats"):
+        log = tmp_path / f"{how}.calls"
+        samtools = fake_samtools(tmp_path, f'echo "$1" >> {log}\nexec samtools "$@"')
+        extra = ["--index-statistics", str(plan / task_files.INDEX_STATISTICS_FILE)] if how == "statistics" else []
+        out = tmp_path / f"{how}.result.tsv"
+        command = ["--samples", count_manifest(tmp_path, *bams), "--unit", unit, "--out", str(out)]
+        assert count_unit.main([*command, "--samtools", samtools, *extra]) == 0
+        results.append(out.read_bytes())
+        calls.append(log.read_text().split())
+    assert results[0] == results[1]
+    assert calls[0].count("idxstats") == 0 and calls[1].count("idxstats") == len(bams)
+    assert calls[0].count("view") == calls[1].count("view")  # the same passes, one per sample
+    rows = read_tsv(results[0].decode().splitlines(keepends=True))
+    assert len(rows) == 3 * 1200 and all(row["status"] == "ok" for row in rows)
+    bam_of = dict(bams)
+    for row in rows[::97]:  # every 97th row: each sample's, on both contigs
+        region = f"{{{row['contig']}}}:{int(row['start']) + 1}-{row['end']}"
+        assert int(row["count"]) == samtools_count(bam_of[row["sample"]], region), row

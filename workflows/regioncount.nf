@@ -99,9 +99,9 @@ workflow REGIONCOUNT {
     // One task per work unit, with the files of the samples it holds (unit_samples.tsv); the group's unit
     // count travels in meta so that results can be grouped as they come.
     ch_units = PLAN_UNITS.out.units
-        .map { group, units, unitSamples -> [group.id, group, units, unitSamples] }
+        .map { group, units, unitSamples, statistics -> [group.id, group, units, unitSamples, statistics] }
         .join(ch_groups.map { group, alignments, indexes -> [group.id, alignments, indexes] })
-        .flatMap { id, group, units, unitSamples, alignments, indexes ->
+        .flatMap { id, group, units, unitSamples, statistics, alignments, indexes ->
             def unitList = units instanceof List ? units : [units]
             // Columns by their names in the header (bin/task_files.py, UNIT_SAMPLES_COLUMNS: unit, sample).
             def rows = unitSamples.readLines()*.split('\t')
@@ -113,7 +113,7 @@ workflow REGIONCOUNT {
                 def ids = samplesOf[unit.name]*.getAt(sampleColumn)
                 def meta = [group: group.id, unit: unit.baseName, n_units: unitList.size(),
                             samples: ids.collect { sample -> group.samples[position[sample]] }]
-                [meta, ids.collect { sample -> alignments[position[sample]] }, ids.collect { sample -> indexes[position[sample]] }, unit]
+                [meta, ids.collect { sample -> alignments[position[sample]] }, ids.collect { sample -> indexes[position[sample]] }, unit, statistics]
             }
         }
 

@@ -18,7 +18,9 @@ process COUNT_UNIT {
 
     input:
     // meta.samples: the metas of the samples the unit holds, in the order of the files; only theirs are staged.
-    tuple val(meta), path(alignments, stageAs: 'aln?/alignments'), path(indexes, stageAs: 'aln?/alignments.index'), path(unit)
+    // index_statistics: the planner's index_statistics.tsv (the samples' records per contig), or [] to ask
+    // samtools idxstats for them.
+    tuple val(meta), path(alignments, stageAs: 'aln?/alignments'), path(indexes, stageAs: 'aln?/alignments.index'), path(unit), path(index_statistics)
     tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai'), path(reference_gzi, stageAs: 'reference.fa.gzi')
 
     output:
@@ -33,6 +35,7 @@ process COUNT_UNIT {
     // after '=' (a leading '-' is never read as our option) and parsed by count_unit.py without a shell.
     def args = task.ext.args ?: ''
     def fasta = reference ? '--reference reference.fa' : ''
+    def statistics = index_statistics ? "--index-statistics '${index_statistics}'" : ''
     // Strings reach the shell only as single-quoted words: the samples' manifest (written by printf, one script
     // line; a header and a row per sample, tabs and line breaks made spaces) and the options.
     def quote = { String text -> "'" + text.replace("'", "'\\''") + "'" }
@@ -46,6 +49,7 @@ process COUNT_UNIT {
         --samples samples.tsv \\
         ${fasta} \\
         --unit '${unit}' \\
+        ${statistics} \\
         --threads ${task.cpus - 1} \\
         --samtools-args=${quote(args)} \\
         --out '${unit.baseName}.result.tsv'

@@ -19,7 +19,8 @@ process PLAN_UNITS {
 
     output:
     tuple val(group), path('regions/*.regions.tsv')              , emit: regions
-    tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), emit: units
+    // index_statistics.tsv: each sample's records per contig as its index tells them, for the counting tasks.
+    tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), path('index_statistics.tsv'), emit: units
     path 'versions.yml'                                          , emit: versions
     // Warnings of a plan that succeeded (BED ends past a contig, a slow plan): main.nf shows them on the console.
     path 'warnings.txt', optional: true                          , emit: warnings
@@ -69,6 +70,7 @@ process PLAN_UNITS {
     printf 'sample\\tregion_id\\tcontig\\tstart\\tend\\twhole\\tmode\\topen_end\\n' > units/unit_0001.tsv
     printf 'unit\\tsample\\n' > unit_samples.tsv
     for sample in ${group.samples*.id.join(' ')}; do printf 'unit_0001.tsv\\t%s\\n' "\$sample" >> unit_samples.tsv; done
+    printf 'sample\\tcontig\\tlength\\trecords\\n' > index_statistics.tsv
     touch versions.yml
     """
 }
