@@ -715,6 +715,13 @@ def counts_block(columns):
     names, lengths, count_texts = columns
     if not plain_numbers(lengths):
         return None
+    counted = count_values(count_texts)
+    return None if counted is None else CountsBlock(names, lengths, *counted)
+
+
+def count_values(count_texts):
+    """(counts, count texts) of a counts table's count column, the texts as str() writes each count; None when
+    one is no plain number."""
     counts = small_numbers(count_texts)
     if counts is None:
         if not plain_numbers(count_texts):
@@ -723,7 +730,7 @@ def counts_block(columns):
         # The texts are the counts' own unless one has a leading zero ('007' is written 7, as str() writes it).
         if ("\n" + "\n".join(count_texts)).count("\n0") != count_texts.count("0"):
             count_texts = list(map(str, counts))
-    return CountsBlock(names, lengths, counts, count_texts)
+    return counts, count_texts
 
 
 # --- failures.txt: one report per failed sample, a headline then every failed region on an indented line
