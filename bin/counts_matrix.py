@@ -25,8 +25,10 @@ import os
 import re
 
 from task_files import (
+    COUNTS_TABLE_COLUMNS,
     COUNTS_TABLE_SUFFIX,
     TaskFileError,
+    count_values,
     counts_table_blocks,
     counts_table_rows,
     read_failures,
@@ -302,6 +304,82 @@ def rows_in_step(blocks):
     )
 
 
+class NotRegular(Exception):
+    """A table that checked_blocks does not vouch for: aligned_blocks reads the tables again."""
+
+
+def checked_blocks(paths):
+    """aligned_blocks' blocks of tables that list the same regions and lengths in the same order, each row with a
+    plain count, read for less: the first table by counts_table_blocks (its rows checked), each other one as
+    lines cut to their counts by the first table's beginnings of the same lines (FollowerLines): a split per line,
+    not three, and no name or length compared. NotRegular at anything else (a row that differs or is refused,
+    a blank line, a table longer or shorter than the first): aligned_blocks then reads the tables again and
+    tells what it is, as it always did."""
+    handles = [open(path) for path in paths]
+    block_chars = max(MIN_BLOCK_CHARS, BLOCK_CHARS // len(paths))  # the blocks of all tables in ~BLOCK_CHARS
+    try:
+        first = TableRows(counts_table_blocks(handles[0], paths[0], block_chars))
+        others = [FollowerLines(handle, block_chars) for handle in handles[1:]]
+        while True:
+            n_rows = min([first.available(), *(table.available() for table in others)])
+            if n_rows == 0:
+                if first.error or not first.ended or any(table.available() for table in others):
+                    raise NotRegular()
+                return
+            block = first.take(n_rows)
+            starts = line_starts(block.names, block.lengths)
+            counted = [(block.counts, block.count_texts), *(table.take(starts) for table in others)]
+            yield block.names, [counts for counts, _ in counted], [texts for _, texts in counted]
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def line_starts(names, lengths):
+    """`<name>\t<length>\t` of each row (one or more): the beginning of its line in a counts table. Joined and split
+    again in C (names and lengths hold no tab and no line break)."""
+    fields = ["\n"] * (3 * len(names) - 1)  # name, length, then a line break before the next name
+    fields[::3], fields[1::3] = names, lengths
+    return ("\t".join(fields) + "\t").split("\n\t")
+
+
+COUNTS_TABLE_HEADER = "\t".join(COUNTS_TABLE_COLUMNS) + "\n"
+
+
+class FollowerLines:
+    """A counts table after the first of aligned tables, read as lines, each cut to its count by the first
+    table's beginning of the same line (take)."""
+
+    def __init__(self, handle, block_chars):
+        if handle.readline() != COUNTS_TABLE_HEADER:
+            raise NotRegular()
+        self.blocks = text_blocks(handle, block_chars)
+        self.lines, self.taken = [], 0
+
+    def available(self):
+        """How many lines are read and not taken, reading the next block when none is: 0 at the table's end."""
+        while self.taken == len(self.lines):
+            text = next(self.blocks, None)
+            if text is None:
+                return 0
+            self.lines, self.taken = text.split("\n"), 0
+            if not self.lines[-1]:
+                self.lines.pop()  # after the block's last line break
+        return len(self.lines) - self.taken
+
+    def take(self, starts):
+        """(counts, count texts) of the next len(starts) lines (at most available()); NotRegular unless each line
+        is its start and a plain number."""
+        first, self.taken = self.taken, self.taken + len(starts)
+        lines = self.lines[first : self.taken]
+        counted = count_values(list(map(str.removeprefix, lines, starts)))
+        # A line that does not begin with its start is kept whole by removeprefix: a plain number only when it
+        # holds no tab, where one that does holds its start's two (a name and a length hold none).
+        if counted is None or "".join(lines).count("\t") != 2 * len(lines):
+            raise NotRegular()
+        return counted
+
+
 def region_names(path):
     """The region names of a counts table (its first column below the header), unchecked: a table that is not
     one fails counts_table_rows when read in full."""
@@ -391,10 +469,24 @@ class TopRows:
 
 
 def stream_matrix(samples, paths, outdir, top):
-    """The matrix and MultiQC files of tables that list the same regions in the same order (aligned_blocks),
-    written as they are read, a block of rows at a time: memory holds the region names' counts (for plot labels)
-    and the top regions, not the counts (a 200,000 x 16 matrix). Returns the totals per sample; NotAligned
-    otherwise (then no file is put in place: write_lines renames only a complete file)."""
+    """The matrix and MultiQC files of tables that list the same regions in the same order, written as they are
+    read (write_streamed): read by checked_blocks, or, at a table it does not vouch for, again by aligned_blocks
+    (then, when they differ, NotAligned; a table's error as it always was). Returns the totals per sample and the
+    number of regions."""
+    if len(paths) > 1:
+        try:
+            return write_streamed(samples, paths, outdir, top, checked_blocks(paths))
+        except (NotRegular, UnicodeDecodeError):
+            pass  # the files are written again from the start: none was put in place
+    return write_streamed(samples, paths, outdir, top, aligned_blocks(paths))
+
+
+def write_streamed(samples, paths, outdir, top, blocks):
+    """The matrix and MultiQC files of the blocks of aligned tables (aligned_blocks or checked_blocks), written as
+    they are read, a block of rows at a time: memory holds the region names' counts (for plot labels) and the
+    top regions, not the counts (a 200,000 x 16 matrix). Returns the totals per sample and the number of
+    regions; the blocks' exception otherwise (then no file is put in place: write_lines renames only a complete
+    file)."""
     labels = plot_labels(paths[0])  # aligned tables share the names; aligned_blocks checks as it writes
     totals = [0] * len(samples)
     shown = TopRows(top)
@@ -403,7 +495,7 @@ def stream_matrix(samples, paths, outdir, top):
     def matrix():
         nonlocal n_regions
         yield "\t".join(["region", *samples])
-        for names, counts, count_texts in aligned_blocks(paths):
+        for names, counts, count_texts in blocks:
             labels.next_block(names)
             row_totals = counts[0] if len(counts) == 1 else list(map(sum, zip(*counts)))
             shown.offer(n_regions, row_totals, labels, counts)

@@ -566,22 +566,48 @@ def result_blocks(handle, what):
 
 def counted_rows(text):
     """The RESULT_RUN_COLUMNS of a block of a unit result (columns RESULT_COLUMNS) whose rows are all counted
-    items (status ok, no message) of one sample, as block_columns gives them; None for another block. Its
-    sample and status are cut from every line in C before the split: a third fewer fields made and freed."""
+    items (status ok, no message), in runs of rows of one sample (COUNTED_RUNS at most), as block_columns gives
+    them; None for another block. A run ends at the last line of its sample (the block where one sample's rows
+    give way to the next's is one of every eight of a group's blocks: read as runs, not split in full)."""
     if not text.endswith("\n"):
         text += "\n"
-    sample = text[: text.find("\t")]
+    samples, region_ids, counts = [], [], []
+    start = 0
+    while start < len(text) and len(samples) < COUNTED_RUNS:
+        sample = text[start : text.find("\t", start)]
+        last = text.rfind(f"\n{sample}\t", start)  # the break before the run's last line, or -1: one line
+        end = text.find("\n", max(last + 1, start)) + 1
+        run = counted_run(text[start:end], sample) if end else None
+        if run is None:
+            return None
+        samples.append([sample] * len(run[0]))
+        region_ids += run[0]
+        counts += run[1]
+        start = end
+    if start < len(text):
+        return None
+    samples = samples[0] if len(samples) == 1 else list(itertools.chain.from_iterable(samples))
+    return [samples, region_ids, counts, ["ok"] * len(counts)]
+
+
+# Runs of one sample a counted block may hold: a group's blocks hold one, or two where a sample's rows end.
+COUNTED_RUNS = 4
+
+
+def counted_run(text, sample):
+    """(region ids, counts) of whole lines that are all `<sample>\t` then six fields then `\tok\t` (a counted
+    item); None for any other. The sample and status are cut from every line in C before the split, the end
+    of a line and the beginning of the next in one replace: a third fewer fields made and freed."""
+    head, tail = f"{sample}\t", "\tok\t\n"
+    between = tail + head  # one line's end and the next one's beginning, each line break in one when counted
     n_lines = text.count("\n")
-    # Each line starts with `<sample>\t` and ends with `\tok\t` when there are as many of them as lines (one
-    # at most per line: a line break bounds each).
-    lines = "\n" + text
-    if lines.count(f"\n{sample}\t") != n_lines or text.count("\tok\t\n") != n_lines:
+    if "\n" in sample or not (text.startswith(head) and text.endswith(tail)) or text.count(between) != n_lines - 1:
         return None
-    # A line of 9 fields then has 6 (a shorter one, `<sample>\tok\t`, loses its first and keeps `ok\t`).
-    columns = block_columns(lines.replace(f"\n{sample}\t", "\n")[1:].replace("\tok\t\n", "\n"), 6, (0, 5))
-    if columns is None:
+    fields = text[len(head) : -len(tail)].replace(between, "\t\n\t").split("\t")
+    fields.append("\n")  # after the last line too: 6 fields and a line break per line
+    if len(fields) != 7 * n_lines or fields[6::7].count("\n") != n_lines:
         return None
-    return [[sample] * n_lines, columns[0], columns[1], ["ok"] * n_lines]
+    return fields[0::7], fields[5::7]
 
 
 # --- a sample's counts: the count file (`Region <name>: <count>` lines, then `Total reads: <sum>`) and the
@@ -722,6 +748,13 @@ def counts_block(columns):
     names, lengths, count_texts = columns
     if not plain_numbers(lengths):
         return None
+    counted = count_values(count_texts)
+    return None if counted is None else CountsBlock(names, lengths, *counted)
+
+
+def count_values(count_texts):
+    """(counts, count texts) of a counts table's count column, the texts as str() writes each count; None when
+    one is no plain number."""
     counts = small_numbers(count_texts)
     if counts is None:
         if not plain_numbers(count_texts):
@@ -730,7 +763,7 @@ def counts_block(columns):
         # The texts are the counts' own unless one has a leading zero ('007' is written 7, as str() writes it).
         if ("\n" + "\n".join(count_texts)).count("\n0") != count_texts.count("0"):
             count_texts = list(map(str, counts))
-    return CountsBlock(names, lengths, counts, count_texts)
+    return counts, count_texts
 
 
 # --- failures.txt: one report per failed sample, a headline then every failed region on an indented line

@@ -264,3 +264,72 @@ def test_aligned_tables_streamed_give_the_files_of_the_joined_matrix(tmp_path, s
         outputs.append({name: (outdir / name).read_text() for name in sorted(os.listdir(outdir))})
     assert outputs[0] == outputs[1]
     assert set(outputs[0]) == {"counts_matrix.tsv", "region_counts_mqc.tsv", "region_counts_general_stats_mqc.tsv"}
+
+
+def rows_of(blocks):
+    """(name, counts, count texts) of each row of aligned_blocks' or checked_blocks' blocks, or the exception
+    that ended them."""
+    try:
+        return [row for names, counts, texts in blocks for row in zip(names, zip(*counts), zip(*texts))]
+    except (cm.NotAligned, cm.NotRegular, cm.TaskFileError) as error:
+        return type(error)
+
+
+FIRST = "region\tlength\tcount\n" + "".join(f"r{i % 7}\t{100 + i}\t{i % 3}\n" for i in range(60))
+
+
+@pytest.mark.parametrize(
+    "other, regular",
+    [
+        (FIRST, True),
+        (FIRST.replace("\t2\n", "\t12\n"), True),
+        (FIRST.replace("\t1\n", "\t007\n", 1), True),  # written 7, as str() writes it
+        (FIRST.rstrip("\n"), True),
+        ("\n" + FIRST, False),
+        (FIRST.replace("r3\t103\t0\n", "r3\t103\t0\n\n"), False),  # a blank line, skipped
+        (FIRST.replace("r3\t103\t0\n", "3\n"), False),  # a line that is only a number
+        (FIRST.replace("r3\t103\t0\n", "r3\t103\t\n"), False),
+        (FIRST.replace("\t104\t", "\t105\t"), False),
+        (FIRST.replace("r4\t", "r5\t", 1), False),
+        (FIRST.replace("\t2\n", "\tmany\n", 1), False),
+        (FIRST.replace("\t2\n", "\t2\tx\n", 1), False),
+        (FIRST + "r0\t600\t1\n", False),
+        (FIRST[: FIRST.rindex("r")], False),
+        ("region\tcount\n", False),
+    ],
+)
+@pytest.mark.parametrize("position", [0, 1])
+def test_checked_blocks_give_the_rows_of_aligned_blocks_or_leave_them_to_it(
+    tmp_path, monkeypatch, caplog, other, regular, position
+):
+    """checked_blocks (the tables after the first read as lines cut to their counts) gives the rows aligned_blocks
+    gives, or NotRegular: then main reads them again by aligned_blocks, and its files, log and exit status are
+    those of aligned_blocks alone, whatever the table (the first or another, in blocks of a few lines)."""
+    monkeypatch.setattr(cm, "BLOCK_CHARS", 90)
+    monkeypatch.setattr(cm, "MIN_BLOCK_CHARS", 30)
+    texts = [FIRST, FIRST, FIRST]
+    texts[position] = other
+    paths = []
+    for sample, text in zip("abc", texts):
+        (tmp_path / f"{sample}.counts.tsv").write_text(text)
+        paths.append(str(tmp_path / f"{sample}.counts.tsv"))
+    checked = rows_of(cm.checked_blocks(paths))
+    if position == 1:
+        assert (checked is not cm.NotRegular) == regular
+    if checked is not cm.NotRegular:
+        assert checked == rows_of(cm.aligned_blocks(paths))
+
+    def not_checked(paths):
+        raise cm.NotRegular()
+        yield
+
+    results = []
+    for how in ("checked", "aligned"):
+        if how == "aligned":
+            monkeypatch.setattr(cm, "checked_blocks", not_checked)
+        outdir = tmp_path / how
+        outdir.mkdir()
+        caplog.clear()
+        code = cm.main(["--outdir", str(outdir), *paths])
+        results.append((code, caplog.text, {name: (outdir / name).read_text() for name in sorted(os.listdir(outdir))}))
+    assert results[0] == results[1]

@@ -10,7 +10,7 @@ import plan_units
 import pytest
 import task_files as tf
 from conftest import ROOT
-from tsv_files import MissingColumns, write_lines, write_tsv
+from tsv_files import MissingColumns, block_columns, write_lines, write_tsv
 
 # Contig and region names as users write them: ranges, HLA alleles, shell characters, spaces.
 NAMES = ["chr1", "chr3:100-200", "HLA-A*01:01:01:01", "x$y;z&w|v'q", "a b"]
@@ -163,6 +163,33 @@ def test_a_unit_result_is_read_by_the_columns_the_reducer_needs(tmp_path):
         ["a", "3", "c", "0", "100", "7", "ok", ""],
         ["b", "3", "c", "0", "100", "8", "ok", ""],
     ]
+
+
+def test_a_unit_results_counted_block_reads_in_runs_of_one_sample_as_split_in_full():
+    """counted_rows reads a block of counted rows (status ok, no message) in runs of one sample each (where a
+    group's unit result passes from one sample to the next) as block_columns splits it; any other block (a
+    failed item, a sample met again, a short or long row, more runs than COUNTED_RUNS) is None: the reducer
+    then splits it in full."""
+
+    def line(sample, region_id, count=0, status="ok", message=""):
+        return f"{sample}\t{region_id}\t{NAMES[region_id % 5]}\t{region_id}\t9\tbatch\t{count}\t{status}\t{message}\n"
+
+    runs = "".join(line("a b", i, i) for i in range(1, 5)) + "".join(line("a", i) for i in range(1, 4))
+    expected = block_columns(runs, len(tf.RESULT_COLUMNS), [0, 1, 6, 7])
+    assert expected[0] == ["a b"] * 4 + ["a"] * 3 and expected[2][:4] == ["1", "2", "3", "4"]
+    assert tf.counted_rows(runs) == expected
+    assert tf.counted_rows(runs.rstrip("\n")) == expected  # the file's last line, without its line break
+    assert tf.counted_rows(line("a", 7)) == [["a"], ["7"], ["0"], ["ok"]]
+    for other in (
+        runs + line("a b", 5),
+        runs + line("c", 1, 0, "error", "samtools reported an error: x"),
+        runs + line("c", 1, 3, "ok", "x"),
+        runs + "c\tok\t\n",
+        runs + line("c", 1).replace("\tbatch", "\tbatch\tx"),
+        runs + line("c", 1).replace("\tbatch", ""),
+        "".join(line(sample, 1) for sample in "abcdefgh"[: tf.COUNTED_RUNS + 1]),
+    ):
+        assert tf.counted_rows(other) is None, other
 
 
 def test_a_unit_result_without_a_column_is_one_line(tmp_path):
