@@ -58,6 +58,7 @@ from task_files import (
 )
 from task_script import add_log_options, run_script, start_logging
 from task_warnings import lengths_described
+from tsv_files import plain_numbers
 
 log = logging.getLogger("plan_units")
 
@@ -190,11 +191,12 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM", first_fi
     samtools counts it to that end, records placed past the @SQ length included (ends_past_contigs).
     first_fields: a set to which the first field of every line is added (the key of bed_cache)."""
     regions, problems, missing = [], [], []
-    add_first = (set() if first_fields is None else first_fields).add
+    first_fields = set() if first_fields is None else first_fields
+    add_first = first_fields.add
     # A header contig's name as sys.intern makes it, told and made by one lookup of the line's first field.
     interned = {contig: sys.intern(contig) for contig in contig_lengths}
     last_contig = None  # of the last usual line: the first field of the lines of a run of it is added once
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in usual_blocks_skipped(lines, interned, regions, first_fields):
         fields = raw.split("\t")
         # The usual line of a panel, told first with fewer tests: four fields or more, a contig of the header,
         # coordinates of digits alone (which strip() leaves as they are), in order, and a name. Its first
@@ -252,6 +254,58 @@ def bed_regions(lines, contig_lengths, path, alignments_name="the BAM", first_fi
     if not regions:
         raise InputError(f"{path}: BED file has no regions")
     return regions
+
+
+# Lines of a BED read at once by usual_block_regions: a block's split fields take a few MB.
+BED_BLOCK_LINES = 4096
+
+
+def usual_blocks_skipped(lines, interned, regions, first_fields):
+    """(line number, line) of the lines of a BED that bed_regions reads one by one: a block of BED_BLOCK_LINES
+    lines that are all usual lines of one number of fields (usual_block_regions) is read at once instead, its
+    regions appended to `regions` and its contigs added to first_fields, as the line by line loop would."""
+    for first in range(0, len(lines), BED_BLOCK_LINES):
+        block = lines[first : first + BED_BLOCK_LINES]
+        usual = usual_block_regions(block, interned, len(regions) + 1)
+        if usual is None:
+            yield from enumerate(block, start=first + 1)
+            continue
+        regions += usual
+        first_fields.update(map(CONTIG_OF, usual))
+
+
+def usual_block_regions(block, interned, first_id):
+    """The Regions (ids from first_id on) of a block of BED lines that are all the usual line of bed_regions'
+    loop (a contig of the header, coordinates of ASCII digits alone, start < end <= MAX_BED_COORDINATE, a name
+    other than '' or '.' once stripped), each of the same number of fields, 4 or more; None for any other block,
+    which is read line by line. Its fields are split in C, a line break made a field of its own between lines:
+    the lines are regular exactly when every (n_fields + 1)-th field is that break (no line holds one: split
+    lines do not; any other line is left to the loop). 200,000 exons: 0.38 s line by line."""
+    n_fields = block[0].count("\t") + 1
+    text = "\t\n\t".join(block)
+    if n_fields < 4 or text.count("\n") != len(block) - 1:
+        return None
+    fields = text.split("\t")
+    stride = n_fields + 1
+    if len(fields) != len(block) * stride - 1 or fields[n_fields::stride].count("\n") != len(block) - 1:
+        return None
+    starts, ends = fields[1::stride], fields[2::stride]
+    if not (plain_numbers(starts) and plain_numbers(ends)):
+        return None
+    names = list(map(str.strip, fields[3::stride]))
+    if "" in names or "." in names:
+        return None
+    try:
+        contigs = list(map(interned.__getitem__, fields[0::stride]))
+        starts, ends = list(map(int, starts)), list(map(int, ends))  # (ValueError: past int()'s digits limit)
+    except (KeyError, ValueError):
+        return None
+    if not all(map(operator.lt, starts, ends)) or max(ends) > MAX_BED_COORDINATE:
+        return None
+    ids = range(first_id, first_id + len(block))
+    return list(
+        map(new_tuple, itertools.repeat(Region), zip(ids, names, contigs, starts, ends, itertools.repeat(False)))
+    )
 
 
 def bed_references_warning(group, regions_of, shown=3):
