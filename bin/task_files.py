@@ -249,12 +249,15 @@ def read_index_statistics(lines, what="index statistics"):
         for number, (sample, contig, length, records) in enumerate(
             iter_columns(lines, INDEX_STATISTICS_COLUMNS, what), start=2
         ):
-            if not (length.isdigit() and records.isdigit()):
+            # isascii: str.isdigit also accepts digits int() refuses ('²') or reads as others ('٣').
+            if not (length.isascii() and length.isdigit() and records.isascii() and records.isdigit()):
                 raise TaskFileError(f"{what}: line {number} has a length or a count that is not a number")
             statistics.setdefault(sample, []).append((contig, int(length), int(records)))
     except MissingColumns as err:
         raise TaskFileError(str(err)) from None
-    except (IndexError, ValueError):  # a row of fewer fields than the header
+    except TaskFileError:  # a ValueError too: not to be taken for a short row below
+        raise
+    except IndexError:  # a row of fewer fields than the header
         raise TaskFileError(f"{what}: a row has fewer fields than the header") from None
     return statistics
 

@@ -310,3 +310,23 @@ def test_unit_results_are_the_bytes_the_csv_writer_wrote_row_by_row(tmp_path, mo
     write_tsv(str(expected), tf.RESULT_COLUMNS, rows)
     assert path.read_bytes() == expected.read_bytes()
     assert b"b c\t1\t" in path.read_bytes() and b'\tq"uote\t' in path.read_bytes()  # a tab a space, quotes as is
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("s1\tchr1\t1000\t12", None),
+        ("s1\tchr1\t1000\t1²", "line 3 has a length or a count that is not a number"),
+        ("s1\tchr1\t١٠٠٠\t12", "line 3 has a length or a count that is not a number"),
+        ("s1\tchr1\t1000\t-1", "line 3 has a length or a count that is not a number"),
+        ("s1\tchr1\t1000", "a row has fewer fields than the header"),
+    ],
+)
+def test_index_statistics_read_back_and_a_bad_row_is_named(row, problem):
+    lines = ["sample\tcontig\tlength\trecords\n", "s0\tchr1\t1000\t7\n", row + "\n"]
+    if problem is None:
+        assert tf.read_index_statistics(lines, "stats") == {"s0": [("chr1", 1000, 7)], "s1": [("chr1", 1000, 12)]}
+        return
+    with pytest.raises(tf.TaskFileError) as err:
+        tf.read_index_statistics(lines, "stats")
+    assert str(err.value) == f"stats: {problem}"
