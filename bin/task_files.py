@@ -457,8 +457,8 @@ class Outcome(NamedTuple):
 def write_results(path, blocks):
     """The results of (sample, items, outcomes) blocks, written as they come (a block's sample, when not None,
     stands for the ALL_SAMPLES of its items); returns (items, failed items, samples). A block's lines are joined
-    in C (result_texts): a panel's unit of 742,944 results (8 samples x 92,868 regions) is 16 run lines, 1.5 MB (34 MB
-    as a line per result)."""
+    in C (result_texts): a panel's unit of 742,944 results (8 samples x 92,868 regions) is 16 run lines, 1.5 MB
+    (34 MB as a line per result)."""
     tally = {"items": 0, "failed": 0, "samples": set()}
 
     def texts():
@@ -466,40 +466,36 @@ def write_results(path, blocks):
         for sample, items, outcomes in blocks:
             if plan_of[0] is not items:
                 plan_of = items, result_plan(items)
-            statuses = [outcome.status for outcome in outcomes]
+            counts, statuses, messages = (list(map(field, outcomes)) for field in OUTCOME_FIELDS)
+            failed = len(statuses) - statuses.count("ok")
             tally["items"] += len(items)
-            tally["failed"] += len(statuses) - statuses.count("ok")
+            tally["failed"] += failed
             tally["samples"].update([sample] if sample else (item.sample for item in items))
-            yield from result_texts(sample, items, outcomes, plan_of[1])
+            usual = None if failed or messages.count("") != len(messages) else ()  # all ok with no message
+            yield from result_texts(sample, items, outcomes, (counts, statuses, messages, usual), plan_of[1])
 
     write_tsv_texts(path, RESULT_FILE_COLUMNS, texts())
     return tally["items"], tally["failed"], len(tally["samples"])
 
+
+OUTCOME_FIELDS = [operator.itemgetter(k) for k in range(len(Outcome._fields))]  # count, status, message
 
 # Items a result_texts block holds (and a run at most): a few MB of text at a time.
 RESULT_BLOCK_ROWS = 1 << 16
 
 
 class ResultPlan(NamedTuple):
-    """What the lines of a list of items' results depend on but their outcomes, made once per list (a shared
-    plan's items are written once per sample): each item's item line between its sample and its outcome, and
-    where its lines begin when every outcome is ok with no message."""
+    """Where the result lines of a list of items begin when every outcome is ok with no message, made once per
+    list (a shared plan's items are written once per sample)."""
 
-    middles: list  # `\t<region_id>\t<contig>\t<start>\t<end>\t<mode>\t` of each item
     runs: list  # whether each item may be in a run (bools)
-    starts: list  # the indexes where a line begins when all are ok: a run's first item, or an item line's
-
-
-RESULT_MIDDLE_FIELDS = operator.attrgetter("region_id", "contig", "start", "end", "mode")
+    starts: list  # the indexes where a line begins: a run's first item, or an item line's
 
 
 def result_plan(items):
-    """The ResultPlan of items. Item i continues the run of item i - 1 when both may be in runs, have one sample
-    and i's region id is the next number."""
-    middles = [
-        f"\t{region_id}\t{contig}\t{start}\t{end}\t{mode}\t"
-        for region_id, contig, start, end, mode in map(RESULT_MIDDLE_FIELDS, items)
-    ]
+    """The ResultPlan of items: an item may be in a run when its region id is a plain number that is not its
+    neighbour's of the same sample (the pieces of a region split in this unit) and it is not a chunk; it
+    continues the run of the item before it when that one may too, has its sample and the id before its own."""
     ids = [item.region_id for item in items]
     if plain_numbers(ids) and ("\n" + "\n".join(ids)).count("\n0") == 0:  # none with a leading zero
         numbers = small_numbers(ids) or list(map(int, ids))
@@ -507,54 +503,68 @@ def result_plan(items):
         numbers = [int(i) if i.isascii() and i.isdigit() and i[0] != "0" else None for i in ids]
     samples = [item.sample for item in items]
     one_sample = samples.count(samples[0]) == len(samples) if samples else True
-    # Not the id of a neighbour of its sample (the pieces of a region split in this unit), nor a chunk.
-    before = [None, *numbers[:-1]]
-    after = [*numbers[1:], None]
-    if one_sample:
-        runs = [n is not None and n != b and n != a for n, b, a in zip(numbers, before, after)]
-    else:
-        sample_before, sample_after = [None, *samples[:-1]], [*samples[1:], None]
-        runs = [
-            n is not None and (n != b or s != sb) and (n != a or s != sa)
-            for n, b, a, s, sb, sa in zip(numbers, before, after, samples, sample_before, sample_after)
-        ]
-    if "chunk" in (item.mode for item in items):
-        runs = [run and item.mode != "chunk" for run, item in zip(runs, items)]
+    if one_sample and None not in numbers and "chunk" not in map(RESULT_MODE, items):
+        steps = list(map(operator.sub, numbers[1:], numbers[:-1]))
+        if 0 not in steps:  # no id twice in a row: the usual plan, its lines begin where the ids skip
+            return ResultPlan([True] * len(items), [0, *(i + 1 for i in indexes_of(bytes(map((1).__ne__, steps))))])
+    before, after = [None, *numbers[:-1]], [*numbers[1:], None]
+    sample_before, sample_after = [None, *samples[:-1]], [*samples[1:], None]
+    runs = [
+        n is not None and (n != b or s != sb) and (n != a or s != sa) and item.mode != "chunk"
+        for n, b, a, s, sb, sa, item in zip(numbers, before, after, samples, sample_before, sample_after, items)
+    ]
     starts = [
         i
-        for i, (run, run_before, n, b) in enumerate(zip(runs, [False, *runs[:-1]], numbers, before))
-        if not (run and run_before and n == b + 1 and (one_sample or samples[i] == samples[i - 1]))
+        for i, (run, run_before, n, b, s, sb) in enumerate(
+            zip(runs, [False, *runs[:-1]], numbers, before, samples, sample_before)
+        )
+        if not (run and run_before and n == b + 1 and s == sb)
     ]
-    return ResultPlan(middles, runs, starts)
+    return ResultPlan(runs, starts)
 
 
-def result_texts(sample, items, outcomes, plan):
+RESULT_MODE = operator.attrgetter("mode")
+
+
+def indexes_of(flags):
+    """The indexes of the non-zero bytes of `flags`, found in C (a plan's few)."""
+    indexes, at = [], flags.find(1)
+    while at >= 0:
+        indexes.append(at)
+        at = flags.find(1, at + 1)
+    return indexes
+
+
+def result_texts(sample, items, outcomes, fields, plan):
     """(text, lines, lines' fields()) blocks of the result lines of items (write_tsv_texts), RESULT_BLOCK_ROWS
-    items a block: a run line per run, an item line per other item, in order."""
+    items a block: a run line per run, an item line per other item, in order. fields: the outcomes' counts,
+    statuses and messages, and () when all are ok with no message (else None)."""
+    counts, statuses, messages, usual = fields
     for first in range(0, len(items), RESULT_BLOCK_ROWS):
         end = min(first + RESULT_BLOCK_ROWS, len(items))
-        block_outcomes = outcomes[first:end]
-        statuses = [outcome.status for outcome in block_outcomes]
-        if statuses.count("ok") == len(statuses) and [o.message for o in block_outcomes].count("") == len(statuses):
-            bad = ()  # the usual: every outcome ok with no message
-        else:
-            bad = [first + k for k, o in enumerate(block_outcomes) if o.status != "ok" or o.message != ""]
-        lines = result_block_lines(first, end, plan, bad)
+        if usual is None:  # the items not ok, or with a message: an item line each
+            bad = [i for i in range(first, end) if statuses[i] != "ok" or messages[i] != ""]
+        lines = result_block_lines(first, end, plan, bad if usual is None else usual)
         texts = []
         for line_first, line_end, is_run in lines:
+            line_sample = sample or items[line_first].sample
             if is_run:
-                counts = run_counts_text([outcome.count for outcome in outcomes[line_first:line_end]])
-                line_sample, region_id = sample or items[line_first].sample, items[line_first].region_id
-                texts.append(f"{RESULT_RUN}\t{line_sample}\t{region_id}\t\t\t\t\t{counts}\tok\t\n")
+                counts_text = run_counts_text(counts[line_first:line_end])
+                texts.append(
+                    f"{RESULT_RUN}\t{line_sample}\t{items[line_first].region_id}\t\t\t\t\t{counts_text}\tok\t\n"
+                )
             else:
-                count, status, message = outcomes[line_first]
-                line_sample = sample or items[line_first].sample
-                texts.append(f"{RESULT_ITEM}\t{line_sample}{plan.middles[line_first]}{count}\t{status}\t{message}\n")
+                _, region_id, contig, start, end_, mode, count, status, message = result_row(
+                    line_sample, items[line_first], outcomes[line_first]
+                )
+                texts.append(
+                    f"{RESULT_ITEM}\t{line_sample}\t{region_id}\t{contig}\t{start}\t{end_}\t{mode}\t{count}\t{status}\t{message}\n"
+                )
 
-        def fields(lines=lines):
+        def line_fields(lines=lines):
             return (result_line_fields(sample, items, outcomes, *line) for line in lines)
 
-        yield "".join(texts), len(texts), fields
+        yield "".join(texts), len(texts), line_fields
 
 
 def result_line_fields(sample, items, outcomes, first, end, is_run):
