@@ -2,14 +2,17 @@
 """Assemble the work units' results of a group of samples into each sample's per-region counts.
 
 Reads the regions tables written by plan_units.py (``<sample>.regions.tsv``, one per sample of the group)
-and every unit result written by count_unit.py (rows name their sample). For each sample whose every
-item of every region was counted, writes (each through a temporary name):
+and every unit result written by count_unit.py (task_files.read_results: runs of a sample's counts and item
+lines, each naming its sample; an older version's rows too). For each sample whose every item of every region
+was counted, writes (each through a temporary name):
 - ``<sample>/<sample>_count.txt``: ``Region <name>: <count>`` per region in order, then ``Total reads: <sum>``;
 - ``<sample>/<sample>.counts.tsv``: ``region``, ``length``, ``count`` per region.
 A sample with any failed or missing item gets no count file: ``failures.txt`` names it and every failed
 region with its samtools error (and so does this script's log). One sample's failure never hides another
 sample's results, so this script exits 0 when it could read its inputs; the pipeline fails the run on any
-line of failures.txt once every sample's results are published (counts_matrix.py).
+line of failures.txt once every sample's results are published (counts_matrix.py). A unit result it cannot
+read (a cut or malformed line, a count that is no number, a region past the table) is one line naming the
+file, exit 2; results of a sample without a regions table, exit 1.
 """
 
 import argparse
