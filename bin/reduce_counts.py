@@ -2,18 +2,20 @@
 """Assemble the work units' results of a group of samples into each sample's per-region counts.
 
 Reads the regions tables written by plan_units.py (``<sample>.regions.tsv``, one per sample of the group)
-and every unit result written by count_unit.py (rows name their sample). For each sample whose every
-item of every region was counted, writes (each through a temporary name):
+and every unit result written by count_unit.py (task_files.read_results: runs of a sample's counts and item
+lines, each naming its sample; an older version's rows too). For each sample whose every item of every region
+was counted, writes (each through a temporary name):
 - ``<sample>/<sample>_count.txt``: ``Region <name>: <count>`` per region in order, then ``Total reads: <sum>``;
 - ``<sample>/<sample>.counts.tsv``: ``region``, ``length``, ``count`` per region.
 A sample with any failed or missing item gets no count file: ``failures.txt`` names it and every failed
 region with its samtools error (and so does this script's log). One sample's failure never hides another
 sample's results, so this script exits 0 when it could read its inputs; the pipeline fails the run on any
-line of failures.txt once every sample's results are published (counts_matrix.py).
+line of failures.txt once every sample's results are published (counts_matrix.py). A unit result it cannot
+read (a cut or malformed line, a count that is no number, a region past the table) is one line naming the
+file, exit 2; results of a sample without a regions table, exit 1.
 """
 
 import argparse
-import itertools
 import logging
 import os
 from array import array
@@ -21,16 +23,18 @@ from array import array
 from task_files import (
     FAILURES_FILE,
     REGIONS_SUFFIX,
-    RESULT_READ_COLUMNS,
+    RESULT_COLUMNS,
     RegionsTable,
+    ResultRun,
+    TaskFileError,
     failure_report_text,
-    result_blocks,
+    read_results,
     sample_count_paths,
     sample_of,
     write_sample_counts_blocks,
 )
 from task_script import add_log_options, run_script, start_logging
-from tsv_files import int_array, small_numbers, write_lines
+from tsv_files import write_lines
 
 log = logging.getLogger("reduce_counts")
 
@@ -60,8 +64,8 @@ class SampleTally:
     def __len__(self):
         return len(self.table)
 
-    def add(self, region_id, contig, start, end, count, status, message):
-        """One result row of a unit (count_unit.py, task_files.RESULT_READ_COLUMNS) for this sample."""
+    def add(self, region_id, contig, start, end, mode, count, status, message):
+        """One item line of a unit result (task_files.RESULT_COLUMNS after the sample) for this sample."""
         index = int(region_id) - 1
         if not 0 <= index < len(self):
             raise ValueError(f"result for unknown region id {region_id}")
@@ -74,24 +78,22 @@ class SampleTally:
         where = f"{contig}:{start + 1}-{end}: "
         self.errors.setdefault(index, []).append((where if piece else "") + message)
 
-    def add_counted_run(self, region_ids, counts, statuses):
-        """A run of result rows of this sample counting the regions region_ids[0], region_ids[0] + 1, ... once
-        each (a unit's usual rows), added as one slice of the arrays; False, adding nothing, for any other run
-        (a failed item, a region met before, an id or count that is no plain number), which the caller adds row
-        by row."""
-        n_rows = len(region_ids)
-        if statuses.count("ok") != n_rows:
-            return False
-        first = self.table.first_index_of_run(region_ids)
-        if first is None or self.seen_items[first : first + n_rows].count(0) != n_rows:
-            return False
-        values = small_numbers(counts)
-        values = int_array("q", counts) if values is None else array("q", values)
-        if values is None:
-            return False
-        self.counts[first : first + n_rows] = values  # zero so far: no item of these regions was seen
-        self.seen_items[first : first + n_rows] = array("i", [1]) * n_rows
-        return True
+    def add_run(self, run):
+        """A run of a unit result (task_files.ResultRun): the counts of the regions run.first_id, run.first_id + 1,
+        ... once each, set as one slice of the arrays when none of these regions was met before (the usual),
+        else added one by one. ValueError naming the first region id past the table."""
+        first, n_regions = run.first_id - 1, len(run.counts)
+        if first < 0 or first + n_regions > len(self):
+            unknown = run.first_id if first < 0 or first >= len(self) else len(self) + 1
+            raise ValueError(f"line {run.line}: result for unknown region id {unknown}")
+        end = first + n_regions
+        if self.seen_items[first:end].count(0) == n_regions:
+            self.counts[first:end] = run.counts
+            self.seen_items[first:end] = array("i", [1]) * n_regions
+            return
+        for index, count in zip(range(first, end), run.counts):
+            self.seen_items[index] += 1
+            self.counts[index] += count
 
     def regions(self):
         return self.table.rows()
@@ -174,59 +176,48 @@ def parse_args(argv):
 
 
 def add_results(paths, tallies):
-    """Every unit result row into its sample's tally, streamed a block at a time; the samples without a tally,
-    sorted. A block's runs of rows of one sample are added as one slice each when they can be
-    (SampleTally.add_counted_run: a panel's millions of rows cost a few C-level calls per block), the others row
-    by row (add_result_lines)."""
+    """Every unit result into its sample's tally, a file's lines as they come (task_files.read_results): a run of
+    a sample's counts as one slice of its arrays, an item line alone (add_result_rows); the samples without a
+    tally, sorted. TaskFileError naming the file for a result it cannot add."""
     unknown = set()
     for path in sorted(paths):
         with open(path) as handle:
-            columns, blocks = result_blocks(handle, path)
-            for text, run_columns in blocks:
-                if run_columns is None:
-                    add_result_lines(text.split("\n"), columns, tallies, unknown)
-                else:
-                    add_result_runs(text, run_columns, columns, tallies, unknown)
+            try:
+                for results in read_results(handle, path):
+                    if isinstance(results, ResultRun):
+                        tally = tallies.get(results.sample)
+                        if tally is None:
+                            unknown.add(results.sample)
+                        else:
+                            tally.add_run(results)
+                    else:
+                        add_result_rows(results, tallies, unknown)
+            except TaskFileError:
+                raise
+            except (ValueError, OverflowError) as err:  # an id or count SampleTally cannot add
+                raise TaskFileError(f"{path}: {err}") from None
     return sorted(unknown)
 
 
-def add_result_runs(text, run_columns, columns, tallies, unknown):
-    """A block's rows (their RESULT_RUN_COLUMNS), a run of rows of one sample at a time, in order."""
-    samples, region_ids, counts, statuses = run_columns
-    lines, first = None, 0
-    for sample, rows in itertools.groupby(samples):
-        end = first + len(list(rows))
-        tally = tallies.get(sample)
-        if tally is None:
-            unknown.add(sample)
-        elif not tally.add_counted_run(region_ids[first:end], counts[first:end], statuses[first:end]):
-            lines = text.split("\n") if lines is None else lines
-            add_result_lines(lines[first:end], columns, tallies, unknown)
-        first = end
-
-
-def add_result_lines(lines, columns, tallies, unknown):
-    """Result lines (without their line break) one by one. A counted row (status ok, a known region) is added
+def add_result_rows(rows, tallies, unknown):
+    """Item lines (task_files.RESULT_COLUMNS) one by one. A counted row (status ok, a known region) is added
     here, the others by SampleTally.add."""
-    at_sample, at_region, at_count, at_status = (columns[RESULT_READ_COLUMNS.index(c)] for c in QUICK_FIELDS)
-    for line in lines:
-        if not line.strip():
-            continue
-        row = line.split("\t")
-        tally = tallies.get(row[at_sample])
+    for row in rows:
+        tally = tallies.get(row[AT_SAMPLE])
         if tally is None:
-            unknown.add(row[at_sample])
+            unknown.add(row[AT_SAMPLE])
             continue
-        if row[at_status] == "ok":
-            index = int(row[at_region]) - 1
+        if row[AT_STATUS] == "ok":
+            index = int(row[AT_REGION_ID]) - 1
             if 0 <= index < len(tally.counts):
                 tally.seen_items[index] += 1
-                tally.counts[index] += int(row[at_count])
+                tally.counts[index] += int(row[AT_COUNT])
                 continue
-        tally.add(*(row[i] for i in columns[1:]))
+        tally.add(*row[AT_SAMPLE + 1 :])
 
 
-QUICK_FIELDS = ("sample", "region_id", "count", "status")
+# Where an item line's fields are (task_files.RESULT_COLUMNS; SampleTally.add takes those after the sample).
+AT_SAMPLE, AT_REGION_ID, AT_COUNT, AT_STATUS = map(RESULT_COLUMNS.index, ("sample", "region_id", "count", "status"))
 
 
 def main(argv=None):
@@ -234,7 +225,11 @@ def main(argv=None):
     start_logging(args)
     tables = regions_tables(args.regions)
     tallies = {sample_of(path, REGIONS_SUFFIX): SampleTally(tables[path]) for path in args.regions}
-    unknown = add_results(args.results, tallies)
+    try:
+        unknown = add_results(args.results, tallies)
+    except TaskFileError as err:
+        log.error("%s", err)
+        return 2
     if unknown:
         log.error("results for samples without a regions table: %s", ", ".join(unknown))
         return 1

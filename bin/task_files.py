@@ -14,6 +14,7 @@ its reader cannot drift apart. Standard library only, Python 3.8: the counter's 
     failures.txt                        reduce_counts.py            counts_matrix.py
 """
 
+import bisect
 import contextlib
 import itertools
 import operator
@@ -324,7 +325,6 @@ class RegionsTable:
     def __init__(self, path):
         self.path = path
         self.expected_items = array("i")
-        self._ids = []  # "1\n2\n...", per block: the run check of results (first_index_of_run)
         self._line_starts = []  # (first index, count file line beginnings, counts table line beginnings)
         self._bounds = None
         with open(path) as handle:
@@ -335,8 +335,6 @@ class RegionsTable:
                 for text in text_blocks(handle):
                     if not self._add_block(block_columns(text, len(fields), at)):
                         self._add_rows(text.split("\n"), at)
-        self.id_text = "\n" + "\n".join(self._ids) + "\n"
-        del self._ids
 
     def __len__(self):
         return len(self.expected_items)
@@ -355,7 +353,6 @@ class RegionsTable:
         if expected_items is None:
             return False
         self.expected_items.extend(expected_items)
-        self._ids.append(expected_ids)
         self._add_line_starts(first, names, lengths)
         return True
 
@@ -375,7 +372,6 @@ class RegionsTable:
             names.append(row[at[4]])
             lengths.append(row[at[5]])
         if names:
-            self._ids.append(numbers_text(first + 1, len(self) - first))
             self._add_line_starts(first, names, lengths)
 
     def _add_line_starts(self, first, names, lengths):
@@ -391,19 +387,6 @@ class RegionsTable:
         """(first index, [`Region <name>: `], [`<name>\t<length>\t`]) per block of regions, in order."""
         for first, count_file, counts_table in self._line_starts:
             yield first, count_file.split("\n"), counts_table.split("\n\t")
-
-    def first_index_of_run(self, ids):
-        """The index of the region ids[0] when `ids` are the ids ids[0], ids[0] + 1, ... of regions of this
-        table written as plain numbers (a unit's results, in order); None otherwise."""
-        try:
-            first = int(ids[0])
-        except ValueError:
-            return None
-        if str(first) != ids[0] or first < 1 or first + len(ids) - 1 > len(self):
-            return None
-        if not self.id_text.startswith("\n" + "\n".join(ids) + "\n", id_text_offset(first)):
-            return None
-        return first - 1
 
     @property
     def starts(self):
@@ -436,22 +419,34 @@ def numbers_text(first, count):
     return ("%d\n" * count % tuple(range(first, first + count)))[:-1]
 
 
-def id_text_offset(number):
-    """Where `\n<number>\n` begins in `\n1\n2\n3\n...` (RegionsTable.id_text): the numbers before it, each
-    with its line break, counted by their number of digits."""
-    offset, digits, lowest = 0, 1, 1
-    while lowest * 10 <= number:
-        offset += 9 * lowest * (digits + 1)
-        lowest, digits = lowest * 10, digits + 1
-    return offset + (number - lowest) * (digits + 1)
-
-
-# --- unit result: every item's count and status, in unit order
+# --- unit result: every item's count and status, in unit order, the usual ones as runs
+#
+# A unit result (count_unit.py writes it, reduce_counts.py reads it) has one header line, RESULT_FILE_COLUMNS,
+# then two kinds of lines of as many fields, told apart by the first:
+#
+#   item  <sample> <region_id> <contig> <start> <end> <mode> <count> <status> <message>
+#         one item's result (RESULT_COLUMNS): the count, 'ok' or 'error', and samtools' message;
+#   run   <sample> <first region_id> '' '' '' '' <count>,<count>,... ok ''
+#         items of one sample counting the regions first, first + 1, ... (one item each), all 'ok' with no
+#         message: their counts, in order, joined by ','. Contig, start, end and mode are empty (the unit file
+#         has them; the reducer needs them only to name a failed piece).
+#
+# Lines follow the items' order (the unit's own items, then a shared plan's items once per sample); an item goes
+# into a run when it is ok with no message, its region id is a plain number and it is no piece of a region split
+# in this unit (its id is not its neighbour's, nor is it a chunk). The pieces of split regions, failures with their
+# message and anything unusual are item lines; a run never spans more than RESULT_BLOCK_ROWS items. A run line is
+# whole only with its last two fields ('ok' and an empty message): a cut one is refused, never read short.
+# A unit's 742,944 rows (8 samples x 92,868 regions) were 34 MB of item rows; as runs they are ~1.5 MB.
+#
+# An older version's result (header RESULT_COLUMNS, item rows without their kind: a task cached by -resume
+# before this format) is read as item rows, by the columns its header names.
 
 
 RESULT_COLUMNS = ["sample", "region_id", "contig", "start", "end", "mode", "count", "status", "message"]
-# The columns of a unit result the reducer reads: the sample, then reduce_counts.SampleTally.add's arguments.
-RESULT_READ_COLUMNS = ["sample", "region_id", "contig", "start", "end", "count", "status", "message"]
+RESULT_KIND_COLUMN = "kind"
+RESULT_FILE_COLUMNS = [RESULT_KIND_COLUMN, *RESULT_COLUMNS]
+RESULT_ITEM, RESULT_RUN = "item", "run"  # the kinds of line
+RESULT_RUN_SEPARATOR = ","  # between a run's counts
 
 
 class Outcome(NamedTuple):
@@ -463,154 +458,248 @@ class Outcome(NamedTuple):
 
 
 def write_results(path, blocks):
-    """The result rows of (sample, items, outcomes) blocks, written as they come (a block's sample, when not
-    None, stands for the ALL_SAMPLES of its items); returns (items, failed items, samples). A block's lines are
-    joined in C from three lists (result_texts), not formatted row by row: a panel's unit writes a row per item
-    and sample (742,944 rows for 8 samples of 92,868 regions: 1.64 s CPU through the csv module, 0.29 s so)."""
+    """The results of (sample, items, outcomes) blocks, written as they come (a block's sample, when not None,
+    stands for the ALL_SAMPLES of its items); returns (items, failed items, samples). A block's lines are joined
+    in C (result_texts): a panel's unit of 742,944 results (8 samples x 92,868 regions) is 16 run lines, 1.5 MB
+    (34 MB as a line per result)."""
     tally = {"items": 0, "failed": 0, "samples": set()}
 
     def texts():
-        middles_of = None, None  # (items, result_middles(items)): a shared plan's items are the same each sample
+        plan_of = None, None  # (items, ResultPlan): a shared plan's items are the same each sample
         for sample, items, outcomes in blocks:
-            if middles_of[0] is not items:
-                middles_of = items, result_middles(items)
-            statuses = [outcome.status for outcome in outcomes]
+            if plan_of[0] is not items:
+                plan_of = items, result_plan(items)
+            counts, statuses, messages = (list(map(field, outcomes)) for field in OUTCOME_FIELDS)
+            failed = len(statuses) - statuses.count("ok")
             tally["items"] += len(items)
-            tally["failed"] += len(statuses) - statuses.count("ok")
+            tally["failed"] += failed
             tally["samples"].update([sample] if sample else (item.sample for item in items))
-            yield from result_texts(sample, items, outcomes, middles_of[1])
+            usual = None if failed or messages.count("") != len(messages) else ()  # all ok with no message
+            yield from result_texts(sample, items, outcomes, (counts, statuses, messages, usual), plan_of[1])
 
-    write_tsv_texts(path, RESULT_COLUMNS, texts())
+    write_tsv_texts(path, RESULT_FILE_COLUMNS, texts())
     return tally["items"], tally["failed"], len(tally["samples"])
 
 
-# Rows a result_texts block holds: a few MB of text at a time.
+OUTCOME_FIELDS = [operator.itemgetter(k) for k in range(len(Outcome._fields))]  # count, status, message
+
+# Items a result_texts block holds (and a run at most): a few MB of text at a time.
 RESULT_BLOCK_ROWS = 1 << 16
 
 
+class ResultPlan(NamedTuple):
+    """Where the result lines of a list of items begin when every outcome is ok with no message, made once per
+    list (a shared plan's items are written once per sample)."""
+
+    runs: list  # whether each item may be in a run (bools)
+    starts: list  # the indexes where a line begins: a run's first item, or an item line's
+
+
+def result_plan(items):
+    """The ResultPlan of items: an item may be in a run when its region id is a plain number that is not its
+    neighbour's of the same sample (the pieces of a region split in this unit) and it is not a chunk; it
+    continues the run of the item before it when that one may too, has its sample and the id before its own."""
+    ids = [item.region_id for item in items]
+    if plain_numbers(ids) and ("\n" + "\n".join(ids)).count("\n0") == 0:  # none with a leading zero
+        numbers = small_numbers(ids) or list(map(int, ids))
+    else:  # an id that is no plain number (only tests write such): never in a run
+        numbers = [int(i) if i.isascii() and i.isdigit() and i[0] != "0" else None for i in ids]
+    samples = [item.sample for item in items]
+    one_sample = samples.count(samples[0]) == len(samples) if samples else True
+    if one_sample and None not in numbers and "chunk" not in map(RESULT_MODE, items):
+        steps = list(map(operator.sub, numbers[1:], numbers[:-1]))
+        if 0 not in steps:  # no id twice in a row: the usual plan, its lines begin where the ids skip
+            return ResultPlan([True] * len(items), [0, *(i + 1 for i in indexes_of(bytes(map((1).__ne__, steps))))])
+    before, after = [None, *numbers[:-1]], [*numbers[1:], None]
+    sample_before, sample_after = [None, *samples[:-1]], [*samples[1:], None]
+    runs = [
+        n is not None and (n != b or s != sb) and (n != a or s != sa) and item.mode != "chunk"
+        for n, b, a, s, sb, sa, item in zip(numbers, before, after, samples, sample_before, sample_after, items)
+    ]
+    starts = [
+        i
+        for i, (run, run_before, n, b, s, sb) in enumerate(
+            zip(runs, [False, *runs[:-1]], numbers, before, samples, sample_before)
+        )
+        if not (run and run_before and n == b + 1 and s == sb)
+    ]
+    return ResultPlan(runs, starts)
+
+
+RESULT_MODE = operator.attrgetter("mode")
+
+
+def indexes_of(flags):
+    """The indexes of the non-zero bytes of `flags`, found in C (a plan's few)."""
+    indexes, at = [], flags.find(1)
+    while at >= 0:
+        indexes.append(at)
+        at = flags.find(1, at + 1)
+    return indexes
+
+
+def result_texts(sample, items, outcomes, fields, plan):
+    """(text, lines, lines' fields()) blocks of the result lines of items (write_tsv_texts), RESULT_BLOCK_ROWS
+    items a block: a run line per run, an item line per other item, in order. fields: the outcomes' counts,
+    statuses and messages, and () when all are ok with no message (else None)."""
+    counts, statuses, messages, usual = fields
+    for first in range(0, len(items), RESULT_BLOCK_ROWS):
+        end = min(first + RESULT_BLOCK_ROWS, len(items))
+        if usual is None:  # the items not ok, or with a message: an item line each
+            bad = [i for i in range(first, end) if statuses[i] != "ok" or messages[i] != ""]
+        lines = result_block_lines(first, end, plan, bad if usual is None else usual)
+        texts = []
+        for line_first, line_end, is_run in lines:
+            line_sample = sample or items[line_first].sample
+            if is_run:
+                counts_text = run_counts_text(counts[line_first:line_end])
+                texts.append(
+                    f"{RESULT_RUN}\t{line_sample}\t{items[line_first].region_id}\t\t\t\t\t{counts_text}\tok\t\n"
+                )
+            else:
+                _, region_id, contig, start, end_, mode, count, status, message = result_row(
+                    line_sample, items[line_first], outcomes[line_first]
+                )
+                texts.append(
+                    f"{RESULT_ITEM}\t{line_sample}\t{region_id}\t{contig}\t{start}\t{end_}\t{mode}\t{count}\t{status}\t{message}\n"
+                )
+
+        def line_fields(lines=lines):
+            return (result_line_fields(sample, items, outcomes, *line) for line in lines)
+
+        yield "".join(texts), len(texts), line_fields
+
+
+def result_line_fields(sample, items, outcomes, first, end, is_run):
+    """The fields of the result line of items [first, end) (RESULT_FILE_COLUMNS), for write_tsv's lines."""
+    if is_run:
+        counts = run_counts_text([outcome.count for outcome in outcomes[first:end]])
+        return [RESULT_RUN, sample or items[first].sample, items[first].region_id, "", "", "", "", counts, "ok", ""]
+    return [RESULT_ITEM, *result_row(sample, items[first], outcomes[first])]
+
+
+def result_block_lines(first, end, plan, bad):
+    """(first, end, is a run) of the lines of items [first, end): the plan's lines, cut at the block's ends and
+    around every item in `bad` (not ok, or with a message: an item line of its own)."""
+    cuts = [first, *plan.starts[bisect.bisect_right(plan.starts, first) : bisect.bisect_left(plan.starts, end)]]
+    if bad:
+        cuts = sorted({*cuts, *bad, *(i + 1 for i in bad if i + 1 < end)})
+        bad = set(bad)
+    runs = plan.runs
+    return [(a, b, runs[a] and a not in bad) for a, b in zip(cuts, [*cuts[1:], end])]
+
+
 def result_row(sample, item, outcome):
-    """The fields of an item's result row (a block's sample, when not None, stands for the item's)."""
+    """The fields of an item's item line after its kind (RESULT_COLUMNS; a block's sample, when not None, stands
+    for the item's)."""
     return [sample or item.sample, item.region_id, item.contig, item.start, item.end, item.mode, *outcome]
 
 
-RESULT_MIDDLE_FIELDS = operator.attrgetter("region_id", "contig", "start", "end", "mode")
+def run_counts_text(counts):
+    """A run's counts joined by RESULT_RUN_SEPARATOR: looked up below 10,000 (a panel's usual counts)."""
+    try:
+        return RESULT_RUN_SEPARATOR.join(map(COUNT_TEXTS.__getitem__, counts))
+    except KeyError:
+        return RESULT_RUN_SEPARATOR.join(map(str, counts))
 
 
-def result_middles(items):
-    """`\t<region_id>\t<contig>\t<start>\t<end>\t<mode>\t` of each item: its result row between the sample and the
-    outcome, the same for every sample of a shared item (made once per unit by write_results)."""
-    return [
-        f"\t{region_id}\t{contig}\t{start}\t{end}\t{mode}\t"
-        for region_id, contig, start, end, mode in map(RESULT_MIDDLE_FIELDS, items)
-    ]
+COUNT_TEXTS = {count: str(count) for count in range(10_000)}
 
 
-def result_texts(sample, items, outcomes, middles):
-    """(text, rows, rows()) blocks of the result lines of items (write_tsv_texts): the sample, the item's middle
-    and the outcome's end of each line, a list of each joined by one "".join."""
-    for first in range(0, len(items), RESULT_BLOCK_ROWS):
-        block = slice(first, first + RESULT_BLOCK_ROWS)
-        block_items, block_outcomes = items[block], outcomes[block]
-        pieces = [sample] * (3 * len(block_items))
-        if not sample:
-            pieces[::3] = [item.sample for item in block_items]
-        pieces[1::3] = middles[block]
-        pieces[2::3] = outcome_ends(block_outcomes)
+class ResultRun(NamedTuple):
+    """A run line of a unit result: one sample's counts of the regions first_id, first_id + 1, ..."""
 
-        def rows(block_items=block_items, block_outcomes=block_outcomes):
-            return map(result_row, itertools.repeat(sample), block_items, block_outcomes)
-
-        yield "".join(pieces), len(block_items), rows
+    sample: str
+    first_id: int
+    counts: array  # 'q'
+    line: int  # its line in the file (the header is line 1)
 
 
-def outcome_ends(outcomes):
-    """`<count>\t<status>\t<message>\n` of each outcome: for counted items (status ok, no message: the usual)
-    looked up by count below 10,000 (92,868 outcomes: 3 ms, 16 ms by f-strings, 40 ms if zip(*outcomes))."""
-    counts = [outcome.count for outcome in outcomes]
-    statuses = [outcome.status for outcome in outcomes]
-    if statuses.count("ok") == len(statuses) and [outcome.message for outcome in outcomes].count("") == len(counts):
-        try:
-            return list(map(COUNTED_LINE_ENDS.__getitem__, counts))
-        except KeyError:
-            return [f"{count}\tok\t\n" for count in counts]
-    return [f"{count}\t{status}\t{message}\n" for count, status, message in outcomes]
+# Item lines read_results gives at a time.
+RESULT_ROWS_AT_ONCE = 4096
 
 
-COUNTED_LINE_ENDS = {count: f"{count}\tok\t\n" for count in range(10_000)}
-
-
-def result_lines(handle, what):
-    """(positions of RESULT_READ_COLUMNS in a unit result's header, the lines of its rows, unsplit): the reducer
-    splits a panel's millions of rows itself, a split each. MissingColumns for a header without one."""
+def read_results(handle, what):
+    """The results of a unit result, in order: a ResultRun per run line, and lists of the item lines between
+    them (at most RESULT_ROWS_AT_ONCE at a time), each as its RESULT_COLUMNS fields. An older version's result
+    (a header of RESULT_COLUMNS, no kind) is read as item lines, by its header's columns. TaskFileError naming
+    the file for a header of neither version, or without one of the columns; and the line (blank lines not
+    counted) for a line of another shape: another number of fields than the header (a cut line), another kind,
+    a run whose id or counts are not plain numbers, an ok item whose count is not one."""
     lines = (line for line in handle if line.strip())
-    return column_indexes(next(lines, "").rstrip("\n").split("\t"), RESULT_READ_COLUMNS, what), lines
+    header = next(lines, "").rstrip("\n").split("\t")
+    current = header == RESULT_FILE_COLUMNS
+    if current:
+        at = list(range(1, len(RESULT_FILE_COLUMNS)))
+    elif RESULT_KIND_COLUMN in header:
+        raise TaskFileError(f"{what}: a unit result of another version of the pipeline (header {' '.join(header)})")
+    else:
+        try:
+            at = column_indexes(header, RESULT_COLUMNS, what)
+        except MissingColumns as err:
+            raise TaskFileError(str(err)) from None
+    as_is = at == list(range(len(RESULT_COLUMNS)))  # an older version's header as it wrote it
+    at_count, at_status = at[RESULT_COLUMNS.index("count")], at[RESULT_COLUMNS.index("status")]
+    n_fields, rows = len(header), []
+    for number, line in enumerate(lines, start=2):
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) != n_fields:
+            problem = f"line {number} has {len(fields)} fields, not {n_fields}: a cut or malformed line"
+            raise TaskFileError(f"{what}: {problem}")
+        kind = fields[0] if current else RESULT_ITEM
+        if kind == RESULT_RUN:
+            if rows:
+                yield rows
+                rows = []
+            yield result_run(fields, number, what)
+            continue
+        if kind != RESULT_ITEM:
+            raise TaskFileError(f"{what}: line {number} is of no known kind ('{kind}')")
+        count = fields[at_count]
+        if fields[at_status] == "ok" and not (count.isascii() and count.isdigit()):
+            raise TaskFileError(f"{what}: line {number}: the count '{count}' is not a number")
+        rows.append(fields[1:] if current else fields if as_is else [fields[i] for i in at])
+        if len(rows) == RESULT_ROWS_AT_ONCE:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
 
 
-# The columns of a unit result the reducer's blocks give (result_blocks): a counted run needs no others.
-RESULT_RUN_COLUMNS = ["sample", "region_id", "count", "status"]
+def result_run(fields, number, what):
+    """The ResultRun of a run line's fields (RESULT_FILE_COLUMNS of them); TaskFileError for another line."""
+    _, sample, first_id, contig, start, end, mode, counts, status, message = fields
+    texts = counts.split(RESULT_RUN_SEPARATOR)
+    values = small_numbers(texts)
+    if values is None and plain_numbers(texts, 18):
+        values = list(map(int, texts))
+    if (
+        values is None
+        or (contig, start, end, mode, status, message) != ("", "", "", "", "ok", "")
+        or not (first_id.isascii() and first_id.isdigit())
+    ):
+        raise TaskFileError(f"{what}: line {number} is not a run of plain counts: a cut or malformed line")
+    return ResultRun(sample, int(first_id), array("q", values), number)
 
 
-def result_blocks(handle, what):
-    """(positions of RESULT_READ_COLUMNS in a unit result's header, its blocks): (text, columns) per block of
-    whole lines, columns being the RESULT_RUN_COLUMNS of its rows (block_columns), or None when the block's
-    rows are not all as long as the header (the reducer then reads its lines one by one).
-    MissingColumns for a header without one."""
-    header = next((line for line in handle if line.strip()), "").rstrip("\n").split("\t")
-    columns = column_indexes(header, RESULT_READ_COLUMNS, what)
-    run_columns = [columns[RESULT_READ_COLUMNS.index(column)] for column in RESULT_RUN_COLUMNS]
-    standard = header == RESULT_COLUMNS  # the sample first, the status and message last: counted_rows
-
-    def blocks():
-        for text in text_blocks(handle):
-            yield text, (standard and counted_rows(text)) or block_columns(text, len(header), run_columns)
-
-    return columns, blocks()
-
-
-def counted_rows(text):
-    """The RESULT_RUN_COLUMNS of a block of a unit result (columns RESULT_COLUMNS) whose rows are all counted
-    items (status ok, no message), in runs of rows of one sample (COUNTED_RUNS at most), as block_columns gives
-    them; None for another block. A run ends at the last line of its sample (the block where one sample's rows
-    give way to the next's is one of every eight of a group's blocks: read as runs, not split in full)."""
-    if not text.endswith("\n"):
-        text += "\n"
-    samples, region_ids, counts = [], [], []
-    start = 0
-    while start < len(text) and len(samples) < COUNTED_RUNS:
-        sample = text[start : text.find("\t", start)]
-        last = text.rfind(f"\n{sample}\t", start)  # the break before the run's last line, or -1: one line
-        end = text.find("\n", max(last + 1, start)) + 1
-        run = counted_run(text[start:end], sample) if end else None
-        if run is None:
-            return None
-        samples.append([sample] * len(run[0]))
-        region_ids += run[0]
-        counts += run[1]
-        start = end
-    if start < len(text):
-        return None
-    samples = samples[0] if len(samples) == 1 else list(itertools.chain.from_iterable(samples))
-    return [samples, region_ids, counts, ["ok"] * len(counts)]
-
-
-# Runs of one sample a counted block may hold: a group's blocks hold one, or two where a sample's rows end.
-COUNTED_RUNS = 4
-
-
-def counted_run(text, sample):
-    """(region ids, counts) of whole lines that are all `<sample>\t` then six fields then `\tok\t` (a counted
-    item); None for any other. The sample and status are cut from every line in C before the split, the end
-    of a line and the beginning of the next in one replace: a third fewer fields made and freed."""
-    head, tail = f"{sample}\t", "\tok\t\n"
-    between = tail + head  # one line's end and the next one's beginning, each line break in one when counted
-    n_lines = text.count("\n")
-    if "\n" in sample or not (text.startswith(head) and text.endswith(tail)) or text.count(between) != n_lines - 1:
-        return None
-    fields = text[len(head) : -len(tail)].replace(between, "\t\n\t").split("\t")
-    fields.append("\n")  # after the last line too: 6 fields and a line break per line
-    if len(fields) != 7 * n_lines or fields[6::7].count("\n") != n_lines:
-        return None
-    return fields[0::7], fields[5::7]
+def read_result_rows(handle, items, what="unit result"):
+    """Every result of a unit result as a dict of RESULT_COLUMNS (texts), in the order count_unit.py writes them
+    (the unit's own items, then its ALL_SAMPLES items once per sample), a run's items' contig, start, end and mode
+    taken from the unit's `items`: for tests and people. TaskFileError at a result of another region."""
+    own = [item for item in items if item.sample != ALL_SAMPLES]
+    shared = [item for item in items if item.sample == ALL_SAMPLES]
+    rows = []
+    for result in read_results(handle, what):
+        if isinstance(result, ResultRun):
+            for region_id, count in zip(itertools.count(result.first_id), result.counts):
+                k = len(rows)
+                item = own[k] if k < len(own) else shared[(k - len(own)) % len(shared)] if shared else None
+                if item is None or item.region_id != str(region_id) or item.sample not in (result.sample, ALL_SAMPLES):
+                    raise TaskFileError(f"{what}: line {result.line}: region {region_id} is not the unit's next item")
+                rows.append(result_row(result.sample, item, Outcome(count)))
+        else:
+            rows += result
+    return [dict(zip(RESULT_COLUMNS, map(str, row))) for row in rows]
 
 
 # --- a sample's counts: the count file (`Region <name>: <count>` lines, then `Total reads: <sum>`) and the

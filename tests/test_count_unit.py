@@ -21,7 +21,7 @@ import samtools_options
 import samtools_pipes as pipes
 import task_files as tf
 import unit_counting as uc
-from conftest import ROOT, cram_of, fake_samtools, read_tsv, samtools_count
+from conftest import ROOT, cram_of, fake_samtools, samtools_count
 from make_test_data import Read, header_for, sort_key, to_segment
 
 CONTIGS = [("chr1", 50_000), ("chr1:100-200", 5_000), ("x$y;z&w|v'q", 3_000), ("empty", 1_000)]
@@ -30,7 +30,7 @@ COUNT_UNIT = os.path.join(ROOT, "bin", "count_unit.py")
 
 # The unit file's and the result's columns, as the planner writes and the reducer reads them.
 UNIT_HEADER = ["sample", "region_id", "contig", "start", "end", "whole", "mode", "open_end"]
-RESULT_HEADER = ["sample", "region_id", "contig", "start", "end", "mode", "count", "status", "message"]
+RESULT_HEADER = ["kind", "sample", "region_id", "contig", "start", "end", "mode", "count", "status", "message"]
 
 
 def query_length(cigar):
@@ -334,9 +334,12 @@ def test_many_whole_contigs_count_as_intervals_to_their_records_reach(bam, tmp_p
     assert sum(expected) > 1000
 
 
-def rows_of(path):
+def rows_of(path, unit):
+    """The result rows (dicts of tf.RESULT_COLUMNS) of a unit result, a run's items' from the unit file."""
+    with open(unit) as handle:
+        items = tf.read_unit(handle)
     with open(path) as handle:
-        return read_tsv(handle)
+        return tf.read_result_rows(handle, items)
 
 
 def write_unit(path, items):
@@ -401,15 +404,19 @@ def test_main_writes_results_and_returns_retry_status(bam, tmp_path):
     unit.write_text(  # a unit file without the open_end column (written before it existed) still reads
         "sample\tregion_id\tcontig\tstart\tend\twhole\tmode\n"
         "s\t1\tchr1\t0\t50000\t1\tbatch\ns\t2\tempty\t0\t1000\t1\tsingle\n"
+        "s\t3\tchr1\t0\t20000\t0\tsingle\ns\t3\tchr1\t20000\t50000\t0\tchunk\n"
     )
     samples = write_manifest(tmp_path / "samples.tsv", [("s", bam, bam + ".bai")])
     out = tmp_path / "unit_0001.result.tsv"
     assert cu.main(["--samples", samples, "--unit", str(unit), "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0].split("\t") == tf.RESULT_COLUMNS == RESULT_HEADER
+    assert lines[0].split("\t") == tf.RESULT_FILE_COLUMNS == RESULT_HEADER
+    piece = samtools_count(bam, "chr1:1-20000")
+    # Regions 1 and 2, whole and ok, in one run line; the pieces of region 3 in item lines.
     assert lines[1:] == [
-        f"s\t1\tchr1\t0\t50000\tbatch\t{samtools_count(bam, '{chr1}')}\tok\t",
-        "s\t2\tempty\t0\t1000\tsingle\t0\tok\t",
+        f"run\ts\t1\t\t\t\t\t{samtools_count(bam, '{chr1}')},0\tok\t",
+        f"item\ts\t3\tchr1\t0\t20000\tsingle\t{piece}\tok\t",
+        f"item\ts\t3\tchr1\t20000\t50000\tchunk\t{samtools_count(bam, 'chr1:1-50000') - piece}\tok\t",
     ]
     os.remove(out)
     samtools = fake_samtools(tmp_path, "exit 140")
@@ -434,9 +441,10 @@ def test_the_cli_takes_options_starting_with_a_dash_after_equals(bam, tmp_path, 
     items = [item(c, 0, length, "batch", True, region_id=str(i)) for i, (c, length) in enumerate(CONTIGS)]
     items += [item("chr1", 100, 20_000, "single", region_id="9")]
     out = str(tmp_path / "u.result.tsv")
-    result = run_script(bam, write_unit(tmp_path / "u.tsv", items), out, f"--samtools-args={samtools_args}")
+    unit = write_unit(tmp_path / "u.tsv", items)
+    result = run_script(bam, unit, out, f"--samtools-args={samtools_args}")
     assert result.returncode == 0, result.stderr
-    counts = [int(row["count"]) for row in rows_of(out)]
+    counts = [int(row["count"]) for row in rows_of(out, unit)]
     assert counts == [samtools_count(bam, modes.region_string(it), samtools_args) for it in items]
     assert counts != [samtools_count(bam, modes.region_string(it)) for it in items]
 
@@ -581,12 +589,13 @@ def test_a_unit_of_three_samples_counts_each_in_its_own_bam(cohort, tmp_path):
     manifest[1] = (manifest[1][0], manifest[1][1], "")  # index beside the BAM: samtools finds it
     samples = write_manifest(tmp_path / "samples.tsv", manifest)  # paths relative to the task folder
     out = str(tmp_path / "u.result.tsv")
-    command = [sys.executable, COUNT_UNIT, "--samples", samples, "--unit", write_unit(tmp_path / "u.tsv", items)]
+    unit = write_unit(tmp_path / "u.tsv", items)
+    command = [sys.executable, COUNT_UNIT, "--samples", samples, "--unit", unit]
     result = subprocess.run(
         [*command, "--out", out, "--samtools-args=-F 0x10"], capture_output=True, text=True, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    rows = rows_of(out)
+    rows = rows_of(out, unit)
     assert [(r["sample"], r["region_id"], r["mode"]) for r in rows] == [(i.sample, i.region_id, i.mode) for i in items]
     assert all(r["status"] == "ok" for r in rows), rows
     sums = {}
@@ -617,7 +626,7 @@ def test_items_of_all_samples_count_in_each_samples_bam(cohort, tmp_path):
     command = [sys.executable, COUNT_UNIT, "--samples", manifest, "--unit", unit, "--out", out]
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    rows = rows_of(out)
+    rows = rows_of(out, unit)
     expected_rows = [(i.sample, i.region_id) for i in own] + [(s, i.region_id) for s in order for i in shared]
     assert [(r["sample"], r["region_id"]) for r in rows] == expected_rows
     assert all(r["status"] == "ok" for r in rows), rows

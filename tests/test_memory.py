@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import task_files as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_REGIONS = 300_000
@@ -33,7 +34,8 @@ def peak_rss_mb(args, cwd):
 
 @pytest.fixture(scope="module")
 def panel_results(tmp_path_factory):
-    """A sample's regions table (plan_units.py's format) and two unit results (count_unit.py's) for it."""
+    """A sample's regions table (plan_units.py's format) and two unit results for it: count_unit.py's (runs), and
+    as an older version wrote them (a row per region, as -resume may find them)."""
     folder = tmp_path_factory.mktemp("panel")
     (folder / "regions").mkdir()
     with open(folder / "regions" / "s.regions.tsv", "w") as handle:
@@ -45,19 +47,24 @@ def panel_results(tmp_path_factory):
         ("unit_0001", range(1, N_REGIONS // 2 + 1)),
         ("unit_0002", range(N_REGIONS // 2 + 1, N_REGIONS + 1)),
     ):
-        with open(folder / f"{unit}.result.tsv", "w") as handle:
+        (folder / "old").mkdir(exist_ok=True)
+        with open(folder / "old" / f"{unit}.result.tsv", "w") as handle:
             handle.write("sample\tregion_id\tcontig\tstart\tend\tmode\tcount\tstatus\tmessage\n")
             handle.writelines(
                 f"s\t{i}\tchr{i % 22 + 1}\t{i * 300}\t{i * 300 + 150}\tbatch\t{i % 97}\tok\t\n" for i in ids
             )
+        items = [tf.UnitItem("s", str(i), f"chr{i % 22 + 1}", i * 300, i * 300 + 150, False, "batch") for i in ids]
+        tf.write_results(str(folder / f"{unit}.result.tsv"), [(None, items, [tf.Outcome(i % 97) for i in ids])])
     return folder
 
 
-def test_the_reducer_streams_a_large_panel(panel_results):
-    outdir = panel_results / "reduced"
+@pytest.mark.parametrize("version", ["this", "old"])
+def test_the_reducer_streams_a_large_panel(panel_results, version):
+    outdir = panel_results / f"reduced_{version}"
     outdir.mkdir()
     script = os.path.join(ROOT, "bin", "reduce_counts.py")
-    results = [str(panel_results / f"unit_000{n}.result.tsv") for n in (1, 2)]
+    folder = panel_results if version == "this" else panel_results / "old"
+    results = [str(folder / f"unit_000{n}.result.tsv") for n in (1, 2)]
     args = [script, "--outdir", str(outdir), *results, "--regions", str(panel_results / "regions" / "s.regions.tsv")]
     peak = peak_rss_mb(args, panel_results)
     lines = (outdir / "s" / "s_count.txt").read_text().splitlines()

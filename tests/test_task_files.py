@@ -3,6 +3,7 @@ user or main.nf reads it, and its reader's one-line error on a file of another s
 
 import ast
 import os
+import random
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import plan_units
 import pytest
 import task_files as tf
 from conftest import ROOT
-from tsv_files import MissingColumns, block_columns, write_lines, write_tsv
+from tsv_files import write_lines, write_tsv
 
 # Contig and region names as users write them: ranges, HLA alleles, shell characters, spaces.
 NAMES = ["chr1", "chr3:100-200", "HLA-A*01:01:01:01", "x$y;z&w|v'q", "a b"]
@@ -140,64 +141,124 @@ def test_a_regions_table_out_of_order_is_refused(tmp_path):
         tf.RegionsTable(str(path))
 
 
-def test_a_unit_result_is_read_by_the_columns_the_reducer_needs(tmp_path):
+def test_a_unit_result_is_runs_of_the_usual_results_and_item_lines_of_the_others(tmp_path):
+    """A sample's items ok with no message, counting regions n, n + 1, ... once each, are one run line; a piece of
+    a region split in the unit, a failure, a message, an id that is no plain number are item lines. read_results
+    gives them back in order, a run's counts as numbers."""
     items = [
         tf.UnitItem("s", "1", NAMES[2], 0, 10, False, "batch"),
-        tf.UnitItem("t", "2", NAMES[3], 5, 9, False, "single"),
+        tf.UnitItem("s", "2", NAMES[3], 5, 9, False, "single"),
+        tf.UnitItem("s", "3", NAMES[0], 0, 500, False, "single"),  # a region split in two pieces
+        tf.UnitItem("s", "3", NAMES[0], 500, 1000, False, "chunk"),
+        tf.UnitItem("s", "4", NAMES[4], 0, 9, False, "batch"),
+        tf.UnitItem("t", "5", NAMES[1], 5, 9, False, "single"),
     ]
-    shared = [tf.UnitItem(tf.ALL_SAMPLES, "3", "c", 0, 100, True, "batch", True)]
+    shared = [tf.UnitItem(tf.ALL_SAMPLES, str(i), "c", 0, 100, True, "batch", True) for i in (6, 7, 8)]
+    own = [tf.Outcome(4), tf.Outcome(12_345), tf.Outcome(1), tf.Outcome(2), tf.Outcome(0), tf.Outcome(3)]
     blocks = [
-        (None, items, [tf.Outcome(4), tf.Outcome(0, "error", "samtools reported an error: x")]),
-        ("a", shared, [tf.Outcome(7)]),
-        ("b", shared, [tf.Outcome(8)]),
+        (None, items, own),
+        ("a", shared, [tf.Outcome(7), tf.Outcome(0, "error", "samtools reported an error: x"), tf.Outcome(9)]),
+        ("b", shared, [tf.Outcome(8)] * 3),
     ]
     path = tmp_path / "unit_0001.result.tsv"
-    assert tf.write_results(str(path), iter(blocks)) == (4, 1, 4)  # items, failed items, samples
+    assert tf.write_results(str(path), iter(blocks)) == (12, 1, 4)  # items, failed items, samples
+    assert path.read_text() == "".join(
+        line.replace("|", "\t") + "\n"
+        for line in [
+            "kind|sample|region_id|contig|start|end|mode|count|status|message",
+            "run|s|1|||||4,12345|ok|",
+            f"item|s|3|{NAMES[0]}|0|500|single|1|ok|",
+            f"item|s|3|{NAMES[0]}|500|1000|chunk|2|ok|",
+            "run|s|4|||||0|ok|",
+            "run|t|5|||||3|ok|",
+            "run|a|6|||||7|ok|",
+            "item|a|7|c|0|100|batch|0|error|samtools reported an error: x",
+            "run|a|8|||||9|ok|",
+            "run|b|6|||||8,8,8|ok|",
+        ]
+    )
     with open(path) as handle:
-        columns, lines = tf.result_lines(handle, str(path))
-        rows = [[line.rstrip("\n").split("\t")[i] for i in columns] for line in lines]
-    assert [tf.RESULT_COLUMNS[i] for i in columns] == tf.RESULT_READ_COLUMNS
-    assert rows == [
-        ["s", "1", NAMES[2], "0", "10", "4", "ok", ""],
-        ["t", "2", NAMES[3], "5", "9", "0", "error", "samtools reported an error: x"],
-        ["a", "3", "c", "0", "100", "7", "ok", ""],
-        ["b", "3", "c", "0", "100", "8", "ok", ""],
+        results = list(tf.read_results(handle, str(path)))
+    run = results[0]
+    assert (run.sample, run.first_id, list(run.counts), run.line) == ("s", 1, [4, 12_345], 2)
+    assert results[1] == [
+        ["s", "3", NAMES[0], "0", "500", "single", "1", "ok", ""],
+        ["s", "3", NAMES[0], "500", "1000", "chunk", "2", "ok", ""],
+    ]
+    assert results[5] == [["a", "7", "c", "0", "100", "batch", "0", "error", "samtools reported an error: x"]]
+    assert [(r.sample, r.first_id, list(r.counts)) for r in results[2:5] + results[6:]] == [
+        ("s", 4, [0]),
+        ("t", 5, [3]),
+        ("a", 6, [7]),
+        ("a", 8, [9]),
+        ("b", 6, [8, 8, 8]),
+    ]
+    with open(path) as handle:
+        rows = tf.read_result_rows(handle, items + shared)
+    assert [list(row.values()) for row in rows] == [
+        list(map(str, tf.result_row(sample, i, o))) for sample, its, outs in blocks for i, o in zip(its, outs)
     ]
 
 
-def test_a_unit_results_counted_block_reads_in_runs_of_one_sample_as_split_in_full():
-    """counted_rows reads a block of counted rows (status ok, no message) in runs of one sample each (where a
-    group's unit result passes from one sample to the next) as block_columns splits it; any other block (a
-    failed item, a sample met again, a short or long row, more runs than COUNTED_RUNS) is None: the reducer
-    then splits it in full."""
-
-    def line(sample, region_id, count=0, status="ok", message=""):
-        return f"{sample}\t{region_id}\t{NAMES[region_id % 5]}\t{region_id}\t9\tbatch\t{count}\t{status}\t{message}\n"
-
-    runs = "".join(line("a b", i, i) for i in range(1, 5)) + "".join(line("a", i) for i in range(1, 4))
-    expected = block_columns(runs, len(tf.RESULT_COLUMNS), [0, 1, 6, 7])
-    assert expected[0] == ["a b"] * 4 + ["a"] * 3 and expected[2][:4] == ["1", "2", "3", "4"]
-    assert tf.counted_rows(runs) == expected
-    assert tf.counted_rows(runs.rstrip("\n")) == expected  # the file's last line, without its line break
-    assert tf.counted_rows(line("a", 7)) == [["a"], ["7"], ["0"], ["ok"]]
-    for other in (
-        runs + line("a b", 5),
-        runs + line("c", 1, 0, "error", "samtools reported an error: x"),
-        runs + line("c", 1, 3, "ok", "x"),
-        runs + "c\tok\t\n",
-        runs + line("c", 1).replace("\tbatch", "\tbatch\tx"),
-        runs + line("c", 1).replace("\tbatch", ""),
-        "".join(line(sample, 1) for sample in "abcdefgh"[: tf.COUNTED_RUNS + 1]),
-    ):
-        assert tf.counted_rows(other) is None, other
+def test_an_older_versions_unit_result_is_read_as_item_lines(tmp_path):
+    """A result cached by -resume from before the runs (a header of RESULT_COLUMNS, no kind, its columns in any
+    order) reads as the item lines it holds."""
+    path = tmp_path / "r.result.tsv"
+    path.write_text(
+        "sample\tregion_id\tcontig\tstart\tend\tmode\tcount\tstatus\tmessage\n"
+        "s\t1\tc\t0\t10\tbatch\t4\tok\t\n\ns\t2\tc\t10\t20\tsingle\t0\terror\tboom\n"
+    )
+    with open(path) as handle:
+        assert list(tf.read_results(handle, str(path))) == [
+            [
+                ["s", "1", "c", "0", "10", "batch", "4", "ok", ""],
+                ["s", "2", "c", "10", "20", "single", "0", "error", "boom"],
+            ]
+        ]
+    path.write_text(
+        "mode\tstatus\tsample\tregion_id\tcontig\tstart\tend\tcount\tmessage\tx\nbatch\tok\ts\t1\tc\t0\t9\t4\t\ty\n"
+    )
+    with open(path) as handle:
+        assert list(tf.read_results(handle, str(path))) == [[["s", "1", "c", "0", "9", "batch", "4", "ok", ""]]]
 
 
 def test_a_unit_result_without_a_column_is_one_line(tmp_path):
     path = tmp_path / "r.result.tsv"
     path.write_text("sample\tregion_id\tcontig\tstart\tend\tmode\tcount\tmessage\n")
-    with open(path) as handle, pytest.raises(MissingColumns) as err:
-        tf.result_lines(handle, str(path))
+    with open(path) as handle, pytest.raises(tf.TaskFileError) as err:
+        list(tf.read_results(handle, str(path)))
     assert str(err.value) == f"{path}: no column status in the header"
+
+
+RESULT_HEADER = "\t".join(tf.RESULT_FILE_COLUMNS) + "\n"
+CUT = "a cut or malformed line"
+OTHER_VERSION = "a unit result of another version of the pipeline"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (RESULT_HEADER + "run\ts\t1\t\t\t\t\t4\tok\t\nrun\ts\t2\t\t\t\t\t4,0,", f"line 3 has 8 fields, not 10: {CUT}"),
+        (RESULT_HEADER + "run\ts\t1\t\t\t\t\t4,0,\tok\t\n", f"line 2 is not a run of plain counts: {CUT}"),
+        (RESULT_HEADER + "run\ts\t1\t\t\t\t\t4,-1\tok\t\n", f"line 2 is not a run of plain counts: {CUT}"),
+        (RESULT_HEADER + "run\ts\t1\t\t\t\t\t4, 1\tok\t\n", f"line 2 is not a run of plain counts: {CUT}"),
+        (RESULT_HEADER + "run\ts\tx\t\t\t\t\t4\tok\t\n", f"line 2 is not a run of plain counts: {CUT}"),
+        (RESULT_HEADER + "run\ts\t1\t\t\t\t\t4\terror\tboom\n", f"line 2 is not a run of plain counts: {CUT}"),
+        (RESULT_HEADER + "run\ts\t1\tc\t0\t9\tbatch\t4\tok\t\n", f"line 2 is not a run of plain counts: {CUT}"),
+        (RESULT_HEADER + "item\ts\t1\tc\t0\t9\tbatch\t4\to", f"line 2 has 9 fields, not 10: {CUT}"),
+        (RESULT_HEADER + "item\ts\t1\tc\t0\t9\tbatch\tx\tok\t\n", "line 2: the count 'x' is not a number"),
+        (RESULT_HEADER + "item\ts\t1\tc\t0\t9\tbatch\t-1\tok\t\n", "line 2: the count '-1' is not a number"),
+        (RESULT_HEADER + "items\ts\t1\tc\t0\t9\tbatch\t1\tok\t\n", "line 2 is of no known kind ('items')"),
+        ("kind\tsample\tcounts\ns\t1,2\n", f"{OTHER_VERSION} (header kind sample counts)"),
+        ("\t".join(tf.RESULT_COLUMNS) + "\ns\t1\tc\t0\t9\tbatch\t4\tok\n", f"line 2 has 8 fields, not 9: {CUT}"),
+    ],
+    ids=["cut-run", "cut-count", "negative", "space", "run-id", "run-status", "run-fields", "cut-item", "item-count",
+         "item-negative", "kind", "version", "old-cut"],
+)  # fmt: skip
+def test_a_unit_result_of_another_shape_is_one_line_naming_it(text, problem):
+    with pytest.raises(tf.TaskFileError) as err:
+        list(tf.read_results(text.splitlines(keepends=True), "u.result.tsv"))
+    assert str(err.value) == f"u.result.tsv: {problem}"
 
 
 def test_a_samples_count_file_and_counts_table_are_written_and_read_back(tmp_path):
@@ -284,32 +345,114 @@ def test_a_regions_table_of_one_item_each_is_written_as_with_the_counts(tmp_path
     assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()
 
 
-def test_unit_results_are_the_bytes_the_csv_writer_wrote_row_by_row(tmp_path, monkeypatch):
-    """write_results joins a block's lines in C; a block with a tab in a field is written row by row as
-    write_tsv writes it (csv module, or tsv_line for a row it refuses): the same bytes for names and messages
-    with tabs, quotes, line breaks and carriage returns, counts past the looked-up ones, own and shared items,
-    in blocks cut short (RESULT_BLOCK_ROWS)."""
-    monkeypatch.setattr(tf, "RESULT_BLOCK_ROWS", 3)
-    odd = [*NAMES, 'q"uote', "t\tab", "cr\rx", "new\nline", ""]
-    own = [tf.UnitItem(f"s{i % 2}", str(i), name, i, i + 10, False, "single") for i, name in enumerate(odd)]
-    shared = [tf.UnitItem(tf.ALL_SAMPLES, str(i), name, i, i + 5, False, "batch") for i, name in enumerate(NAMES)]
-    plain = [tf.UnitItem(tf.ALL_SAMPLES, str(i), "chr1", i, i + 5, False, "batch") for i in range(7)]
-    outcomes = [tf.Outcome(i * 4999) for i in range(len(odd))]
-    outcomes[2] = tf.Outcome(0, "error", 'samtools: "x"\tfailed')
-    blocks = [
-        (None, own, outcomes),
-        ("a", shared, [tf.Outcome(i) for i in range(len(shared))]),
-        ("b\tc", shared, [tf.Outcome(0, "error", "boom")] * len(shared)),
-        ("d", plain, [tf.Outcome(10**12 + i) for i in range(len(plain))]),
-        ("e", plain, [tf.Outcome(i) for i in range(len(plain))]),
-        ("e", [], []),
-    ]
-    path, expected = tmp_path / "fast.tsv", tmp_path / "rows.tsv"
-    assert tf.write_results(str(path), iter(blocks)) == (34, 6, 6)  # items, failed items, samples
-    rows = [tf.result_row(sample, i, o) for sample, items, outs in blocks for i, o in zip(items, outs)]
-    write_tsv(str(expected), tf.RESULT_COLUMNS, rows)
+def result_lines_one_by_one(blocks, block_rows):
+    """The fields of a unit result's lines as task_files' docstring says, made one result at a time: the usual
+    results (ok, no message, a plain id, no chunk, not the id of a neighbouring item of their sample) in runs of
+    consecutive ids of one sample within a block of block_rows items; each other result an item line."""
+    lines, last = [], None  # last: (sample, id) of the run the line before is, or None
+
+    def plain(region_id):
+        return region_id.isascii() and region_id.isdigit() and region_id[0] != "0"
+
+    for sample, items, outcomes in blocks:
+        for k, (item, outcome) in enumerate(zip(items, outcomes)):
+            neighbours = [items[j] for j in (k - 1, k + 1) if 0 <= j < len(items)]
+            usual = (
+                outcome.status == "ok"
+                and outcome.message == ""
+                and plain(item.region_id)
+                and item.mode != "chunk"
+                and not any(n.sample == item.sample and n.region_id == item.region_id for n in neighbours)
+            )
+            line_sample = sample or item.sample
+            if not usual:
+                lines.append([tf.RESULT_ITEM, *tf.result_row(sample, item, outcome)])
+                last = None
+            elif last == (line_sample, int(item.region_id) - 1) and k % block_rows:
+                lines[-1][7] += f",{outcome.count}"
+            else:
+                lines.append([tf.RESULT_RUN, line_sample, item.region_id, "", "", "", "", str(outcome.count), "ok", ""])
+            last = (line_sample, int(item.region_id)) if usual else None
+    return lines
+
+
+def odd_results(rng, n_items, names, samples=("s0", "s1")):
+    """Items of own samples and shared ones with their outcomes, as write_results gets them: runs, pieces of split
+    regions, chunks alone, ids that are no plain numbers, failures and messages, counts past 10,000."""
+
+    def outcome():
+        roll = rng.random()
+        if roll < 0.08:
+            return tf.Outcome(0, "error", rng.choice(['samtools: "x"\tfailed', "boom", ""]))
+        if roll < 0.1:
+            return tf.Outcome(rng.randrange(5), "ok", "a warning")
+        return tf.Outcome(rng.choice([0, 1, 2, 9_999, 10_000, 123_456, 10**12]))
+
+    def items_of(sample, first_id):
+        items, region_id = [], first_id
+        while len(items) < n_items:
+            roll, name = rng.random(), rng.choice(names)
+            region_id += 1 if roll < 0.9 else rng.randrange(2, 5)
+            if roll < 0.05:  # a split region: its pieces
+                pieces = [tf.UnitItem(sample, str(region_id), name, 0, 10, False, "single")]
+                pieces += [
+                    tf.UnitItem(sample, str(region_id), name, 10 * p, 10 * p + 10, False, "chunk") for p in (1, 2)
+                ]
+                items += pieces[: rng.randrange(1, 4)]
+            elif roll < 0.07:  # a chunk alone (the other pieces in another unit)
+                items.append(tf.UnitItem(sample, str(region_id), name, 10, 20, False, "chunk"))
+            elif roll < 0.08:
+                items.append(tf.UnitItem(sample, rng.choice(["x", "07", "0", "1 2"]), name, 0, 5, False, "batch"))
+            else:
+                items.append(tf.UnitItem(sample, str(region_id), name, 0, 5, rng.random() < 0.5, "batch"))
+        return items
+
+    own = [item for sample in samples for item in items_of(sample, 0)]
+    own = own[: n_items // 2] + sorted(own[n_items // 2 :], key=lambda item: rng.random())  # some interleaved
+    shared = items_of(tf.ALL_SAMPLES, 1000)
+    blocks = [(None, own, [outcome() for _ in own])]
+    blocks += [(sample, shared, [outcome() for _ in shared]) for sample in ("a", "b\tc", "d")]
+    return blocks + [("e", [], [])]
+
+
+@pytest.mark.parametrize("block_rows", [3, 7, 1 << 16])
+def test_unit_results_are_the_lines_the_format_says_as_write_tsv_writes_them(tmp_path, monkeypatch, block_rows):
+    """write_results joins a block's lines in C; the same bytes as write_tsv's of the lines the format says, made
+    one result at a time (result_lines_one_by_one): names and messages with tabs, quotes, line breaks and carriage
+    returns (a tab a space, as write_tsv writes them), counts past the looked-up ones, own and shared items, runs
+    cut at the blocks' ends (RESULT_BLOCK_ROWS)."""
+    monkeypatch.setattr(tf, "RESULT_BLOCK_ROWS", block_rows)
+    blocks = odd_results(random.Random(block_rows), 300, [*NAMES, 'q"uote', "t\tab", "cr\rx", "new\nline", ""])
+    path, expected = tmp_path / "fast.tsv", tmp_path / "lines.tsv"
+    n_items = sum(len(items) for _, items, _ in blocks)
+    n_failed = sum(o.status != "ok" for _, _, outcomes in blocks for o in outcomes)
+    assert tf.write_results(str(path), iter(blocks)) == (n_items, n_failed, 6)  # items, failed, samples (e with none)
+    lines = result_lines_one_by_one(blocks, block_rows)
+    write_tsv(str(expected), tf.RESULT_FILE_COLUMNS, lines)
     assert path.read_bytes() == expected.read_bytes()
-    assert b"b c\t1\t" in path.read_bytes() and b'\tq"uote\t' in path.read_bytes()  # a tab a space, quotes as is
+    kinds = [line[0] for line in lines]
+    assert kinds.count(tf.RESULT_RUN) > 20 and kinds.count(tf.RESULT_ITEM) > 20
+    assert b"b c\t" in path.read_bytes() and b'\tq"uote\t' in path.read_bytes()  # a tab a space, quotes as is
+
+
+@pytest.mark.parametrize("block_rows", [5, 1 << 16])
+def test_unit_results_read_back_as_the_rows_an_older_version_wrote(tmp_path, monkeypatch, block_rows):
+    """The round trip: every result read back (read_result_rows) as the older version's row of it (RESULT_COLUMNS,
+    written by write_tsv, read back from that file too): names and messages with tabs and quotes (line breaks
+    would cut a line, in either version: SAM names and samtools' flattened messages have none)."""
+    monkeypatch.setattr(tf, "RESULT_BLOCK_ROWS", block_rows)
+    blocks = odd_results(random.Random(block_rows), 400, [*NAMES, 'q"uote', "t\tab", ""], samples=("s0", "s\t1"))
+    items = [item for _, block_items, _ in blocks[:2] for item in block_items]
+    new, old = tmp_path / "new.result.tsv", tmp_path / "old.result.tsv"
+    tf.write_results(str(new), iter(blocks))
+    rows = [tf.result_row(sample, i, o) for sample, its, outs in blocks for i, o in zip(its, outs)]
+    write_tsv(str(old), tf.RESULT_COLUMNS, rows)
+    expected = [dict(zip(tf.RESULT_COLUMNS, (str(field).replace("\t", " ") for field in row))) for row in rows]
+    unit_items = [i._replace(sample=i.sample.replace("\t", " "), contig=i.contig.replace("\t", " ")) for i in items]
+    for path in (new, old):
+        with open(path) as handle:
+            assert tf.read_result_rows(handle, unit_items) == expected, path
+    assert new.read_text().count("\nrun\t") > 20
 
 
 @pytest.mark.parametrize(

@@ -180,9 +180,13 @@ class TestData {
         return table(where, ['region_id', 'name', 'contig', 'start', 'end', 'length', 'items'], rows)
     }
 
-    /** A unit result (as count_unit.py writes it) of [sample, region_id, contig, start, end, mode, count, status, message] rows. */
+    /**
+     * A unit result (bin/task_files.py's format, as count_unit.py writes it) of [sample, region_id, contig, start,
+     * end, mode, count, status, message] rows, each written as an item line.
+     */
     static Path resultTable(String where, List<List> rows) {
-        return table(where, ['sample', 'region_id', 'contig', 'start', 'end', 'mode', 'count', 'status', 'message'], rows)
+        return table(where, ['kind', 'sample', 'region_id', 'contig', 'start', 'end', 'mode', 'count', 'status', 'message'],
+            rows.collect { row -> ['item'] + row })
     }
 
     /** The rows of a TSV file after its header, each split on tabs (empty trailing fields kept). */

@@ -63,7 +63,7 @@ process COUNT_UNIT {
 
     stub:
     """
-    printf 'sample\\tregion_id\\tcontig\\tstart\\tend\\tmode\\tcount\\tstatus\\tmessage\\n' > '${unit.baseName}.result.tsv'
+    printf 'kind\\tsample\\tregion_id\\tcontig\\tstart\\tend\\tmode\\tcount\\tstatus\\tmessage\\n' > '${unit.baseName}.result.tsv'
     touch versions.yml
     """
 }
