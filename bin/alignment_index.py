@@ -12,7 +12,9 @@ count is made from it (plan_units.py), by what the index claims about the file:
   each start at a record of that contig, and end where the next contig's records, the unplaced records or the
   file begin;
 - a sample of the bins, spread over all contigs, each have their first chunk start at a record of their contig
-  whose position lies in the bin's interval.
+  whose position lies in the bin's interval;
+- an index that places no record at all (that of a file of unplaced reads only) has nothing to sample: the
+  file's first record must then be unplaced too.
 
 A virtual offset of another file lands on a BGZF block boundary and a record boundary of this one, with the
 right contig and position, only by a long chain of coincidences; two files that share their first blocks (a BAM
@@ -303,6 +305,7 @@ def bin_problem(aln, index, tid, name, bin_number, begin):
 def bam_index_mismatch(aln, index_bytes, file_size):
     """Why an index (its bytes) does not belong to an open BAM (pysam AlignmentFile, file_size bytes long), or
     None when it fits. An index that cannot be read at all is left to htslib, which names it."""
+    first_record_at = aln.tell()  # just opened: the end of the header, where the first record begins
     try:
         index = index_layout(index_bytes)  # only the sampled bins are read (bins_at)
     except (OSError, EOFError, struct.error, zlib.error):
@@ -312,6 +315,8 @@ def bam_index_mismatch(aln, index_bytes, file_size):
     if len(index.contigs) != aln.nreferences:
         return f"it lists {len(index.contigs)} reference sequences, the file's header {aln.nreferences}"
     placed = sorted((c.first, tid) for tid, c in enumerate(index.contigs) if c.first >= 0)
+    if not placed:
+        return unplaced_index_problem(aln, first_record_at)
     ends = [c.end for c in index.contigs if c.end >= 0]
     if ends and max(ends) >> 16 > file_size:
         return f"it points to byte {max(ends) >> 16}, past the end of the file ({file_size} bytes)"
@@ -330,6 +335,21 @@ def bam_index_mismatch(aln, index_bytes, file_size):
                 return problem
     except NoRecord as err:
         return str(err)
+    return None
+
+
+def unplaced_index_problem(aln, first_record_at):
+    """Why an index that places no record on any reference sequence (that of a file of unplaced reads only, or
+    of none) does not fit the file, or None. It has no pseudo-bin and no bin to sample; given with a file whose
+    records are placed, htslib finds no record in any region and `samtools view -c` prints 0, exit 0. Such a
+    file's first record, in coordinate order, is placed; the index's own file has none."""
+    try:
+        record = next_record_or_none(aln, first_record_at)
+    except NoRecord as err:
+        return str(err)
+    if record is not None and record.reference_id >= 0:
+        name = aln.references[record.reference_id]
+        return f"it places no record on any reference sequence, but the file's first record is on '{name}'"
     return None
 
 

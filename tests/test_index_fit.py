@@ -283,3 +283,51 @@ def test_samtools_reads_the_swapped_index_wrongly(tmp_path):
         right = samtools_count(b, region)
         outcomes.add("right" if result.returncode == 0 and int(result.stdout) == right else "wrong or failed")
     assert "wrong or failed" in outcomes
+
+
+def unplaced_and_mapped(folder, kind="bai"):
+    """unplaced.bam (300 unmapped, unplaced reads: its index places none) and a.bam (20,000 placed reads), same
+    header, each indexed by samtools."""
+    unplaced = str(folder / "unplaced.bam")
+    reads = [Read(f"u{i}", 0x4, None, -1, None) for i in range(300)]
+    write_bam(unplaced, CONTIGS, reads, index=False)
+    mapped = str(folder / "a.bam")
+    write_bam(mapped, CONTIGS, reads_for(1), index=False)
+    for path in (unplaced, mapped):
+        subprocess.run(["samtools", "index", *alignment_index_options(kind), path], check=True)
+    return unplaced, mapped
+
+
+@pytest.mark.parametrize("kind", ["bai", "csi"])
+def test_the_index_of_a_file_of_unplaced_reads_does_not_fit_a_file_of_placed_ones(tmp_path, kind):
+    """Such an index has no bin to sample; samtools follows it and counts 0 in every region, exit 0."""
+    unplaced, mapped = unplaced_and_mapped(tmp_path, kind)
+    region = "chr1:1-100000"
+    foreign = subprocess.run(
+        ["samtools", "view", "-c", "-X", mapped, index_of(unplaced, kind), region], capture_output=True, text=True
+    )
+    assert (foreign.returncode, foreign.stdout.strip()) == (0, "0")  # why the check: a wrong count, exit 0
+    assert samtools_count(mapped, region) > 1000
+    assert alignment_index.index_mismatch(mapped, index_of(unplaced, kind)) == (
+        "it places no record on any reference sequence, but the file's first record is on 'chr1'"
+    )
+    assert alignment_index.index_mismatch(unplaced, index_of(unplaced, kind)) is None
+    assert alignment_index.index_mismatch(mapped, index_of(mapped, kind)) is None
+    assert alignment_index.index_mismatch(unplaced, index_of(mapped, kind)) is not None
+
+
+@pytest.mark.pipeline
+def test_a_panel_given_the_index_of_a_file_of_unplaced_reads_is_refused_before_any_count(tmp_path, run_pipeline):
+    unplaced, mapped = unplaced_and_mapped(tmp_path)
+    sheet = tmp_path / "samples.csv"
+    sheet.write_text(f"sample,bam,bai\nA,{mapped},{unplaced}.bai\n")
+    run = run_pipeline("--input", str(sheet), "--regions", panel_bed(tmp_path / "panel.bed"))
+    assert run.result.returncode != 0, run.log
+    assert (
+        refusal_lines("a.bam", "unplaced.bam.bai")
+        + ("it places no record on any reference sequence, but the file's first record is on 'chr1')")
+        in run.log
+    ), run.log
+    counted = [f for _, _, files in os.walk(run.outdir) for f in files if f.endswith(("_count.txt", ".counts.tsv"))]
+    assert counted == []
+    assert all(row["process"] != "COUNT_UNIT" for row in run.trace_rows())
