@@ -10,7 +10,8 @@ count is made from it (plan_units.py), by what the index claims about the file:
 - no offset points past the end of the file;
 - the metadata pseudo-bins (SAM specification 5.2, 5.3) of a sample of the contigs, spread over the whole file,
   each start at a record of that contig, and end where the next contig's records, the unplaced records or the
-  file begin;
+  file begin: the next contig the index places records on, not one it says has none (records added on the last
+  contigs by `samtools cat`, which copies the earlier blocks as they are);
 - a sample of the bins, spread over all contigs, each have their first chunk start at a record of their contig
   whose position lies in the bin's interval;
 - an index that places no record at all (that of a file of unplaced reads only) has nothing to sample: the
@@ -276,8 +277,9 @@ def offset_text(offset):
     return f"byte {offset >> 16}, offset {offset & 0xFFFF} in the block"
 
 
-def contig_problems(aln, contig_index, tid, name):
-    """Why a contig's pseudo-bin does not fit the file, or None."""
+def contig_problems(aln, contig_index, tid, name, next_tid=-1):
+    """Why a contig's pseudo-bin does not fit the file, or None. next_tid: the next contig the index places
+    records on, in file order (-1: none; the unplaced records or the end of the file follow)."""
     if contig_index.first < 0:
         return None
     record = next_record_or_none(aln, contig_index.first)
@@ -286,6 +288,16 @@ def contig_problems(aln, contig_index, tid, name):
     after = next_record_or_none(aln, contig_index.end)
     if after is not None and 0 <= after.reference_id <= tid:
         return f"the records of '{name}' do not end where it points: {offset_text(contig_index.end)}"
+    # The record after them is the next placed contig's first. One of a contig the index places none on (a
+    # contig whose records were added after the file was indexed: every earlier offset is unchanged) would be
+    # counted 0 in every region, exit 0.
+    if after is not None and after.reference_id > tid and after.reference_id != next_tid:
+        listed = f"the index places none on '{aln.references[after.reference_id]}'"
+        return f"a record of '{aln.references[after.reference_id]}' follows those of '{name}', but {listed}"
+    if next_tid >= 0 and (after is None or after.reference_id < 0):
+        what = "the end of the file" if after is None else "an unplaced record"
+        listed = f"the index places records on '{aln.references[next_tid]}' after them"
+        return f"{what} follows the records of '{name}', but {listed}"
     return None
 
 
@@ -324,9 +336,10 @@ def bam_index_mismatch(aln, index_bytes, file_size):
     sampled_words = sampled_bins(index.contigs, SAMPLED_BINS)
     bins = [(tid, *b) for (tid, _), b in zip(sampled_words, bins_at(index, [w for _, w in sampled_words]))]
     names = aln.references  # a tuple built anew at every access
+    next_placed = {tid: following for (_, tid), (_, following) in zip(placed, placed[1:])}  # in file order
     try:
         for _, tid in sampled(placed, SAMPLED_CONTIGS):
-            problem = contig_problems(aln, index.contigs[tid], tid, names[tid])
+            problem = contig_problems(aln, index.contigs[tid], tid, names[tid], next_placed.get(tid, -1))
             if problem:
                 return problem
         for tid, bin_number, begin in sorted(bins, key=lambda b: b[2]):

@@ -331,3 +331,46 @@ def test_a_panel_given_the_index_of_a_file_of_unplaced_reads_is_refused_before_a
     counted = [f for _, _, files in os.walk(run.outdir) for f in files if f.endswith(("_count.txt", ".counts.tsv"))]
     assert counted == []
     assert all(row["process"] != "COUNT_UNIT" for row in run.trace_rows())
+
+
+def test_the_index_made_before_records_of_the_last_contig_were_added_does_not_fit(tmp_path):
+    """Records of the last contig (chrM) added by `samtools cat --no-PG` to a file samtools wrote, after indexing:
+    cat writes the same header block and copies the records' BGZF blocks as they are, so every offset the old
+    index gives is unchanged, and through it samtools counts 0 on chrM, exit 0."""
+    written = str(tmp_path / "written.bam")
+    write_bam(written, CONTIGS, [read for read in reads_for(4) if read.contig != "chrM"], index=False)
+    old = str(tmp_path / "old.bam")
+    subprocess.run(["samtools", "view", "--no-PG", "-b", "-o", old, written], check=True)
+    subprocess.run(["samtools", "index", old], check=True)
+    added = str(tmp_path / "chrM.bam")
+    write_bam(added, CONTIGS, [Read(f"m{i}", 0, "chrM", 100 * i, "100M") for i in range(100)], index=False)
+    new = str(tmp_path / "new.bam")
+    subprocess.run(["samtools", "cat", "--no-PG", "-o", new, old, added], check=True)
+    subprocess.run(["samtools", "index", new], check=True)
+    through_old = subprocess.run(
+        ["samtools", "view", "-c", "-X", new, f"{old}.bai", "chrM"], capture_output=True, text=True, check=True
+    )
+    assert (through_old.stdout.strip(), samtools_count(new, "chrM")) == ("0", 100)
+    assert alignment_index.index_mismatch(new, f"{old}.bai") == (
+        "a record of 'chrM' follows those of 'chr2', but the index places none on 'chrM'"
+    )
+    assert alignment_index.index_mismatch(new, f"{new}.bai") is None
+    assert alignment_index.index_mismatch(old, f"{old}.bai") is None
+
+
+def test_an_index_that_places_records_after_a_contigs_where_the_file_has_none_does_not_fit(tmp_path):
+    """contig_problems told that the index places chrM's records after chr2's, where the file has only unplaced
+    records, or ends."""
+    reads = [read for read in reads_for(5) if read.contig != "chrM"]
+    ends = {}
+    for name, extra in (("unplaced", [Read(f"u{i}", 0x4, None, -1, None) for i in range(10)]), ("ends", [])):
+        path = str(tmp_path / f"{name}.bam")
+        write_bam(path, CONTIGS, reads + extra)
+        with open(f"{path}.bai", "rb") as handle:
+            layout = alignment_index.index_layout(handle.read())
+        with pysam.AlignmentFile(path) as aln:
+            chr2 = layout.contigs[1]
+            assert alignment_index.contig_problems(aln, chr2, 1, "chr2") is None  # nothing placed after chr2
+            ends[name] = alignment_index.contig_problems(aln, chr2, 1, "chr2", next_tid=2)
+    but = "follows the records of 'chr2', but the index places records on 'chrM' after them"
+    assert ends == {"unplaced": f"an unplaced record {but}", "ends": f"the end of the file {but}"}
