@@ -17,7 +17,6 @@ whose CIGAR consumes none. So, over any set of records (each once, in any order)
 records: memory is one chunk, whatever the stream.
 """
 
-import gzip
 import operator
 import struct
 import zlib
@@ -43,6 +42,16 @@ RECORD_HEAD = numpy.dtype(
 )
 FIXED_BYTES = 36  # block_size and the 32 bytes of fixed fields before read_name
 UNMAPPED = 0x4
+# A BGZF block (the SAM spec, 4.1): a gzip member (RFC 1952) whose extra field holds the subfield BC, BSIZE (the
+# block's size minus 1): ID1 ID2 CM FLG MTIME XFL OS XLEN, the XLEN bytes of subfields (SI1 SI2 SLEN and SLEN
+# bytes each), the deflate data, CRC32 ISIZE.
+GZIP_HEAD = struct.Struct("<BBBBIBBH")
+SUBFIELD_HEAD = struct.Struct("<BBH")
+BC_SUBFIELD = (ord("B"), ord("C"))
+BSIZE = struct.Struct("<H")
+GZIP_TAIL = struct.Struct("<II")
+FTEXT, FEXTRA = 0x1, 0x4
+BGZF_BLOCK_MAX = 1 << 16  # BSIZE + 1: the most bytes of a block
 # CIGAR operation codes (MIDNSHP=X = 0..8) that consume reference bases: M D N = X.
 CONSUMES_REFERENCE = numpy.zeros(16, dtype=numpy.int64)
 CONSUMES_REFERENCE[[0, 2, 3, 7, 8]] = 1
@@ -53,25 +62,124 @@ class BamStreamError(ValueError):
 
 
 class Stream:
-    """The uncompressed bytes of a BGZF stream, read READ_BYTES at a time."""
+    """The uncompressed bytes of a BGZF stream (the SAM spec, 4.1), about READ_BYTES at a time: the raw bytes
+    are read raw_bytes at a time into one buffer and each whole block is inflated by one zlib call. Memory: the
+    buffer (raw_bytes and one block) and `data`.
 
-    def __init__(self, raw):
-        self._reader = gzip.GzipFile(fileobj=raw, mode="rb")
+    Every block is checked as gzip.GzipFile checked it, and more: the gzip magic, method and flags; the BC
+    extra subfield (BSIZE) and its fit with XLEN and the block; a deflate stream that ends exactly at the
+    block's CRC32; the block's CRC32 and ISIZE against its inflated bytes; and a stream that ends between
+    blocks. Any other stream is a BamStreamError.
+
+    A gzip member without the BC subfield is an error too, not read by a fallback gzip reader: samtools
+    (htslib's bgzf.c) writes BC in every block it writes, the EOF block included, so such a member means the
+    stream is not what `samtools view -u` writes; and a fallback would be a second reader, run by nothing in
+    production, that could only turn a stream we do not understand into counts."""
+
+    def __init__(self, raw, raw_bytes=None):
+        self._raw = raw
+        self._raw_bytes = raw_bytes or READ_BYTES
+        self._buffer = bytearray(self._raw_bytes + BGZF_BLOCK_MAX)
+        self._view = memoryview(self._buffer)
+        self._at = self._end = 0  # the raw bytes read but not yet inflated: _buffer[_at:_end]
+        self._buffer_offset = 0  # the stream offset of _buffer[0], for messages
+        self._raw_ended = False
         self.data = b""
 
     def more(self):
-        """Append the next bytes to `data`; False at the end of the stream."""
-        try:
-            block = self._reader.read(READ_BYTES)
-        except (OSError, EOFError, zlib.error) as err:  # not gzip (BadGzipFile is an OSError), cut short
-            raise BamStreamError(f"not a complete BGZF stream: {err}") from None
-        self.data += block
-        return bool(block)
+        """Append the next bytes (READ_BYTES or more, or the rest of the stream) to `data`; False at the end of
+        the stream."""
+        blocks, n_bytes = [self.data], 0
+        while n_bytes < READ_BYTES:
+            block = self._next_block()
+            if block is None:
+                break
+            blocks.append(block)
+            n_bytes += len(block)
+        if n_bytes:
+            self.data = b"".join(blocks)
+        return n_bytes > 0
 
     def need(self, n_bytes, what):
         while len(self.data) < n_bytes:
             if not self.more():
                 raise BamStreamError(f"the stream ends inside {what}")
+
+    def _error(self, problem, at=None):
+        offset = self._buffer_offset + (self._at if at is None else at)
+        return BamStreamError(f"not a complete BGZF stream: {problem} (the block at byte {offset})")
+
+    def _fill(self, n_bytes):
+        """True when the next n_bytes (at most BGZF_BLOCK_MAX) raw bytes are in the buffer; False when the
+        stream ends before any; BamStreamError when it ends after some."""
+        while self._end - self._at < n_bytes:
+            if self._raw_ended:
+                if self._at == self._end:
+                    return False
+                raise self._error(f"the stream ends inside a block ({self._end - self._at} bytes of it)")
+            if self._end + self._raw_bytes > len(self._buffer):  # move the unread bytes (< one block) to the front
+                left = self._end - self._at
+                self._buffer[:left] = self._buffer[self._at : self._end]
+                self._buffer_offset += self._at
+                self._at, self._end = 0, left
+            got = self._raw.readinto(self._view[self._end : self._end + self._raw_bytes])
+            if got:
+                self._end += got
+            else:
+                self._raw_ended = True
+        return True
+
+    def _next_block(self):
+        """The inflated bytes of the next block; None at the end of the stream."""
+        if not self._fill(GZIP_HEAD.size):
+            return None
+        at, buffer = self._at, self._buffer
+        id1, id2, method, flags, _, _, _, xlen = GZIP_HEAD.unpack_from(buffer, at)
+        if (id1, id2) != (0x1F, 0x8B):
+            raise self._error(f"no gzip magic: {bytes(buffer[at : at + 2])!r}")
+        if method != 8:
+            raise self._error(f"gzip compression method {method}, not deflate (8)")
+        if flags & ~FTEXT != FEXTRA:  # FNAME, FCOMMENT or FHCRC: samtools writes none; no extra field: not BGZF
+            raise self._error(f"gzip flags {flags:#04x}, not a BGZF block's (0x04: an extra field alone)")
+        head_size = GZIP_HEAD.size + xlen
+        self._fill(head_size)  # may move the block to the buffer's front
+        at = self._at
+        block_size, subfield_at = None, at + GZIP_HEAD.size
+        while subfield_at < at + head_size:
+            if subfield_at + SUBFIELD_HEAD.size > at + head_size:
+                raise self._error(f"the extra field's subfields overrun its length XLEN {xlen}")
+            si1, si2, subfield_size = SUBFIELD_HEAD.unpack_from(buffer, subfield_at)
+            subfield_at += SUBFIELD_HEAD.size
+            if subfield_at + subfield_size > at + head_size:
+                raise self._error(f"the extra field's subfields overrun its length XLEN {xlen}")
+            if (si1, si2) == BC_SUBFIELD:
+                if subfield_size != 2 or block_size is not None:
+                    raise self._error("a BC subfield that is not one 2-byte BSIZE")
+                block_size = BSIZE.unpack_from(buffer, subfield_at)[0] + 1
+            subfield_at += subfield_size
+        if block_size is None:
+            raise self._error("a gzip member without the BC subfield (BSIZE), not a BGZF block")
+        if block_size < head_size + GZIP_TAIL.size:
+            raise self._error(f"BSIZE {block_size - 1} too small for the block's XLEN {xlen}")
+        self._fill(block_size)
+        at = self._at
+        payload = self._view[at + head_size : at + block_size - GZIP_TAIL.size]
+        crc, isize = GZIP_TAIL.unpack_from(buffer, at + block_size - GZIP_TAIL.size)
+        inflater = zlib.decompressobj(-15)
+        try:
+            block = inflater.decompress(payload)
+        except zlib.error as err:
+            raise self._error(f"its deflate data is corrupt: {err}") from None
+        finally:
+            payload.release()
+        if not inflater.eof or inflater.unused_data:
+            raise self._error("its deflate data does not end exactly at its CRC32 (BSIZE does not fit)")
+        if len(block) != isize:
+            raise self._error(f"{len(block)} inflated bytes, its ISIZE says {isize}")
+        if zlib.crc32(block) != crc:
+            raise self._error("its inflated bytes do not match its CRC32")
+        self._at = at + block_size
+        return block
 
 
 def read_header(stream):
