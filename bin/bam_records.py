@@ -46,12 +46,13 @@ UNMAPPED = 0x4
 # block's size minus 1): ID1 ID2 CM FLG MTIME XFL OS XLEN, the XLEN bytes of subfields (SI1 SI2 SLEN and SLEN
 # bytes each), the deflate data, CRC32 ISIZE.
 GZIP_HEAD = struct.Struct("<BBBBIBBH")
+GZIP_MAGIC = b"\x1f\x8b"
 SUBFIELD_HEAD = struct.Struct("<BBH")
 BC_SUBFIELD = (ord("B"), ord("C"))
 BSIZE = struct.Struct("<H")
 GZIP_TAIL = struct.Struct("<II")
 FTEXT, FEXTRA = 0x1, 0x4
-BGZF_BLOCK_MAX = 1 << 16  # BSIZE + 1: the most bytes of a block
+BGZF_BLOCK_MAX = 1 << 16  # the most bytes of a block (BSIZE + 1), and of its inflated data
 # CIGAR operation codes (MIDNSHP=X = 0..8) that consume reference bases: M D N = X.
 CONSUMES_REFERENCE = numpy.zeros(16, dtype=numpy.int64)
 CONSUMES_REFERENCE[[0, 2, 3, 7, 8]] = 1
@@ -68,8 +69,11 @@ class Stream:
 
     Every block is checked as gzip.GzipFile checked it, and more: the gzip magic, method and flags; the BC
     extra subfield (BSIZE) and its fit with XLEN and the block; a deflate stream that ends exactly at the
-    block's CRC32; the block's CRC32 and ISIZE against its inflated bytes; and a stream that ends between
-    blocks. Any other stream is a BamStreamError.
+    block's CRC32; the block's CRC32 and ISIZE against its inflated bytes; a stream that ends between blocks,
+    and after an empty block: samtools (bgzf_close) ends every stream it writes with the end-of-file block, so
+    a stream cut at a block boundary that is also a record boundary is an error too, not the counts of the
+    records before the cut (the exit status of samtools should tell too; this does not rely on it). An empty
+    stream is left to read_header to tell. Any other stream is a BamStreamError.
 
     A gzip member without the BC subfield is an error too, not read by a fallback gzip reader: samtools
     (htslib's bgzf.c) writes BC in every block it writes, the EOF block included, so such a member means the
@@ -84,6 +88,7 @@ class Stream:
         self._at = self._end = 0  # the raw bytes read but not yet inflated: _buffer[_at:_end]
         self._buffer_offset = 0  # the stream offset of _buffer[0], for messages
         self._raw_ended = False
+        self._last_block_size = None
         self.data = b""
 
     def more(self):
@@ -105,18 +110,17 @@ class Stream:
             if not self.more():
                 raise BamStreamError(f"the stream ends inside {what}")
 
-    def _error(self, problem, at=None):
-        offset = self._buffer_offset + (self._at if at is None else at)
-        return BamStreamError(f"not a complete BGZF stream: {problem} (the block at byte {offset})")
+    def _error(self, problem):
+        return BamStreamError(
+            f"not a complete BGZF stream: {problem} (the block at byte {self._buffer_offset + self._at})"
+        )
 
     def _fill(self, n_bytes):
-        """True when the next n_bytes (at most BGZF_BLOCK_MAX) raw bytes are in the buffer; False when the
-        stream ends before any; BamStreamError when it ends after some."""
+        """Whether the next n_bytes (at most BGZF_BLOCK_MAX) raw bytes are in the buffer, reading more as
+        needed: False when the stream ends before."""
         while self._end - self._at < n_bytes:
             if self._raw_ended:
-                if self._at == self._end:
-                    return False
-                raise self._error(f"the stream ends inside a block ({self._end - self._at} bytes of it)")
+                return False
             if self._end + self._raw_bytes > len(self._buffer):  # move the unread bytes (< one block) to the front
                 left = self._end - self._at
                 self._buffer[:left] = self._buffer[self._at : self._end]
@@ -129,20 +133,35 @@ class Stream:
                 self._raw_ended = True
         return True
 
+    def _cut(self):
+        return self._error(f"the stream ends inside a block ({self._end - self._at} bytes of it)")
+
     def _next_block(self):
         """The inflated bytes of the next block; None at the end of the stream."""
-        if not self._fill(GZIP_HEAD.size):
-            return None
+        complete = self._fill(GZIP_HEAD.size)
         at, buffer = self._at, self._buffer
-        id1, id2, method, flags, _, _, _, xlen = GZIP_HEAD.unpack_from(buffer, at)
-        if (id1, id2) != (0x1F, 0x8B):
-            raise self._error(f"no gzip magic: {bytes(buffer[at : at + 2])!r}")
+        if at == self._end:  # the end of the stream, between blocks
+            if self._last_block_size:  # not None (no block: an empty stream, for read_header to tell) nor 0
+                raise BamStreamError(
+                    "not a complete BGZF stream: it ends without BGZF's end-of-file block (an empty block) at byte "
+                    f"{self._buffer_offset + at}: samtools stopped before the end"
+                )
+            return None
+        magic = bytes(buffer[at : min(at + 2, self._end)])
+        if not GZIP_MAGIC.startswith(magic):  # said first, even of a stream too short for a block
+            raise self._error(f"no gzip magic ({magic!r}): not gzip, so not BAM")
+        if not complete:
+            raise self._cut()
+        _, _, method, flags, _, _, _, xlen = GZIP_HEAD.unpack_from(buffer, at)
         if method != 8:
             raise self._error(f"gzip compression method {method}, not deflate (8)")
         if flags & ~FTEXT != FEXTRA:  # FNAME, FCOMMENT or FHCRC: samtools writes none; no extra field: not BGZF
             raise self._error(f"gzip flags {flags:#04x}, not a BGZF block's (0x04: an extra field alone)")
         head_size = GZIP_HEAD.size + xlen
-        self._fill(head_size)  # may move the block to the buffer's front
+        if head_size + GZIP_TAIL.size > BGZF_BLOCK_MAX:
+            raise self._error(f"an extra field of XLEN {xlen} bytes, too long for any BGZF block")
+        if not self._fill(head_size):  # may move the block to the buffer's front
+            raise self._cut()
         at = self._at
         block_size, subfield_at = None, at + GZIP_HEAD.size
         while subfield_at < at + head_size:
@@ -161,17 +180,20 @@ class Stream:
             raise self._error("a gzip member without the BC subfield (BSIZE), not a BGZF block")
         if block_size < head_size + GZIP_TAIL.size:
             raise self._error(f"BSIZE {block_size - 1} too small for the block's XLEN {xlen}")
-        self._fill(block_size)
+        if not self._fill(block_size):
+            raise self._cut()
         at = self._at
         payload = self._view[at + head_size : at + block_size - GZIP_TAIL.size]
         crc, isize = GZIP_TAIL.unpack_from(buffer, at + block_size - GZIP_TAIL.size)
         inflater = zlib.decompressobj(-15)
         try:
-            block = inflater.decompress(payload)
+            block = inflater.decompress(payload, BGZF_BLOCK_MAX + 1)  # no deflate bomb: one block's bytes, and one
         except zlib.error as err:
             raise self._error(f"its deflate data is corrupt: {err}") from None
         finally:
             payload.release()
+        if len(block) > BGZF_BLOCK_MAX:
+            raise self._error(f"it inflates to more than {BGZF_BLOCK_MAX} bytes, any BGZF block's most")
         if not inflater.eof or inflater.unused_data:
             raise self._error("its deflate data does not end exactly at its CRC32 (BSIZE does not fit)")
         if len(block) != isize:
@@ -179,6 +201,7 @@ class Stream:
         if zlib.crc32(block) != crc:
             raise self._error("its inflated bytes do not match its CRC32")
         self._at = at + block_size
+        self._last_block_size = isize
         return block
 
 
