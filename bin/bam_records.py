@@ -19,6 +19,7 @@ records: memory is one chunk, whatever the stream.
 
 import operator
 import struct
+import sys
 import zlib
 from typing import NamedTuple
 
@@ -228,6 +229,33 @@ def read_header(stream):
 
 def record_starts(data):
     """Offsets of the complete records at the start of `data`, and the offset after the last of them."""
+    if sys.byteorder != "little":
+        return record_starts_unpacked(data)
+    # The int32 at any offset, by one index: the offset's residue mod 4 picks one of four views of data cast to
+    # native (here little-endian) int32s, starting at bytes 0 to 3 (~0.2 us a record, 0.4 with struct); an
+    # offset past the last whole int32 is an IndexError.
+    size = len(data)
+    words = [memoryview(data)[k : k + max(0, size - k) // 4 * 4].cast("i") for k in range(4)]
+    offsets = []
+    append = offsets.append
+    offset = 0
+    try:
+        while True:
+            block_size = words[offset & 3][offset >> 2]
+            if block_size < FIXED_BYTES - 4:
+                raise BamStreamError(f"a record of {block_size} bytes, shorter than any BAM record")
+            following = offset + 4 + block_size
+            if following > size:
+                break
+            append(offset)
+            offset = following
+    except IndexError:  # fewer than 4 bytes left
+        pass
+    return numpy.array(offsets, dtype=numpy.int64), offset
+
+
+def record_starts_unpacked(data):
+    """record_starts, by struct (any byte order)."""
     offsets = []
     append, size_at = offsets.append, INT32.unpack_from
     offset, size = 0, len(data)

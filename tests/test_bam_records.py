@@ -448,3 +448,19 @@ def test_empty_streams_and_eof_blocks_alone_have_no_header(streams):
         assert br.overlap_counts(io.BytesIO(data), [("a", 0, 5000), ("b", 0, 1)]) == [0, 0]
     with pytest.raises(br.BamStreamError, match="end-of-file block"):
         br.overlap_counts(io.BytesIO(header), [("a", 0, 5000)])
+
+
+def test_record_starts_by_int32_views_equal_record_starts_by_struct(streams):
+    """The little-endian record_starts and the struct one, on the records cut at every offset (0 to 3 bytes
+    past a record too), and on a record too short for BAM."""
+    offsets, end = record_offsets(streams["small"])
+    records = gzip.decompress(streams["small"])[offsets[0] : end]
+    for cut in range(len(records) + 1):
+        by_views, by_struct = br.record_starts(records[:cut]), br.record_starts_unpacked(records[:cut])
+        assert by_views[0].tolist() == by_struct[0].tolist() and by_views[1] == by_struct[1], cut
+    assert br.record_starts(records)[0].tolist() == [offset - offsets[0] for offset in offsets]
+    second = offsets[1] - offsets[0]
+    short = records[:second] + struct.pack("<i", 31) + records[second + 4 :]
+    for record_starts in (br.record_starts, br.record_starts_unpacked):
+        with pytest.raises(br.BamStreamError, match="^a record of 31 bytes, shorter than any BAM record$"):
+            record_starts(short)
