@@ -217,13 +217,19 @@ def read_header(stream):
     n_references = INT32.unpack_from(stream.data, offset)[0]
     offset += 4
     names = []
-    for _ in range(n_references):
-        stream.need(offset + 4, "the BAM header")
-        name_bytes = INT32.unpack_from(stream.data, offset)[0]
-        stream.need(offset + 8 + name_bytes, "the BAM header")
-        names.append(stream.data[offset + 4 : offset + 3 + name_bytes].decode("utf-8", "surrogateescape"))
-        offset += 8 + name_bytes
-    stream.data = stream.data[offset:]
+    append, size_at, data = names.append, INT32.unpack_from, stream.data
+    for _ in range(n_references):  # l_name, name (NUL-terminated), l_ref; more data read only when needed
+        if offset + 4 > len(data):
+            stream.need(offset + 4, "the BAM header")
+            data = stream.data
+        name_bytes = size_at(data, offset)[0]
+        following = offset + 8 + name_bytes
+        if following > len(data):
+            stream.need(following, "the BAM header")
+            data = stream.data
+        append(data[offset + 4 : following - 5].decode("utf-8", "surrogateescape"))
+        offset = following
+    stream.data = data[offset:]
     return names
 
 

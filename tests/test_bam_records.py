@@ -464,3 +464,17 @@ def test_record_starts_by_int32_views_equal_record_starts_by_struct(streams):
     for record_starts in (br.record_starts, br.record_starts_unpacked):
         with pytest.raises(br.BamStreamError, match="^a record of 31 bytes, shorter than any BAM record$"):
             record_starts(short)
+
+
+@pytest.mark.parametrize("read_bytes", [100, 65536, br.READ_BYTES])
+def test_a_header_of_thousands_of_contigs_over_many_blocks(tmp_path, monkeypatch, read_bytes):
+    """3,000 contigs with names of 1 to 200 bytes: read_header reads on inside each name and each l_ref."""
+    monkeypatch.setattr(br, "READ_BYTES", read_bytes)
+    rng = random.Random(2)
+    contigs = [(f"c{i}_" + "x" * rng.randint(0, 195), 1000 + i) for i in range(3000)]
+    reads = [Read("r1", 0, contigs[2999][0], 5, "10M", length=10), Read("r2", 0, contigs[7][0], 0, "1M", length=1)]
+    data = uncompressed_bam(tmp_path / "h.bam", contigs, reads)
+    assert len(gzip.decompress(data)) > 6 * 65536
+    names, spans = all_spans(data)
+    assert names == [name for name, _ in contigs] and spans == [(7, 0, 1), (2999, 5, 15)]
+    assert all_spans(data, GzipStream) == (names, spans)
