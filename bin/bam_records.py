@@ -17,9 +17,9 @@ whose CIGAR consumes none. So, over any set of records (each once, in any order)
 records: memory is one chunk, whatever the stream.
 """
 
-import gzip
 import operator
 import struct
+import sys
 import zlib
 from typing import NamedTuple
 
@@ -43,6 +43,17 @@ RECORD_HEAD = numpy.dtype(
 )
 FIXED_BYTES = 36  # block_size and the 32 bytes of fixed fields before read_name
 UNMAPPED = 0x4
+# A BGZF block (the SAM spec, 4.1): a gzip member (RFC 1952) whose extra field holds the subfield BC, BSIZE (the
+# block's size minus 1): ID1 ID2 CM FLG MTIME XFL OS XLEN, the XLEN bytes of subfields (SI1 SI2 SLEN and SLEN
+# bytes each), the deflate data, CRC32 ISIZE.
+GZIP_HEAD = struct.Struct("<BBBBIBBH")
+GZIP_MAGIC = b"\x1f\x8b"
+SUBFIELD_HEAD = struct.Struct("<BBH")
+BC_SUBFIELD = (ord("B"), ord("C"))
+BSIZE = struct.Struct("<H")
+GZIP_TAIL = struct.Struct("<II")
+FTEXT, FEXTRA = 0x1, 0x4
+BGZF_BLOCK_MAX = 1 << 16  # the most bytes of a block (BSIZE + 1), and of its inflated data
 # CIGAR operation codes (MIDNSHP=X = 0..8) that consume reference bases: M D N = X.
 CONSUMES_REFERENCE = numpy.zeros(16, dtype=numpy.int64)
 CONSUMES_REFERENCE[[0, 2, 3, 7, 8]] = 1
@@ -53,25 +64,146 @@ class BamStreamError(ValueError):
 
 
 class Stream:
-    """The uncompressed bytes of a BGZF stream, read READ_BYTES at a time."""
+    """The uncompressed bytes of a BGZF stream (the SAM spec, 4.1), about READ_BYTES at a time: the raw bytes
+    are read raw_bytes at a time into one buffer and each whole block is inflated by one zlib call. Memory: the
+    buffer (raw_bytes and one block) and `data`.
 
-    def __init__(self, raw):
-        self._reader = gzip.GzipFile(fileobj=raw, mode="rb")
+    Every block is checked as gzip.GzipFile checked it, and more: the gzip magic, method and flags; the BC
+    extra subfield (BSIZE) and its fit with XLEN and the block; a deflate stream that ends exactly at the
+    block's CRC32; the block's CRC32 and ISIZE against its inflated bytes; a stream that ends between blocks,
+    and after an empty block: samtools (bgzf_close) ends every stream it writes with the end-of-file block, so
+    a stream cut at a block boundary that is also a record boundary is an error too, not the counts of the
+    records before the cut (the exit status of samtools should tell too; this does not rely on it). An empty
+    stream is left to read_header to tell. Any other stream is a BamStreamError.
+
+    A gzip member without the BC subfield is an error too, not read by a fallback gzip reader: samtools
+    (htslib's bgzf.c) writes BC in every block it writes, the EOF block included, so such a member means the
+    stream is not what `samtools view -u` writes; and a fallback would be a second reader, run by nothing in
+    production, that could only turn a stream we do not understand into counts."""
+
+    def __init__(self, raw, raw_bytes=None):
+        self._raw = raw
+        self._raw_bytes = raw_bytes or READ_BYTES
+        self._buffer = bytearray(self._raw_bytes + BGZF_BLOCK_MAX)
+        self._view = memoryview(self._buffer)
+        self._at = self._end = 0  # the raw bytes read but not yet inflated: _buffer[_at:_end]
+        self._buffer_offset = 0  # the stream offset of _buffer[0], for messages
+        self._raw_ended = False
+        self._last_block_size = None
         self.data = b""
 
     def more(self):
-        """Append the next bytes to `data`; False at the end of the stream."""
-        try:
-            block = self._reader.read(READ_BYTES)
-        except (OSError, EOFError, zlib.error) as err:  # not gzip (BadGzipFile is an OSError), cut short
-            raise BamStreamError(f"not a complete BGZF stream: {err}") from None
-        self.data += block
-        return bool(block)
+        """Append the next bytes (READ_BYTES or more, or the rest of the stream) to `data`; False at the end of
+        the stream."""
+        blocks, n_bytes = [self.data], 0
+        while n_bytes < READ_BYTES:
+            block = self._next_block()
+            if block is None:
+                break
+            blocks.append(block)
+            n_bytes += len(block)
+        if n_bytes:
+            self.data = b"".join(blocks)
+        return n_bytes > 0
 
     def need(self, n_bytes, what):
         while len(self.data) < n_bytes:
             if not self.more():
                 raise BamStreamError(f"the stream ends inside {what}")
+
+    def _error(self, problem):
+        return BamStreamError(
+            f"not a complete BGZF stream: {problem} (the block at byte {self._buffer_offset + self._at})"
+        )
+
+    def _fill(self, n_bytes):
+        """Whether the next n_bytes (at most BGZF_BLOCK_MAX) raw bytes are in the buffer, reading more as
+        needed: False when the stream ends before."""
+        while self._end - self._at < n_bytes:
+            if self._raw_ended:
+                return False
+            if self._end + self._raw_bytes > len(self._buffer):  # move the unread bytes (< one block) to the front
+                left = self._end - self._at
+                self._buffer[:left] = self._buffer[self._at : self._end]
+                self._buffer_offset += self._at
+                self._at, self._end = 0, left
+            got = self._raw.readinto(self._view[self._end : self._end + self._raw_bytes])
+            if got:
+                self._end += got
+            else:
+                self._raw_ended = True
+        return True
+
+    def _cut(self):
+        return self._error(f"the stream ends inside a block ({self._end - self._at} bytes of it)")
+
+    def _next_block(self):
+        """The inflated bytes of the next block; None at the end of the stream."""
+        complete = self._fill(GZIP_HEAD.size)
+        at, buffer = self._at, self._buffer
+        if at == self._end:  # the end of the stream, between blocks
+            if self._last_block_size:  # not None (no block: an empty stream, for read_header to tell) nor 0
+                raise BamStreamError(
+                    "not a complete BGZF stream: it ends without BGZF's end-of-file block (an empty block) at byte "
+                    f"{self._buffer_offset + at}: samtools stopped before the end"
+                )
+            return None
+        magic = bytes(buffer[at : min(at + 2, self._end)])
+        if not GZIP_MAGIC.startswith(magic):  # said first, even of a stream too short for a block
+            raise self._error(f"no gzip magic ({magic!r}): not gzip, so not BAM")
+        if not complete:
+            raise self._cut()
+        _, _, method, flags, _, _, _, xlen = GZIP_HEAD.unpack_from(buffer, at)
+        if method != 8:
+            raise self._error(f"gzip compression method {method}, not deflate (8)")
+        if flags & ~FTEXT != FEXTRA:  # FNAME, FCOMMENT or FHCRC: samtools writes none; no extra field: not BGZF
+            raise self._error(f"gzip flags {flags:#04x}, not a BGZF block's (0x04: an extra field alone)")
+        head_size = GZIP_HEAD.size + xlen
+        if head_size + GZIP_TAIL.size > BGZF_BLOCK_MAX:
+            raise self._error(f"an extra field of XLEN {xlen} bytes, too long for any BGZF block")
+        if not self._fill(head_size):  # may move the block to the buffer's front
+            raise self._cut()
+        at = self._at
+        block_size, subfield_at = None, at + GZIP_HEAD.size
+        while subfield_at < at + head_size:
+            if subfield_at + SUBFIELD_HEAD.size > at + head_size:
+                raise self._error(f"the extra field's subfields overrun its length XLEN {xlen}")
+            si1, si2, subfield_size = SUBFIELD_HEAD.unpack_from(buffer, subfield_at)
+            subfield_at += SUBFIELD_HEAD.size
+            if subfield_at + subfield_size > at + head_size:
+                raise self._error(f"the extra field's subfields overrun its length XLEN {xlen}")
+            if (si1, si2) == BC_SUBFIELD:
+                if subfield_size != 2 or block_size is not None:
+                    raise self._error("a BC subfield that is not one 2-byte BSIZE")
+                block_size = BSIZE.unpack_from(buffer, subfield_at)[0] + 1
+            subfield_at += subfield_size
+        if block_size is None:
+            raise self._error("a gzip member without the BC subfield (BSIZE), not a BGZF block")
+        if block_size < head_size + GZIP_TAIL.size:
+            raise self._error(f"BSIZE {block_size - 1} too small for the block's XLEN {xlen}")
+        if not self._fill(block_size):
+            raise self._cut()
+        at = self._at
+        payload = self._view[at + head_size : at + block_size - GZIP_TAIL.size]
+        crc, isize = GZIP_TAIL.unpack_from(buffer, at + block_size - GZIP_TAIL.size)
+        inflater = zlib.decompressobj(-15)
+        try:
+            block = inflater.decompress(payload, BGZF_BLOCK_MAX + 1)  # no deflate bomb: one block's bytes, and one
+        except zlib.error as err:
+            raise self._error(f"its deflate data is corrupt: {err}") from None
+        finally:
+            payload.release()
+        if len(block) > BGZF_BLOCK_MAX:
+            raise self._error(f"it inflates to more than {BGZF_BLOCK_MAX} bytes, any BGZF block's most")
+        if not inflater.eof or inflater.unused_data:
+            raise self._error("its deflate data does not end exactly at its CRC32 (BSIZE does not fit)")
+        if len(block) != isize:
+            raise self._error(f"{len(block)} inflated bytes, its ISIZE says {isize}")
+        if zlib.crc32(block) != crc:
+            raise self._error("its inflated bytes do not match its CRC32")
+        self._at = at + block_size
+        self._last_block_size = isize
+        return block
 
 
 def read_header(stream):
@@ -85,18 +217,51 @@ def read_header(stream):
     n_references = INT32.unpack_from(stream.data, offset)[0]
     offset += 4
     names = []
-    for _ in range(n_references):
-        stream.need(offset + 4, "the BAM header")
-        name_bytes = INT32.unpack_from(stream.data, offset)[0]
-        stream.need(offset + 8 + name_bytes, "the BAM header")
-        names.append(stream.data[offset + 4 : offset + 3 + name_bytes].decode("utf-8", "surrogateescape"))
-        offset += 8 + name_bytes
-    stream.data = stream.data[offset:]
+    append, size_at, data = names.append, INT32.unpack_from, stream.data
+    for _ in range(n_references):  # l_name, name (NUL-terminated), l_ref; more data read only when needed
+        if offset + 4 > len(data):
+            stream.need(offset + 4, "the BAM header")
+            data = stream.data
+        name_bytes = size_at(data, offset)[0]
+        following = offset + 8 + name_bytes
+        if following > len(data):
+            stream.need(following, "the BAM header")
+            data = stream.data
+        append(data[offset + 4 : following - 5].decode("utf-8", "surrogateescape"))
+        offset = following
+    stream.data = data[offset:]
     return names
 
 
 def record_starts(data):
     """Offsets of the complete records at the start of `data`, and the offset after the last of them."""
+    if sys.byteorder != "little":
+        return record_starts_unpacked(data)
+    # The int32 at any offset, by one index: the offset's residue mod 4 picks one of four views of data cast to
+    # native (here little-endian) int32s, starting at bytes 0 to 3 (~0.2 us a record, 0.4 with struct); an
+    # offset past the last whole int32 is an IndexError.
+    size = len(data)
+    words = [memoryview(data)[k : k + max(0, size - k) // 4 * 4].cast("i") for k in range(4)]
+    offsets = []
+    append = offsets.append
+    offset = 0
+    try:
+        while True:
+            block_size = words[offset & 3][offset >> 2]
+            if block_size < FIXED_BYTES - 4:
+                raise BamStreamError(f"a record of {block_size} bytes, shorter than any BAM record")
+            following = offset + 4 + block_size
+            if following > size:
+                break
+            append(offset)
+            offset = following
+    except IndexError:  # fewer than 4 bytes left
+        pass
+    return numpy.array(offsets, dtype=numpy.int64), offset
+
+
+def record_starts_unpacked(data):
+    """record_starts, by struct (any byte order)."""
     offsets = []
     append, size_at = offsets.append, INT32.unpack_from
     offset, size = 0, len(data)

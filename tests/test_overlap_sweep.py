@@ -236,7 +236,7 @@ def test_a_pass_out_of_order_or_unreadable_is_recounted_region_by_region(bam, tm
     )
     caplog.clear()
     assert batch_counts(items, bam, tmp_path, samtools=garbage) == expected
-    unreadable = "list index out of range" if reader == "sam" else "not a complete BGZF stream: Not a gzipped file"
+    unreadable = "list index out of range" if reader == "sam" else "not a complete BGZF stream: no gzip magic"
     assert f"cannot count the output of samtools ({unreadable}" in caplog.text
 
 
