@@ -579,62 +579,26 @@ def other_row_key(name, length, occurrence):
 def count_column(regions, blocks):
     """A table's counts as a column aligned to the rows of `regions` (MISSING_COUNT where it has none), adding the
     rows it is the first to have; and {row: count} of the counts too large for the column (LARGE_COUNT there).
-    `blocks`: (names, lengths, counts) of the table's rows in order. A block of rows that are all their names'
-    first rows, new to the column, is placed in C (first_rows_of_block); any other row by block_rows."""
+    `blocks`: (names, lengths, counts) of the table's rows in order. A row of its name's first row's length is that
+    row unless the column holds it already (a repeat); a repeat or another length is other_row's."""
     column = array.array("q", [MISSING_COUNT]) * len(regions.names)
     large, occurrences = {}, {}
-    for names, lengths, counts in blocks:
-        rows = first_rows_of_block(regions, column, names, lengths)
-        if rows is None:
-            rows = block_rows(regions, column, names, lengths, occurrences)
-        set_counts(column, rows, counts, large)
-    return column, large
-
-
-def first_rows_of_block(regions, column, names, lengths):
-    """The rows of a block of a table's rows when each is its name's first row, of the same length, neither held
-    by the column yet nor twice in the block (a table of rows already seen, in any order); None otherwise."""
-    rows = list(map(regions.first_row.get, names))
-    if None in rows or list(map(regions.lengths.__getitem__, rows)) != lengths:
-        return None
-    if list(map(column.__getitem__, rows)).count(MISSING_COUNT) != len(rows) or len(set(rows)) != len(rows):
-        return None
-    return rows
-
-
-def block_rows(regions, column, names, lengths, occurrences):
-    """The rows of a block of a table's rows, one at a time: a new name's row added, a row of a name's first length
-    whose first row the column holds (a repeat) or of another length by other_row. Each row is marked held in the
-    column (0, until set_counts) as it is found: the block's own repeats are told."""
-    rows = []
     first_row, row_lengths = regions.first_row, regions.lengths
-    for name, length in zip(names, lengths):
-        row = first_row.get(name)
-        if row is None:
-            row = first_row[name] = regions.add(name, length)
-        elif row_lengths[row] != length or column[row] != MISSING_COUNT:
-            row = other_row(regions, name, length, occurrences)
-        if row == len(column):
-            column.append(0)
-        else:
-            column[row] = 0
-        rows.append(row)
-    return rows
-
-
-# The largest count a count column holds (array typecode "q"); a larger one is LARGE_COUNT there.
-MAX_COLUMN_COUNT = (1 << 63) - 1
-
-
-def set_counts(column, rows, counts, large):
-    """Each count at its row of the column; a count beyond MAX_COLUMN_COUNT as LARGE_COUNT, itself in `large`."""
-    if max(counts, default=0) > MAX_COLUMN_COUNT:
-        counts = list(counts)
-        for i, (row, count) in enumerate(zip(rows, counts)):
-            if count > MAX_COLUMN_COUNT:
-                large[row], counts[i] = count, LARGE_COUNT
-    for row, count in zip(rows, counts):
-        column[row] = count
+    for names, lengths, counts in blocks:
+        for name, length, count in zip(names, lengths, counts):
+            row = first_row.get(name)
+            if row is None:
+                row = first_row[name] = regions.add(name, length)
+            elif row_lengths[row] != length or column[row] != MISSING_COUNT:
+                row = other_row(regions, name, length, occurrences)
+            if row == len(column):
+                column.append(MISSING_COUNT)
+            try:
+                column[row] = count
+            except OverflowError:
+                column[row] = LARGE_COUNT
+                large[row] = count
+    return column, large
 
 
 def other_row(regions, name, length, occurrences):
