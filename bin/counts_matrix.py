@@ -614,7 +614,7 @@ def other_row(regions, name, length, occurrences):
     return row
 
 
-# The text of a block of a table's rows that count_column places at once.
+# The text read at once from a table being joined: a block of its rows (table_blocks).
 TABLE_BLOCK_CHARS = BLOCK_CHARS
 
 
