@@ -12,31 +12,39 @@ Reads ``<sample>.counts.tsv`` files (written by reduce_counts.py: ``region``, ``
   name is one bar per occurrence: the later ones are labelled 'name (2)', 'name (3)', ...
 - ``region_counts_general_stats_mqc.tsv``: each sample's total reads, for MultiQC's General Statistics.
 
+Memory grows with the regions and the samples, never with their product. Tables that list the same regions in
+the same order (one BED, one reference) are read in step and written as read (stream_matrix). Others (samples of
+other references, other BEDs) are joined (joined_matrix): each table in turn adds its new regions to the rows of
+the union (one compact entry per row) and writes its counts as a column of 8-byte integers to an unnamed
+temporary file of the output folder; the files are then written a block of rows at a time from the columns.
+
 It also reads the reducers' ``failures.txt`` files (``--failures``): when any sample failed, it names every
 failed sample and region and exits 1 without writing anything. The failed samples' results were never
 written and the others' are already published, so the run fails loudly and no matrix looks complete.
 """
 
 import argparse
+import array
 import collections
 import itertools
 import logging
 import os
 import re
+import tempfile
 
 from task_files import (
+    COUNT_TEXTS,
     COUNTS_TABLE_COLUMNS,
     COUNTS_TABLE_SUFFIX,
     TaskFileError,
     count_values,
     counts_table_blocks,
-    counts_table_rows,
     read_failures,
     sample_of,
 )
 from task_script import add_log_options, run_script, start_logging
 from task_warnings import lengths_described
-from tsv_files import BLOCK_CHARS, text_blocks, write_lines
+from tsv_files import BLOCK_CHARS, small_numbers, text_blocks, write_lines
 
 log = logging.getLogger("counts_matrix")
 
@@ -49,58 +57,35 @@ def sample_name(path):
     return sample_of(path, COUNTS_TABLE_SUFFIX)
 
 
-def read_counts(lines, path):
-    """[(region, count, length)] from the lines of a counts table, in file order."""
-    return [(name, count, int(length)) for name, length, count in counts_table_rows(lines, path)]
-
-
-def occurrence_keys(names):
-    """(name, n) for the n-th occurrence of each name, so that repeated region names stay apart."""
-    seen = {}
-    keys = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        keys.append((name, seen[name]))
-    return keys
-
-
 def build_matrix(tables):
-    """From {sample: [(region, count[, length])]}: the sorted samples and [(label, {sample: count})] in row
-    order. A row is a region name and length: samples on references of different lengths (chr1 of 100 kb
-    and of 120 kb) get rows of their own, labelled 'name (length bp)' (length_conflicts)."""
+    """From {sample: [(region, count[, length])]}: the sorted samples and [(label, {sample: count})] in row order,
+    joined in memory as joined_matrix joins files (RegionRows, count_column, conflicting_names, row_labels)."""
     samples = sorted(tables)
-    rows = {}
+    regions = RegionRows()
+    columns = []
     for sample in samples:
-        named = [(name, rest[1] if len(rest) > 1 else None) for name, *rest in tables[sample]]
-        for (key, n), (_, count, *_) in zip(occurrence_keys(named), tables[sample]):
-            rows.setdefault((*key, n), {})[sample] = count
-    conflicts = length_conflicts(tables)
+        names = [name for name, *_ in tables[sample]]
+        lengths = [rest[1] if len(rest) > 1 else NO_LENGTH for _, *rest in tables[sample]]
+        columns.append(count_column(regions, [(names, lengths, [count for _, count, *_ in tables[sample]])]))
+    conflicts = conflicting_names(regions, samples, [column for column, _ in columns])
+    labels = row_labels(regions, conflicts, 0, len(regions.names))
+    counts = [column_counts(column, large, 0) for column, large in columns]
     return samples, [
-        (f"{name} ({length} bp)" if name in conflicts else name, counts) for (name, length, _), counts in rows.items()
+        (
+            label,
+            {
+                sample: column[row]
+                for sample, column in zip(samples, counts)
+                if row < len(column) and column[row] != MISSING_COUNT
+            },
+        )
+        for row, label in enumerate(labels)
     ]
 
 
-def length_conflicts(tables):
-    """{region name: {length: [samples]}} for the names whose lengths differ between samples (each sample's
-    lengths of a name, repeats included, compared as a whole): samples of different references."""
-    lengths_of = {}
-    for sample in sorted(tables):
-        per_name = {}
-        for name, *rest in tables[sample]:
-            per_name.setdefault(name, []).append(rest[1] if len(rest) > 1 else None)
-        for name, lengths in per_name.items():
-            lengths_of.setdefault(name, {}).setdefault(tuple(sorted(lengths, key=str)), []).append(sample)
-    conflicts = {}
-    for name, by_lengths in lengths_of.items():
-        if len(by_lengths) > 1:
-            conflicts[name] = {
-                ", ".join(str(length) for length in lengths): samples for lengths, samples in by_lengths.items()
-            }
-    return conflicts
-
-
 def conflicts_warning(conflicts, shown=3):
-    """One line naming the regions whose lengths differ and the samples of each length, or None."""
+    """One line naming the regions whose lengths differ and the samples of each length, or None. `conflicts`:
+    conflicting_names' {name: {lengths: [samples]}} (the first `shown` described, the others None)."""
     if not conflicts:
         return None
     return (
@@ -110,34 +95,20 @@ def conflicts_warning(conflicts, shown=3):
     )
 
 
-def missing_warning(samples, rows, shown=3):
-    """One line: how many region/sample pairs have no count, and which samples lack which regions; or None."""
-    lacking = {sample: [label for label, counts in rows if sample not in counts] for sample in samples}
-    lacking = {sample: labels for sample, labels in lacking.items() if labels}
+def missing_warning(lacking, shown=3):
+    """One line: how many region/sample pairs have no count, and which samples lack which regions; or None.
+    `lacking`: {sample: (how many rows it lacks, the label of the first)} of the samples that lack any, in order."""
     if not lacking:
         return None
-    described = [
-        f"{sample} lacks {len(labels)} (first: '{labels[0]}')"
-        for sample, labels in itertools.islice(lacking.items(), shown)
-    ]
+    first_samples = itertools.islice(lacking.items(), shown)
+    described = [f"{sample} lacks {n} (first: '{first}')" for sample, (n, first) in first_samples]
     more = f"; and {len(lacking) - shown} more samples" if len(lacking) > shown else ""
-    missing = sum(len(labels) for labels in lacking.values())
+    missing = sum(count for count, _ in lacking.values())
     return (
         f"{missing} region/sample pairs have no count (the samples have different regions), written as {MISSING}: "
         + "; ".join(described)
         + more
     )
-
-
-def matrix_lines(samples, rows):
-    lines = ["\t".join(["region", *samples])]
-    for region, counts in rows:
-        lines.append("\t".join([region, *(str(counts.get(s, MISSING)) for s in samples)]))
-    return lines
-
-
-def sample_totals(samples, rows):
-    return {sample: sum(counts.get(sample, 0) for _, counts in rows) for sample in samples}
 
 
 class Labeler:
@@ -167,17 +138,27 @@ def unique_labels(names):
 
 
 def plot_categories(samples, rows, top):
-    """The `top` regions with most reads over all samples (in row order), then the rest summed as one.
+    """The `top` regions with most reads over all samples (in row order), then the rest summed as one, of rows
+    [(label, {sample: count})] (a missing sample counts 0): TopRows and bar_categories on one block of RowLabels.
     Labels are unique, numbered by occurrence over all rows, so 'name (2)' is the matrix's second 'name'."""
-    labels = unique_labels([name for name, _ in rows])
-    totals = [sum(counts.values()) for _, counts in rows]
-    ranked = sorted(range(len(rows)), key=lambda i: (-totals[i], i))
-    shown = sorted(ranked[:top])
-    categories = [(labels[i], rows[i][1]) for i in shown]
-    rest = ranked[top:]
+    names = [name for name, _ in rows]
+    labels = RowLabels(names)
+    labels.next_block(names)
+    counts = [[row_counts.get(sample, 0) for _, row_counts in rows] for sample in samples]
+    shown = TopRows(top)
+    shown.offer(0, [sum(row_counts.values()) for _, row_counts in rows], labels, counts)
+    return bar_categories(samples, shown, labels, list(map(sum, counts)), len(rows))
+
+
+def bar_categories(samples, shown, labels, totals, n_regions):
+    """The bar graph's categories: the rows TopRows kept, in row order, then the other regions summed per sample
+    (each sample's total less its shown counts), labelled by `labels` once every row was offered."""
+    categories = [(label, dict(zip(samples, counts))) for _, _, label, counts in shown.in_row_order()]
+    rest = n_regions - len(categories)
     if rest:
-        other = {sample: sum(rows[i][1].get(sample, 0) for i in rest) for sample in samples}
-        categories.append((unique_labels([*labels, f"{OTHER} ({len(rest)})"])[-1], other))
+        shown_sums = [sum(c[sample] for _, c in categories) for sample in samples]
+        other = {sample: total - shown_sum for sample, total, shown_sum in zip(samples, totals, shown_sums)}
+        categories.append((labels.other(rest), other))
     return categories
 
 
@@ -475,19 +456,18 @@ def stream_matrix(samples, paths, outdir, top):
     number of regions."""
     if len(paths) > 1:
         try:
-            return write_streamed(samples, paths, outdir, top, checked_blocks(paths))
+            return write_streamed(samples, plot_labels(paths[0]), outdir, top, checked_blocks(paths))
         except (NotRegular, UnicodeDecodeError):
             pass  # the files are written again from the start: none was put in place
-    return write_streamed(samples, paths, outdir, top, aligned_blocks(paths))
+    return write_streamed(samples, plot_labels(paths[0]), outdir, top, aligned_blocks(paths))
 
 
-def write_streamed(samples, paths, outdir, top, blocks):
-    """The matrix and MultiQC files of the blocks of aligned tables (aligned_blocks or checked_blocks), written as
-    they are read, a block of rows at a time: memory holds the region names' counts (for plot labels) and the
-    top regions, not the counts (a 200,000 x 16 matrix). Returns the totals per sample and the number of
-    regions; the blocks' exception otherwise (then no file is put in place: write_lines renames only a complete
-    file)."""
-    labels = plot_labels(paths[0])  # aligned tables share the names; aligned_blocks checks as it writes
+def write_streamed(samples, labels, outdir, top, blocks):
+    """The matrix and MultiQC files of blocks of rows ((labels, [counts per sample], [count texts per sample]),
+    a missing count 0 and its text NA), written as they are read, a block of rows at a time: memory holds the
+    plot labels' state (`labels`: RowLabels or OccurrenceLabels) and the top regions, not the counts (a
+    200,000 x 16 matrix). Returns the totals per sample and the number of regions; the blocks' exception
+    otherwise (then no file is put in place: write_lines renames only a complete file)."""
     totals = [0] * len(samples)
     shown = TopRows(top)
     n_regions = 0
@@ -505,12 +485,7 @@ def write_streamed(samples, paths, outdir, top, blocks):
             yield "\n".join(map("\t".join, zip(names, *count_texts)))
 
     write_lines(os.path.join(outdir, "counts_matrix.tsv"), matrix())
-    categories = [(label, dict(zip(samples, counts))) for _, _, label, counts in shown.in_row_order()]
-    rest = n_regions - len(categories)
-    if rest:
-        shown_sums = [sum(c[sample] for _, c in categories) for sample in samples]
-        other = {sample: total - shown_sum for sample, total, shown_sum in zip(samples, totals, shown_sums)}
-        categories.append((labels.other(rest), other))
+    categories = bar_categories(samples, shown, labels, totals, n_regions)
     write_lines(os.path.join(outdir, "region_counts_mqc.tsv"), bargraph_lines(samples, categories, n_regions, top))
     return dict(zip(samples, totals)), n_regions
 
@@ -564,28 +539,300 @@ def main(argv=None):
     return 0
 
 
-def joined_matrix(path_of, args):
-    """The matrix of samples whose regions differ (other BEDs, other references): joined in memory."""
+# --- samples whose regions differ (other BEDs, other references): the tables read one at a time into the rows of
+# their union (RegionRows, one compact entry per row) and a column of counts per sample (CountColumns, in a
+# temporary file), then the files written a block of rows at a time (write_streamed): memory grows with the rows
+# and the samples, never with their product
+
+
+MISSING_COUNT = -1  # in a count column: the sample has no row there
+LARGE_COUNT = -2  # in a count column: a count beyond 8 bytes, kept aside (count_column's `large`)
+NO_LENGTH = -1  # the length of a row given without one (build_matrix's (region, count))
+
+
+class RegionRows:
+    """The rows of the union of the tables, in order: the first sample's, then those only later samples have, by
+    first appearance. A row is a region name, a length and an occurrence (the n-th row of that name and length in
+    a table: repeated BED names are matched by occurrence). One compact entry per row: its name (the tables'
+    string) in a list, its length in an array, and its number in a dict, the first row of a name by the name
+    (first_row: one entry per region of a panel without repeats), the name's other rows (other lengths, repeats)
+    by other_row_key (other_rows)."""
+
+    def __init__(self):
+        self.names = []
+        self.lengths = array.array("q")
+        self.first_row = {}  # name -> the row of its first occurrence of the length it was first seen with
+        self.other_rows = {}  # other_row_key -> row
+
+    def add(self, name, length):
+        """A new last row; its number."""
+        self.names.append(name)
+        self.lengths.append(length)
+        return len(self.names) - 1
+
+
+def other_row_key(name, length, occurrence):
+    """The key of a row that is not its name's first: names and lengths hold no tab."""
+    return f"{name}\t{length}\t{occurrence}"
+
+
+def count_column(regions, blocks):
+    """A table's counts as a column aligned to the rows of `regions` (MISSING_COUNT where it has none), adding the
+    rows it is the first to have; and {row: count} of the counts too large for the column (LARGE_COUNT there).
+    `blocks`: (names, lengths, counts) of the table's rows in order. A row of its name's first row's length is that
+    row unless the column holds it already (a repeat); a repeat or another length is other_row's."""
+    column = array.array("q", [MISSING_COUNT]) * len(regions.names)
+    large, occurrences = {}, {}
+    first_row, row_lengths = regions.first_row, regions.lengths
+    for names, lengths, counts in blocks:
+        for name, length, count in zip(names, lengths, counts):
+            row = first_row.get(name)
+            if row is None:
+                row = first_row[name] = regions.add(name, length)
+            elif row_lengths[row] != length or column[row] != MISSING_COUNT:
+                row = other_row(regions, name, length, occurrences)
+            if row == len(column):
+                column.append(MISSING_COUNT)
+            try:
+                column[row] = count
+            except OverflowError:
+                column[row] = LARGE_COUNT
+                large[row] = count
+    return column, large
+
+
+def other_row(regions, name, length, occurrences):
+    """The row of a table's next row of a name and length that is not the name's first row (another length, or a
+    repeat), added when new: the n-th such row of a table is the n-th such row of every table, as every table's
+    first row of the name's first length is the first row. `occurrences`: the table's such rows so far, by name
+    and length."""
+    occurrence = occurrences[name, length] = occurrences.get((name, length), 0) + 1
+    key = other_row_key(name, length, occurrence)
+    row = regions.other_rows.get(key)
+    if row is None:
+        row = regions.other_rows[key] = regions.add(name, length)
+    return row
+
+
+# The text read at once from a table being joined: a block of its rows (table_blocks).
+TABLE_BLOCK_CHARS = BLOCK_CHARS
+
+
+def table_blocks(path):
+    """(names, lengths, counts) of the blocks of a counts table's rows (counts_table_blocks); its error raised."""
+    with open(path) as handle:
+        for block in counts_table_blocks(handle, path, TABLE_BLOCK_CHARS):
+            if isinstance(block, TaskFileError):
+                raise block
+            yield block.names, small_numbers(block.lengths) or list(map(int, block.lengths)), block.counts
+
+
+def column_held(column):
+    """(how many rows a count column holds, its first row without a count: len(column) when none lacks one)."""
+    held = len(column) - column.count(MISSING_COUNT)
+    return held, column.index(MISSING_COUNT) if held < len(column) else len(column)
+
+
+def name_rows(regions):
+    """{name: [its rows]} of the names of more than one row, in row order."""
+    rows_of = {}
+    for row in regions.other_rows.values():
+        name = regions.names[row]
+        rows_of.setdefault(name, [regions.first_row[name]]).append(row)
+    return dict(sorted(rows_of.items(), key=lambda item: item[1][0]))
+
+
+def rows_held(column, rows):
+    """The rows of `rows` that a count column has a count for."""
+    return [row for row in rows if row < len(column) and column[row] != MISSING_COUNT]
+
+
+def conflicting_names(regions, samples, columns, shown=3):
+    """{name: {lengths: [samples]}} of the names whose lengths differ between samples (each sample's lengths of a
+    name, repeats included, compared as a whole: samples of different references), in row order; only the first
+    `shown` are described, the others are None. `columns`: each sample's count column (iterated twice when names
+    differ). The rows of a name are its lengths' occurrences, so two samples list the same lengths of a name exactly
+    when they have the same rows of it: the lengths differ exactly when a sample has some but not all of the
+    name's rows, which only a name of more than one row can."""
+    rows_of = name_rows(regions)
+    differing = set()
+    if rows_of:
+        for column in columns:
+            differing.update(name for name, rows in rows_of.items() if 0 < len(rows_held(column, rows)) < len(rows))
+    conflicts = {name: None for name in rows_of if name in differing}
+    described = list(itertools.islice(conflicts, shown))
+    for name in described:
+        conflicts[name] = {}
+    for sample, column in zip(samples, columns if described else []):
+        for name in described:
+            lengths = sorted((regions.lengths[row] for row in rows_held(column, rows_of[name])), key=str)
+            if lengths:
+                conflicts[name].setdefault(", ".join(map(str, lengths)), []).append(sample)
+    return conflicts
+
+
+def length_label(name, length):
+    """A row's label when its name has other lengths in other samples."""
+    return f"{name} ({length} bp)"
+
+
+def row_labels(regions, conflicts, first, end):
+    """The matrix labels of rows first to end - 1: the name, or length_label for conflicting names."""
+    names = regions.names[first:end]
+    if not conflicts:
+        return names
+    return [
+        length_label(name, length) if name in conflicts else name
+        for name, length in zip(names, regions.lengths[first:end])
+    ]
+
+
+def lacking_samples(samples, held, regions, conflicts):
+    """missing_warning's {sample: (rows lacked, label of the first)} from each sample's column_held (its column
+    lacks the rows added after it too)."""
+    n_rows = len(regions.names)
+    return {
+        sample: (n_rows - n_held, row_labels(regions, conflicts, first, first + 1)[0])
+        for sample, (n_held, first) in zip(samples, held)
+        if n_held < n_rows
+    }
+
+
+class CountColumns:
+    """Each sample's count column (count_column) in an unnamed temporary file of the output folder (gone once
+    closed, or once the process ends however it ends), read back a block of rows at a time."""
+
+    def __init__(self, folder):
+        self.file = tempfile.TemporaryFile(dir=folder)
+        self.spans = []  # (offset, rows) of each column
+        self.large = []  # {row: count} of each column's counts too large for it
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def __len__(self):
+        return len(self.spans)
+
+    def append(self, column, large):
+        self.spans.append((self.file.seek(0, os.SEEK_END), len(column)))
+        column.tofile(self.file)
+        self.large.append(large)
+
+    def __iter__(self):
+        """Each column as written (LARGE_COUNT where large)."""
+        return (self.read(i, 0, rows) for i, (_, rows) in enumerate(self.spans))
+
+    def read(self, i, first, end):
+        """The column of sample i from row `first` to end - 1, MISSING_COUNT past the rows it was written with."""
+        offset, rows = self.spans[i]
+        values = array.array("q")
+        if first < rows:
+            self.file.seek(offset + first * values.itemsize)
+            values.fromfile(self.file, min(end, rows) - first)
+        return values + array.array("q", [MISSING_COUNT]) * (end - first - len(values))
+
+    def counts(self, i, first, end):
+        """Sample i's counts of rows first to end - 1 (column_counts)."""
+        return column_counts(self.read(i, first, end), self.large[i], first)
+
+
+def column_counts(values, large, first):
+    """A list of the counts of a column's values from row `first`: large counts in place, MISSING_COUNT kept."""
+    counts = values.tolist()
+    if large and LARGE_COUNT in values:
+        counts = [large[first + i] if count == LARGE_COUNT else count for i, count in enumerate(counts)]
+    return counts
+
+
+CELL_TEXTS = {**COUNT_TEXTS, MISSING_COUNT: MISSING}
+
+
+def cell_texts(counts):
+    """The matrix cells of counts: NA for MISSING_COUNT; looked up below 10,000."""
     try:
-        tables = {}
-        for sample, path in path_of.items():
-            with open(path) as handle:
-                tables[sample] = read_counts(handle, path)
-    except (TaskFileError, OSError) as error:
-        log.error("%s", error)
-        return 1
-    samples, rows = build_matrix(tables)
-    for warning in (conflicts_warning(length_conflicts(tables)), missing_warning(samples, rows)):
-        if warning:
-            log.warning("%s", warning)
-    totals = sample_totals(samples, rows)
-    write_lines(os.path.join(args.outdir, "counts_matrix.tsv"), matrix_lines(samples, rows))
-    write_lines(
-        os.path.join(args.outdir, "region_counts_mqc.tsv"),
-        bargraph_lines(samples, plot_categories(samples, rows, args.top_regions), len(rows), args.top_regions),
+        return list(map(CELL_TEXTS.__getitem__, counts))
+    except KeyError:
+        return [MISSING if count == MISSING_COUNT else str(count) for count in counts]
+
+
+def zero_missing(counts):
+    """The counts with 0 for MISSING_COUNT (the plot's and the totals' count), in place: found in C."""
+    row = -1
+    try:
+        while True:
+            row = counts.index(MISSING_COUNT, row + 1)
+            counts[row] = 0
+    except ValueError:
+        return counts
+
+
+# The rows of a block of joined_blocks: ~JOINED_BLOCK_CELLS counts, at least MIN_JOINED_BLOCK_ROWS rows.
+JOINED_BLOCK_CELLS = 1 << 16
+MIN_JOINED_BLOCK_ROWS = 64
+
+
+def joined_blocks(regions, conflicts, columns):
+    """write_streamed's blocks (labels, [counts per sample], [count texts per sample]) of the joined rows."""
+    n_rows = len(regions.names)
+    step = max(MIN_JOINED_BLOCK_ROWS, JOINED_BLOCK_CELLS // max(1, len(columns)))
+    for first in range(0, n_rows, step):
+        end = min(first + step, n_rows)
+        counts = [columns.counts(i, first, end) for i in range(len(columns))]
+        texts = [cell_texts(column) for column in counts]
+        yield row_labels(regions, conflicts, first, end), [zero_missing(column) for column in counts], texts
+
+
+# The names tested for NUMBERED_NAME at once.
+NAMES_AT_ONCE = 1 << 16
+
+
+def joined_plot_labels(regions, conflicts):
+    """The plot labels of the joined rows, as plot_labels for a table: RowLabels of every label when a name could
+    be a numbered label (NUMBERED_NAME: a length label, 'name (100 bp)', cannot), else OccurrenceLabels."""
+    names = regions.names
+    numbered = any(
+        NUMBERED_NAME.search("\t".join(names[first : first + NAMES_AT_ONCE]) + "\t")
+        for first in range(0, len(names), NAMES_AT_ONCE)
     )
+    return RowLabels(row_labels(regions, conflicts, 0, len(names))) if numbered else OccurrenceLabels()
+
+
+def joined_matrix(path_of, args):
+    """The matrix of samples whose regions differ (other BEDs, other references), joined in three passes: each
+    table (in sample order) into the rows and a count column (count_column), the names whose lengths differ
+    (conflicting_names), then the files, a block of rows at a time (write_streamed). A table's error is that of the
+    first table given that has one, as when they were read in that order."""
+    samples = sorted(path_of)
+    with CountColumns(args.outdir) as columns:
+        regions = RegionRows()
+        errors, held = {}, []
+        for sample in samples:
+            try:
+                column, large = count_column(regions, table_blocks(path_of[sample]))
+            except (TaskFileError, OSError, UnicodeDecodeError) as error:
+                errors[sample] = error
+                continue
+            held.append(column_held(column))
+            columns.append(column, large)
+        error = next((errors[sample] for sample in path_of if sample in errors), None)
+        if isinstance(error, (TaskFileError, OSError)):
+            log.error("%s", error)
+            return 1
+        if error is not None:
+            raise error
+        conflicts = conflicting_names(regions, samples, columns)
+        lacking = lacking_samples(samples, held, regions, conflicts)
+        for warning in (conflicts_warning(conflicts), missing_warning(lacking)):
+            if warning:
+                log.warning("%s", warning)
+        labels = joined_plot_labels(regions, conflicts)
+        blocks = joined_blocks(regions, conflicts, columns)
+        totals, n_regions = write_streamed(samples, labels, args.outdir, args.top_regions, blocks)
     write_lines(os.path.join(args.outdir, "region_counts_general_stats_mqc.tsv"), general_stats_lines(samples, totals))
-    log.info("%d samples, %d regions, %d reads", len(samples), len(rows), sum(totals.values()))
+    log.info("%d samples, %d regions, %d reads", len(samples), n_regions, sum(totals.values()))
     return 0
 
 

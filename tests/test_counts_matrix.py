@@ -1,10 +1,14 @@
 """Unit tests for bin/counts_matrix.py: exact matrix and MultiQC custom-content text."""
 
+import itertools
 import os
 import random
 
 import counts_matrix as cm
 import pytest
+import task_files
+import task_warnings
+import tsv_files
 from conftest import samtools_count
 from make_test_data import TEST_CONTIGS, random_pairs, write_bam
 
@@ -332,4 +336,199 @@ def test_checked_blocks_give_the_rows_of_aligned_blocks_or_leave_them_to_it(
         caplog.clear()
         code = cm.main(["--outdir", str(outdir), *paths])
         results.append((code, caplog.text, {name: (outdir / name).read_text() for name in sorted(os.listdir(outdir))}))
+    assert results[0] == results[1]
+
+
+# --- The in-memory join as it was (counts_matrix.py before the unaligned tables were joined through count
+# columns), kept verbatim as the reference of test_joined_matrix_gives_the_files_of_the_in_memory_join.
+
+
+def old_read_counts(lines, path):
+    return [(name, count, int(length)) for name, length, count in task_files.counts_table_rows(lines, path)]
+
+
+def old_occurrence_keys(names):
+    seen = {}
+    keys = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        keys.append((name, seen[name]))
+    return keys
+
+
+def old_build_matrix(tables):
+    samples = sorted(tables)
+    rows = {}
+    for sample in samples:
+        named = [(name, rest[1] if len(rest) > 1 else None) for name, *rest in tables[sample]]
+        for (key, n), (_, count, *_) in zip(old_occurrence_keys(named), tables[sample]):
+            rows.setdefault((*key, n), {})[sample] = count
+    conflicts = old_length_conflicts(tables)
+    return samples, [
+        (f"{name} ({length} bp)" if name in conflicts else name, counts) for (name, length, _), counts in rows.items()
+    ]
+
+
+def old_length_conflicts(tables):
+    lengths_of = {}
+    for sample in sorted(tables):
+        per_name = {}
+        for name, *rest in tables[sample]:
+            per_name.setdefault(name, []).append(rest[1] if len(rest) > 1 else None)
+        for name, lengths in per_name.items():
+            lengths_of.setdefault(name, {}).setdefault(tuple(sorted(lengths, key=str)), []).append(sample)
+    conflicts = {}
+    for name, by_lengths in lengths_of.items():
+        if len(by_lengths) > 1:
+            conflicts[name] = {
+                ", ".join(str(length) for length in lengths): samples for lengths, samples in by_lengths.items()
+            }
+    return conflicts
+
+
+def old_conflicts_warning(conflicts, shown=3):
+    if not conflicts:
+        return None
+    return (
+        f"samples on different references: {len(conflicts)} region name(s) have other lengths in other samples: "
+        + task_warnings.lengths_described(conflicts, shown)
+        + ": counts_matrix.tsv keeps them apart as 'name (length bp)'"
+    )
+
+
+def old_missing_warning(samples, rows, shown=3):
+    lacking = {sample: [label for label, counts in rows if sample not in counts] for sample in samples}
+    lacking = {sample: labels for sample, labels in lacking.items() if labels}
+    if not lacking:
+        return None
+    described = [
+        f"{sample} lacks {len(labels)} (first: '{labels[0]}')"
+        for sample, labels in itertools.islice(lacking.items(), shown)
+    ]
+    more = f"; and {len(lacking) - shown} more samples" if len(lacking) > shown else ""
+    missing = sum(len(labels) for labels in lacking.values())
+    return (
+        f"{missing} region/sample pairs have no count (the samples have different regions), written as NA: "
+        + "; ".join(described)
+        + more
+    )
+
+
+def old_matrix_lines(samples, rows):
+    lines = ["\t".join(["region", *samples])]
+    for region, counts in rows:
+        lines.append("\t".join([region, *(str(counts.get(s, "NA")) for s in samples)]))
+    return lines
+
+
+def old_sample_totals(samples, rows):
+    return {sample: sum(counts.get(sample, 0) for _, counts in rows) for sample in samples}
+
+
+def old_unique_labels(names):
+    labeler = cm.Labeler(names)
+    return [labeler.label(name) for name in names]
+
+
+def old_plot_categories(samples, rows, top):
+    labels = old_unique_labels([name for name, _ in rows])
+    totals = [sum(counts.values()) for _, counts in rows]
+    ranked = sorted(range(len(rows)), key=lambda i: (-totals[i], i))
+    shown = sorted(ranked[:top])
+    categories = [(labels[i], rows[i][1]) for i in shown]
+    rest = ranked[top:]
+    if rest:
+        other = {sample: sum(rows[i][1].get(sample, 0) for i in rest) for sample in samples}
+        categories.append((old_unique_labels([*labels, f"other regions ({len(rest)})"])[-1], other))
+    return categories
+
+
+def old_joined_matrix(path_of, args):
+    try:
+        tables = {}
+        for sample, path in path_of.items():
+            with open(path) as handle:
+                tables[sample] = old_read_counts(handle, path)
+    except (cm.TaskFileError, OSError) as error:
+        cm.log.error("%s", error)
+        return 1
+    samples, rows = old_build_matrix(tables)
+    for warning in (old_conflicts_warning(old_length_conflicts(tables)), old_missing_warning(samples, rows)):
+        if warning:
+            cm.log.warning("%s", warning)
+    totals = old_sample_totals(samples, rows)
+    tsv_files.write_lines(os.path.join(args.outdir, "counts_matrix.tsv"), old_matrix_lines(samples, rows))
+    tsv_files.write_lines(
+        os.path.join(args.outdir, "region_counts_mqc.tsv"),
+        cm.bargraph_lines(samples, old_plot_categories(samples, rows, args.top_regions), len(rows), args.top_regions),
+    )
+    tsv_files.write_lines(
+        os.path.join(args.outdir, "region_counts_general_stats_mqc.tsv"), cm.general_stats_lines(samples, totals)
+    )
+    cm.log.info("%d samples, %d regions, %d reads", len(samples), len(rows), sum(totals.values()))
+    return 0
+
+
+def random_cohort(rng):
+    """{sample: counts table text} of samples whose regions differ: subsets of a panel in other orders, repeated
+    names, other lengths of a name (as texts with leading zeros too), names like plot labels, large counts, blank
+    lines and CRLF line ends, empty tables; now and then a table that is refused."""
+    names = ["a", "b", "c", "a (2)", "other regions", "other regions (2)", "1", "2", "x (1)", "chr1"]
+    panel = [(rng.choice(names), rng.choice(["100", "100", "200", "0100", "7"])) for _ in range(rng.randrange(1, 30))]
+    counts = ["0", "0", "1", "5", "9", "300", "12345", "007", str(2**63 - 1), str(2**63), str(2**70)]
+    tables = {}
+    for i in range(rng.choice([1, 1, 2, 3, 4, 6])):
+        kind = rng.random()
+        if kind < 0.1:
+            rows = []
+        elif kind < 0.4:
+            rows = rng.sample(panel, rng.randrange(len(panel) + 1))
+        elif kind < 0.7:
+            rows = [row for row in panel if rng.random() < 0.85]
+        else:
+            rows = [rng.choice(panel) for _ in range(rng.randrange(40))]
+        weights = [8, 8, 8, 8, 4, 4, 2, 1, 1, 1, 1]
+        lines = [f"{name}\t{length}\t{rng.choices(counts, weights)[0]}" for name, length in rows]
+        if rng.random() < 0.1 and lines:
+            lines.insert(rng.randrange(len(lines)), "")
+        if rng.random() < 0.05:
+            lines.insert(rng.randrange(len(lines) + 1), rng.choice(["a\t100\tmany", "b\t1e3\t4", "c\t100"]))
+        end = "\r\n" if rng.random() < 0.1 else "\n"
+        header = "region\tlength\tcount" if rng.random() > 0.02 else "region\tcount"
+        tables[f"s{rng.randrange(100)}_{i}"] = end.join([header, *lines]) + end
+    return tables
+
+
+@pytest.mark.parametrize("blocks", ["small", "large"])
+@pytest.mark.parametrize("seed", range(150))
+def test_joined_matrix_gives_the_files_of_the_in_memory_join(tmp_path, monkeypatch, caplog, seed, blocks):
+    """joined_matrix (count columns, a block of rows at a time) writes the files, warnings, log lines and exit status
+    of the in-memory join it replaced (old_joined_matrix), byte for byte, on random cohorts of samples whose regions
+    differ; with small blocks every pass crosses blocks (a name's rows, repeats and new rows in other blocks)."""
+    if blocks == "small":
+        monkeypatch.setattr(cm, "TABLE_BLOCK_CHARS", 24)
+        monkeypatch.setattr(cm, "JOINED_BLOCK_CELLS", 5)
+        monkeypatch.setattr(cm, "MIN_JOINED_BLOCK_ROWS", 2)
+        monkeypatch.setattr(cm, "NAMES_AT_ONCE", 3)
+    rng = random.Random(seed)
+    tables = random_cohort(rng)
+    (tmp_path / "tables").mkdir()
+    path_of = {}
+    for sample, text in tables.items():
+        path_of[sample] = str(tmp_path / "tables" / f"{sample}.counts.tsv")
+        with open(path_of[sample], "w", newline="") as handle:
+            handle.write(text)
+    top = str(rng.choice([0, 1, 2, 3, 24]))
+    results = []
+    for how, join in (("old", old_joined_matrix), ("new", cm.joined_matrix)):
+        outdir = tmp_path / how
+        outdir.mkdir()
+        warnings = tmp_path / f"{how}.warnings.txt"
+        args = cm.parse_args(["--outdir", str(outdir), "--top-regions", top, "--warnings", str(warnings)])
+        cm.start_logging(args)
+        caplog.clear()
+        code = join(path_of, args)
+        log = [(record.levelname, record.getMessage()) for record in caplog.records]
+        files = {name: (outdir / name).read_bytes() for name in sorted(os.listdir(outdir))}
+        results.append((code, log, files, warnings.read_bytes() if warnings.exists() else None))
     assert results[0] == results[1]

@@ -16,6 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_REGIONS = 300_000
 # A Python process with the script's modules: ~15 MB. The old reducer took ~500 MB on 300,000 regions.
 PEAK_LIMIT_MB = 120
+# The matrix of samples whose regions differ keeps a compact entry per region of their union: ~105 MB.
+JOINED_PEAK_LIMIT_MB = 200
 
 
 def peak_rss_mb(args, cwd):
@@ -91,3 +93,37 @@ def test_the_matrix_streams_samples_of_one_panel(panel_results):
     assert lines[1] == f"target_1\t{1 % 89}\t{6 % 89}\t{12 % 89}"
     # The region names are kept (plot labels): ~30 MB of the peak for 300,000 names.
     assert peak < PEAK_LIMIT_MB, f"counts_matrix.py peaked at {peak:.0f} MB on {N_REGIONS} regions x 3 samples"
+
+
+def test_the_matrix_joins_samples_of_other_panels_in_bounded_memory(tmp_path):
+    """Samples whose regions differ (each lacks another 1% of the panel, one has regions of its own) are joined
+    through a count column per sample in a temporary file: memory holds the rows of the union (~105 MB here), not
+    a count object per region and sample (the in-memory join peaked at ~450 MB here, 4.3 GB on 1,000,000 x 16)."""
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for k, sample in enumerate("abcd"):
+        with open(tables / f"{sample}.counts.tsv", "w") as handle:
+            handle.write("region\tlength\tcount\n")
+            for i in range(1, N_REGIONS + 1):
+                if i % 100 != k:
+                    handle.write(f"target_{i}\t150\t{(i + k) % 89}\n")
+                if sample == "d" and i % 1000 == 0:
+                    handle.write(f"extra_{i}\t100\t1\n")
+    outdir = tmp_path / "matrix"
+    outdir.mkdir()
+    script = os.path.join(ROOT, "bin", "counts_matrix.py")
+    paths = [str(tables / f"{s}.counts.tsv") for s in "abcd"]
+    peak = peak_rss_mb([script, "--outdir", str(outdir), "--", *paths], tmp_path)
+    lines = (outdir / "counts_matrix.tsv").read_text().splitlines()
+    assert lines[0] == "region\ta\tb\tc\td" and len(lines) == N_REGIONS + N_REGIONS // 1000 + 1
+    # a's rows, then those b has and a lacks, then d's own.
+    assert (
+        lines[1] == "target_1\t1\tNA\t3\t4" and lines[N_REGIONS - N_REGIONS // 100 + 1] == "target_100\tNA\t12\t13\t14"
+    )
+    assert lines[-1] == f"extra_{N_REGIONS}\tNA\tNA\tNA\t1"
+    assert sorted(os.listdir(outdir)) == [
+        "counts_matrix.tsv",
+        "region_counts_general_stats_mqc.tsv",
+        "region_counts_mqc.tsv",
+    ]
+    assert peak < JOINED_PEAK_LIMIT_MB, f"counts_matrix.py peaked at {peak:.0f} MB joining {N_REGIONS} x 4"
