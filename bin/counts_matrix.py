@@ -131,12 +131,6 @@ class Labeler:
         return label
 
 
-def unique_labels(names):
-    """Names made unique, for plot categories (Labeler)."""
-    labeler = Labeler(names)
-    return [labeler.label(name) for name in names]
-
-
 def plot_categories(samples, rows, top):
     """The `top` regions with most reads over all samples (in row order), then the rest summed as one, of rows
     [(label, {sample: count})] (a missing sample counts 0): TopRows and bar_categories on one block of RowLabels.

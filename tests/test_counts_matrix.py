@@ -141,9 +141,13 @@ def test_nine_regions_sharing_names_give_nine_bars_with_samtools_counts(tmp_path
     assert matrix == [[name, str(a), str(b)] for (name, *_), a, b in zip(regions, expected["s1"], expected["s2"])]
 
 
-def test_unique_labels_number_later_occurrences_and_never_take_a_real_name():
-    assert cm.unique_labels(["a", "b", "c"]) == ["a", "b", "c"]
-    assert cm.unique_labels(["a", "a", "a (2)", "b", "a", "a (3)"]) == ["a", "a (4)", "a (2)", "b", "a (5)", "a (3)"]
+def test_labels_number_later_occurrences_and_never_take_a_real_name():
+    def labels(names):
+        labeler = cm.Labeler(names)
+        return [labeler.label(name) for name in names]
+
+    assert labels(["a", "b", "c"]) == ["a", "b", "c"]
+    assert labels(["a", "a", "a (2)", "b", "a", "a (3)"]) == ["a", "a (4)", "a (2)", "b", "a (5)", "a (3)"]
 
 
 def test_shown_repeats_keep_their_occurrence_number_and_other_never_takes_a_region_name():
