@@ -259,8 +259,15 @@ def test_count_cpus_beyond_the_local_executor_is_refused_at_start(run_pipeline, 
 
 
 def slow_samtools(tmp_path, seconds):
-    """Every counting call slowed: a view, or the idxstats of a scan (a small sample is one scan)."""
-    return samtools_wrapper(tmp_path / "slow", f'if [[ "$1" =~ ^(view|idxstats)$ ]]; then sleep {seconds}; fi')
+    """Every counting call slowed: a view, or the idxstats of a scan (a small sample is one scan). The first
+    one leaves the file slow/counting (counting_started)."""
+    started = tmp_path / "slow" / "counting"
+    body = f'if [[ "$1" =~ ^(view|idxstats)$ ]]; then : > "{started}"; sleep {seconds}; fi'
+    return samtools_wrapper(tmp_path / "slow", body)
+
+
+def counting_started(tmp_path):
+    return (tmp_path / "slow" / "counting").exists()
 
 
 def test_second_run_into_a_busy_outdir_is_refused(run_pipeline, start_pipeline, bam, other_bam, tmp_path):
@@ -288,12 +295,12 @@ def test_interrupted_run_says_so_and_leaves_nothing_partial(start_pipeline, bam,
     outdir = tmp_path / "results"
     launch = tmp_path / "launch"
     process = start_pipeline(launch, outdir, "--input", bam, env=slow_samtools(tmp_path, 20))
-    submitted = "Submitted process > REGIONCOUNT:COUNT_UNIT "
-    wait_for(lambda: submitted in read_text(launch / "run.log"), 120, "counting task", process)
+    # Interrupted once a counting task is in samtools (not merely submitted), so that the run cannot end first.
+    wait_for(lambda: counting_started(tmp_path), 120, "counting task", process)
     os.kill(process.pid, signal.SIGINT)
     process.wait(timeout=120)
     log = read_text(launch / "run.log")
-    assert "regioncount INTERRUPTED: 1 sample(s)" in log
+    assert "regioncount INTERRUPTED: 1 sample(s)" in log, log
     assert "  sample: no counts (not finished)" in log
     assert "Interrupted before the end: run again with -resume to finish" in log
     assert "Report:" not in log and "Failed tasks" not in log
