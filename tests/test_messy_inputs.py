@@ -272,11 +272,15 @@ def counting_started(tmp_path):
 
 def test_second_run_into_a_busy_outdir_is_refused(run_pipeline, start_pipeline, bam, other_bam, tmp_path):
     outdir = tmp_path / "results"
-    first = start_pipeline(tmp_path / "a", outdir, "--input", bam, "-name", "first_run", env=slow_samtools(tmp_path, 3))
+    # The first run is counting (in samtools for 20 s) while the second starts, reads its lock and stops: a first
+    # run that could finish within the second's start-up (~5 s) would let the second run go ahead.
+    slow = slow_samtools(tmp_path, 20)
+    first = start_pipeline(tmp_path / "a", outdir, "--input", bam, "-name", "first_run", env=slow)
     lock = outdir / "pipeline_info" / ".regioncount.lock"
-    wait_for(lock.exists, 120, "outdir lock", first)
+    wait_for(lambda: counting_started(tmp_path), 120, "counting task", first)
+    assert lock.exists()
     second = run_pipeline("--input", other_bam, outdir=outdir, launch_dir=tmp_path / "b")
-    assert second.result.returncode != 0
+    assert second.result.returncode != 0, second.log
     assert f"--outdir {outdir}: another regioncount run (first_run, process {first.pid} on " in second.log
     assert first.wait(timeout=300) == 0, read_text(tmp_path / "a" / "run.log")
     log = read_text(tmp_path / "a" / "run.log")
