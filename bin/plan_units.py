@@ -863,16 +863,27 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
 
 
 def index_statistics_rows(samples, regions_of):
-    """(sample, contig, length, records) of every contig of each sample whose index gave its records (not of a
-    CRAM: `samtools idxstats` would read the whole file), in header order: the rows count_unit.py would get from
-    `samtools idxstats`, mapped + unmapped, without its unplaced '*' line."""
-    return [
-        (sample, contig, length, regions_of[sample].contig_reads.get(contig, 0))
-        for sample in samples
-        if regions_of[sample].reads_from_index and not regions_of[sample].cram
-        for contig, length in regions_of[sample].contig_lengths.items()
-        if contig != "*"
-    ]
+    """(sample, contig, length, records) of each sample whose index gave its records (not of a CRAM: `samtools
+    idxstats` would read the whole file), in header order: the rows count_unit.py would get from `samtools
+    idxstats`, mapped + unmapped, without its unplaced '*' line; only of the contigs its regions are on, the
+    only ones a counting task asks the densities of (count_modes.contig_densities). A panel's samples on a
+    GRCh38 header: ~25 rows each, not 3,366 (a counting task of 8 such samples read 26,928 rows, 0.17 s)."""
+    region_contigs = {}  # id of a regions list (shared by the samples of one panel) -> the contigs it is on
+    rows = []
+    for sample in samples:
+        sample_regions = regions_of[sample]
+        if not sample_regions.reads_from_index or sample_regions.cram:
+            continue
+        key = id(sample_regions.regions)
+        if key not in region_contigs:
+            region_contigs[key] = set(map(CONTIG_OF, sample_regions.regions))
+        on = region_contigs[key]
+        rows += [
+            (sample, contig, length, sample_regions.contig_reads.get(contig, 0))
+            for contig, length in sample_regions.contig_lengths.items()
+            if contig in on and contig != "*"
+        ]
+    return rows
 
 
 def shared_panel(samples, regions_of):
