@@ -29,6 +29,7 @@ The plan depends only on the inputs and parameters, so ``-resume`` caches.
 
 import argparse
 import collections
+import functools
 import gzip
 import itertools
 import logging
@@ -38,6 +39,7 @@ import os
 import shutil
 import sys
 import zlib
+from array import array
 from typing import NamedTuple
 
 from alignment_index import index_mismatch
@@ -66,6 +68,8 @@ log = logging.getLogger("plan_units")
 # A counting task that starts more samtools calls than this for chunks (10-30 ms each before any read) spends
 # minutes starting samtools: --split_size far below the contigs' lengths (1 bp made 166,569 chunks of 166 kb).
 CHUNK_CALLS_WARNING = 1000
+# Items a unit holds at most, about (uncrowded): what a counting task's memory request holds.
+MAX_UNIT_ITEMS = 1_000_000
 CHUNKS_PER_SHARE = 3
 # Records in one BGZF block (64 KiB uncompressed; ~320-byte records of 150 bp reads): samtools decodes the
 # whole block a region starts in, even for a region of one read.
@@ -696,7 +700,7 @@ def unit_bounds(costs, n_units):
     share = total / n_units if n_units > 0 else 0
     if not (share > 0 and math.isfinite(total)) or min(costs) < 0:
         return None
-    done, last = list(itertools.accumulate(costs, initial=0.0)), n_units - 1
+    done, last = array("d", itertools.accumulate(costs, initial=0.0)), n_units - 1
     bounds = [0]
     for unit in range(1, n_units):  # the first run whose midpoint is in this unit or a later one
         low, high = bounds[-1], len(costs)
@@ -719,23 +723,23 @@ def items_costs(items, fixed_cost_reads):
     ]
 
 
-def plan_warnings(units, split_size):
-    """Lines for the user about a plan that is valid but slow: a task with more chunk calls than
-    CHUNK_CALLS_WARNING (each chunk is its own samtools call)."""
-    chunks = [list(map(MODE_OF, unit)).count("chunk") for unit in units]
+def chunk_warnings(chunks, split_size):
+    """Lines for the user about a plan that is valid but slow, of units holding these numbers of chunk items: a
+    task with more chunk calls than CHUNK_CALLS_WARNING (each chunk is its own samtools call)."""
     if max(chunks, default=0) <= CHUNK_CALLS_WARNING:
         return []
     return [
         f"--split_size {split_size} cuts the busy regions into {sum(chunks)} chunks, up to {max(chunks)} in one "
-        f"of {len(units)} counting tasks, each chunk a samtools call: a larger --split_size (or 0) makes fewer"
+        f"of {len(chunks)} counting tasks, each chunk a samtools call: a larger --split_size (or 0) makes fewer"
     ]
 
 
-def write_region_tables(folder, samples, regions_of, items_of):
+def write_region_tables(folder, samples, regions_of, items_of, written=None):
     """Each sample's regions table, `<sample>.regions.tsv` in folder. The samples of one reference on one panel
     share their regions (bed_cache) and, planned alike, the same table: it is written once and the others
-    are hard links to it (a copy where links cannot be made), not 200,000 rows again per sample."""
-    written = []  # (regions, items, items per region, path) of the tables written
+    are hard links to it (a copy where links cannot be made), not 200,000 rows again per sample. written: the
+    tables written so far, for a caller that writes a sample at a time (write_streamed_plan)."""
+    written = [] if written is None else written  # (regions, items, items per region, path) of the tables written
     for sample in samples:
         path = os.path.join(folder, regions_table_name(sample))
         regions, items = regions_of[sample].regions, items_of[sample]
@@ -753,7 +757,8 @@ def write_region_tables(folder, samples, regions_of, items_of):
                 shutil.copyfile(same, path)
             continue
         write_regions_table(path, regions, n_items)
-        written.append((regions, items, n_items, path))
+        # A sample planned alone (write_streamed_plan) shares no list of items: its items are not held.
+        written.append((regions, items if len(samples) > 1 else None, n_items, path))
 
 
 def read_alignment_header(path, index, reference, shown_name):
@@ -936,41 +941,161 @@ def scaled_items(items, scale):
     ]
 
 
+class StreamedPlan(NamedTuple):
+    """The plan of a group whose samples share no plan (shared_panel): each sample's items are planned alone,
+    in genomic order, and the group's sequence of them (sample by sample) is cut into units of about equal
+    cost, as partition_units cuts it. Made without holding the group's items: streamed_plan plans each sample
+    and keeps its expected reads and block overheads (arrays of floats) and the cost of each run of its items
+    that must share a unit (unit_atoms); write_streamed_plan plans each sample again, the same items, and
+    writes them to their units. Memory: ~24 bytes a region and sample, and one sample's items at a time (~260
+    bytes a region): a group of 8 samples of two references on a 200,000-region panel held 571 MB of items."""
+
+    samples: list
+    reads: dict  # sample -> array of its regions' expected reads (reads_and_overheads)
+    overheads: dict  # sample -> array of its regions' block overheads
+    target_reads: float  # plan_items' target_reads
+    one_pass_share: float  # a unit's share of the cost: a sample needing no more is counted in one pass
+    bounds: list  # the first atom of each unit, then the number of atoms (unit_bounds)
+    n_items: int
+    through_index: list  # the samples with items counted through their index, in order
+    scannable: object  # scannable(sample): starts_placed, asked once per sample
+    first_items: list  # the items of a group of one sample, or None
+
+
 def plan_group(samples, regions_of, args, scannable=lambda sample: False):
-    """(items of every sample, in genomic order; the units). regions_of: sample -> sample_regions();
-    scannable(sample): whether a sample counted in one pass may be scanned (starts_placed). Samples that
-    share a panel get one plan for all (plan_shared)."""
+    """(items of every sample, in genomic order; the units) of samples that share a panel (plan_shared), or a
+    StreamedPlan of the others. regions_of: sample -> sample_regions(); scannable(sample): whether a sample
+    counted in one pass may be scanned (starts_placed)."""
     if shared_panel(samples, regions_of):
         return plan_shared(samples, regions_of, args)
-    region_reads, overheads = {}, {}
+    return streamed_plan(samples, regions_of, args, scannable)
+
+
+def streamed_plan(samples, regions_of, args, scannable):
+    """Pass 1 of a StreamedPlan: each sample's reads, overheads and items (then let go, but those of a group of
+    one sample), the units' bounds."""
+    reads, overheads = {}, {}
     for s in samples:
         sample = regions_of[s]
-        region_reads[s], overheads[s] = reads_and_overheads(sample.regions, sample.contig_reads, sample.contig_lengths)
+        sample_reads, sample_overheads = reads_and_overheads(sample.regions, sample.contig_reads, sample.contig_lengths)
+        reads[s], overheads[s] = array("d", sample_reads), array("d", sample_overheads)
     # The work in records decoded: the regions' reads and what reaching them costs.
-    total_cost = sum(sum(reads) for reads in region_reads.values()) + sum(sum(o) for o in overheads.values())
+    total_cost = sum(sum(r) for r in reads.values()) + sum(sum(o) for o in overheads.values())
     n_units = unit_count(total_cost, args.max_units, args.min_unit_reads)
     # Chunks of at most a third of a unit's share keep the cuts within ~1.33x of perfect balance; one unit
     # needs no chunks at all.
     target_reads = total_cost / n_units / CHUNKS_PER_SHARE if n_units > 1 else math.inf
-    items = []
+    scannable = functools.lru_cache(maxsize=None)(scannable)
+    plan = StreamedPlan(samples, reads, overheads, target_reads, total_cost / n_units, [], 0, [], scannable, None)
+    costs, atom_items, first_items, through = array("d"), array("I"), None, set()
     for sample in samples:
-        regions, contig_lengths = regions_of[sample].regions, regions_of[sample].contig_lengths
-        if counted_in_one_pass(regions, sum(region_reads[sample]), total_cost / n_units):
-            items += pass_items(regions, region_reads[sample], sample, scannable(sample))
-            continue
-        items += plan_items(
-            regions,
-            region_reads[sample],
-            contig_lengths,
-            args.split_size,
-            target_reads,
-            args.batch_max_reads,
-            sample,
-            overheads[sample],
-            regions_of[sample].cram,
-        )
-    items = genomic_order(items, {s: regions_of[s].contig_order for s in samples})
-    return items, partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+        items = sample_plan_items(plan, sample, regions_of[sample], args)
+        sample_costs, sizes = sample_atoms(items, args.fixed_cost_reads)
+        costs.extend(sample_costs)
+        atom_items.extend(itertools.repeat(1, len(items)) if sizes is None else sizes)
+        if not all(mode in PASS_MODES for mode in map(MODE_OF, items)):
+            through.add(sample)
+        # A group of one sample (every run of one sample): its items kept, not planned again.
+        first_items = items if len(samples) == 1 else None
+    through_index = [s for s in samples if s in through]
+    n_items = sum(atom_items)
+    bounds = unit_bounds(costs, min(n_units, n_items)) if n_items else None
+    # No bounds: every cost 0 (unit_numbers puts them all in the first unit), or none at all.
+    bounds = uncrowded(bounds or [0, len(costs)], atom_items, MAX_UNIT_ITEMS)
+    return plan._replace(bounds=bounds, n_items=n_items, through_index=through_index, first_items=first_items)
+
+
+def uncrowded(bounds, atom_items, max_items):
+    """Unit bounds (the first atom of each unit, then the number of atoms) with every unit of more than
+    max_items items cut into contiguous parts of about equal items, about max_items at most (an atom, a sample
+    counted in one pass, is never cut). A counting task holds its unit's items (~0.7 KB each: 1,000,000 items
+    took 726 MB), and the units of samples that share no plan hold each sample's own items: a group of them
+    may hold many times a panel's regions."""
+    cuts = []
+    for begin, end in zip(bounds, bounds[1:]):
+        cuts.append(begin)
+        n_items = sum(atom_items[begin:end])
+        parts = -(-n_items // max_items)  # ceil
+        share, done, part = n_items / max(parts, 1), 0, 1
+        for atom in range(begin, end) if parts > 1 else ():
+            if part < parts and done >= share * part:  # the first atom past this part's share starts the next
+                while part < parts and done >= share * part:
+                    part += 1
+                if atom > cuts[-1]:
+                    cuts.append(atom)
+            done += atom_items[atom]
+    cuts.append(bounds[-1])
+    return cuts
+
+
+def sample_plan_items(plan, sample, sample_regions, args):
+    """The items of one sample of a StreamedPlan, in genomic order: the same each time they are asked."""
+    regions, reads = sample_regions.regions, plan.reads[sample]
+    if counted_in_one_pass(regions, sum(reads), plan.one_pass_share):
+        items = pass_items(regions, reads, sample, plan.scannable(sample))
+    else:
+        items = plan_items(
+            regions, reads, sample_regions.contig_lengths, args.split_size, plan.target_reads,
+            args.batch_max_reads, sample, plan.overheads[sample], sample_regions.cram,
+        )  # fmt: skip
+    return genomic_order(items, {sample: sample_regions.contig_order})
+
+
+def write_streamed_plan(outdir, plan, regions_of, args):
+    """Pass 2 of a StreamedPlan: each sample's items planned again and written to their units in order, its
+    regions table written; returns (the samples of each unit written, in order; chunk items of each unit)."""
+    folder = os.path.join(outdir, "regions")
+    written_tables = []
+
+    def numbered_runs():  # (unit number, a run of its items), sample by sample, in genomic order
+        first_atom, unit = 0, 0
+        for sample in plan.samples:
+            items = plan.first_items
+            if items is None:  # planned again: the same items as streamed_plan's
+                items = sample_plan_items(plan, sample, regions_of[sample], args)
+            write_region_tables(folder, [sample], regions_of, {sample: items}, written_tables)
+            # Where each atom's items begin: one item each but in a sample counted in one pass.
+            sizes = [len(run) for run, _ in unit_atoms(items, 0)] if any_pass_items(items) else None
+            starts = range(len(items) + 1) if sizes is None else list(itertools.accumulate(sizes, initial=0))
+            end_atom = first_atom + len(starts) - 1
+            while unit + 2 < len(plan.bounds) and plan.bounds[unit + 1] <= first_atom:  # the first unit of them
+                unit += 1
+            while unit + 1 < len(plan.bounds) and plan.bounds[unit] < end_atom:
+                begin = max(plan.bounds[unit], first_atom) - first_atom
+                end = min(plan.bounds[unit + 1], end_atom) - first_atom
+                if begin < end:
+                    yield unit, items[starts[begin] : starts[end]]
+                if plan.bounds[unit + 1] > end_atom:
+                    break
+                unit += 1
+            first_atom = end_atom
+
+    unit_samples, chunks = [], []
+    for _, numbered in itertools.groupby(numbered_runs(), key=operator.itemgetter(0)):
+        samples = {}
+        chunks.append(0)
+        path = os.path.join(outdir, "units", unit_file_name(len(chunks)))
+        write_unit(path, itertools.chain.from_iterable(tallied(numbered, samples, chunks)))
+        unit_samples.append(list(samples))
+    return unit_samples, chunks
+
+
+def tallied(numbered, samples, chunks):
+    """The runs of items of (unit number, run) pairs, as they are written: each run's sample noted in `samples`
+    (a dict: in order) and its chunk items added to the last number of `chunks`."""
+    for _, run in numbered:
+        samples.setdefault(run[0].sample)
+        chunks[-1] += list(map(MODE_OF, run)).count("chunk")
+        yield run
+
+
+def sample_atoms(items, fixed_cost_reads):
+    """(the cost of each run of a sample's items that must share a unit, unit_atoms; the items of each run, or
+    None when there is one each: a panel's, costed by items_costs without a list made per item)."""
+    if not any_pass_items(items):
+        return items_costs(items, fixed_cost_reads), None
+    atoms = unit_atoms(items, fixed_cost_reads)
+    return [cost for _, cost in atoms], [len(run) for run, _ in atoms]
 
 
 def unit_sample_names(items, samples):
@@ -998,6 +1123,15 @@ def items_by_sample(items, samples):
     for item in items:
         items_of[item.sample].append(item)
     return items_of
+
+
+def write_plan(outdir, items, units, samples, regions_of):
+    """The regions tables and unit files of a plan held whole (plan_shared); returns (the samples of each
+    unit, in order; chunk items of each unit), as write_streamed_plan."""
+    write_region_tables(os.path.join(outdir, "regions"), samples, regions_of, items_by_sample(items, samples))
+    for number, unit in enumerate(units, start=1):
+        write_unit(os.path.join(outdir, "units", unit_file_name(number)), unit)
+    return [unit_sample_names(unit, samples) for unit in units], [list(map(MODE_OF, u)).count("chunk") for u in units]
 
 
 def parse_args(argv):
@@ -1058,32 +1192,35 @@ def main(argv=None):
                 log.warning("%s", warning)
     samples = [files.sample for files in group]
     files_of = {files.sample: files for files in group}
-    items, units = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
+    plan = plan_group(samples, regions_of, args, lambda s: starts_placed(files_of[s], args.reference))
+    streamed = isinstance(plan, StreamedPlan)
     # Every sample whose counts go through its index has that index checked first; a sample counted in one
     # region-less pass (or scan) reads its file alone, whatever its index.
-    through_index = unit_sample_names(items_through_index(items), samples)
+    through_index = plan.through_index if streamed else unit_sample_names(items_through_index(plan[0]), samples)
     problems = [p for p in (foreign_index_problem(files_of[s], args.reference) for s in through_index) if p]
     if problems:
         log.error("%s", "\n".join(problems))
         return 2
     os.makedirs(os.path.join(args.outdir, "units"), exist_ok=True)
     os.makedirs(os.path.join(args.outdir, "regions"), exist_ok=True)
-    items_of = items_by_sample(items, samples)
-    write_region_tables(os.path.join(args.outdir, "regions"), samples, regions_of, items_of)
-    for number, unit in enumerate(units, start=1):
-        write_unit(os.path.join(args.outdir, "units", unit_file_name(number)), unit)
+    if streamed:
+        samples_of_units, chunks = write_streamed_plan(args.outdir, plan, regions_of, args)
+        n_items = plan.n_items
+    else:
+        samples_of_units, chunks = write_plan(args.outdir, *plan, samples, regions_of)
+        n_items = len(plan[0])
     # Which samples each unit holds: the pipeline stages only those samples' files into its task.
     unit_samples = [
         [unit_file_name(number), sample]
-        for number, unit in enumerate(units, start=1)
-        for sample in unit_sample_names(unit, samples)
+        for number, unit_sample_list in enumerate(samples_of_units, start=1)
+        for sample in unit_sample_list
     ]
     write_unit_samples(os.path.join(args.outdir, UNIT_SAMPLES_FILE), unit_samples)
     write_index_statistics(os.path.join(args.outdir, INDEX_STATISTICS_FILE), index_statistics_rows(samples, regions_of))
-    for warning in plan_warnings(units, args.split_size):  # on the console too (--warnings)
+    for warning in chunk_warnings(chunks, args.split_size):  # on the console too (--warnings)
         log.warning("%s", warning)
     n_regions = sum(len(regions_of[s].regions) for s in samples)
-    log.info("%d samples, %d regions, %d items, %d work units", len(samples), n_regions, len(items), len(units))
+    log.info("%d samples, %d regions, %d items, %d work units", len(samples), n_regions, n_items, len(chunks))
     return 0
 
 

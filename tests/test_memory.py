@@ -127,3 +127,32 @@ def test_the_matrix_joins_samples_of_other_panels_in_bounded_memory(tmp_path):
         "region_counts_mqc.tsv",
     ]
     assert peak < JOINED_PEAK_LIMIT_MB, f"counts_matrix.py peaked at {peak:.0f} MB joining {N_REGIONS} x 4"
+
+
+# A group of 12 samples on two references (no shared plan) x 60,000 BED regions: the planner held every sample's
+# items, 271 MB; streamed (plan_units.StreamedPlan), ~106 MB.
+PLANNER_PEAK_LIMIT_MB = 160
+
+
+def test_the_planner_streams_a_group_of_samples_sharing_no_plan(tmp_path):
+    import random
+
+    from make_test_data import TEST_CONTIGS, random_pairs, write_bam
+
+    rng = random.Random(1)
+    longer = [(name, length + (name == "chr1")) for name, length in TEST_CONTIGS]  # another reference
+    bams = [
+        write_bam(str(tmp_path / "a.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 300, rng)),
+        write_bam(str(tmp_path / "b.bam"), longer, random_pairs(TEST_CONTIGS, 300, rng)),
+    ]
+    (tmp_path / "panel.bed").write_text(
+        "".join(f"chr{1 + i % 2}\t{i // 2 * 6}\t{i // 2 * 6 + 5}\n" for i in range(60_000))
+    )
+    rows = [f"s{i}\t{bams[i % 2]}\t{bams[i % 2]}.bai\t{os.path.basename(bams[i % 2])}" for i in range(12)]
+    (tmp_path / "samples.tsv").write_text("\n".join(["sample\talignments\tindex\tfile_name", *rows]) + "\n")
+    script = os.path.join(ROOT, "bin", "plan_units.py")
+    args = [script, "--samples", "samples.tsv", "--bed", "panel.bed", "--outdir", "out"]
+    peak = peak_rss_mb(args, tmp_path)
+    with open(tmp_path / "out" / "units" / "unit_0001.tsv") as handle:
+        assert sum(1 for _ in handle) == 1 + 12 * 60_000  # every sample's every region: the group's own items
+    assert peak < PLANNER_PEAK_LIMIT_MB, f"planner peak RSS {peak:.0f} MB"

@@ -972,3 +972,161 @@ def test_the_plans_index_statistics_are_idxstats_and_spare_each_count_its_idxsta
     for row in rows[::97]:  # every 97th row: each sample's, on both contigs
         region = f"{{{row['contig']}}}:{int(row['start']) + 1}-{row['end']}"
         assert int(row["count"]) == samtools_count(bam_of[row["sample"]], region), row
+
+
+# --- a group whose samples share no plan, planned without holding every sample's items (StreamedPlan)
+
+
+def held_plan_files(samples, regions_of, args, scannable, outdir):
+    """The files the planner wrote for a group that shares no plan before it streamed them (a verbatim copy of
+    its plan_group branch and main's writing then): every sample's items held, then written. The reference of
+    the streamed plan's files."""
+    region_reads, overheads = {}, {}
+    for s in samples:
+        sample = regions_of[s]
+        region_reads[s], overheads[s] = pu.reads_and_overheads(
+            sample.regions, sample.contig_reads, sample.contig_lengths
+        )
+    total_cost = sum(sum(reads) for reads in region_reads.values()) + sum(sum(o) for o in overheads.values())
+    n_units = pu.unit_count(total_cost, args.max_units, args.min_unit_reads)
+    target_reads = total_cost / n_units / pu.CHUNKS_PER_SHARE if n_units > 1 else math.inf
+    items = []
+    for sample in samples:
+        regions, contig_lengths = regions_of[sample].regions, regions_of[sample].contig_lengths
+        if pu.counted_in_one_pass(regions, sum(region_reads[sample]), total_cost / n_units):
+            items += pu.pass_items(regions, region_reads[sample], sample, scannable(sample))
+            continue
+        items += pu.plan_items(
+            regions, region_reads[sample], contig_lengths, args.split_size, target_reads, args.batch_max_reads,
+            sample, overheads[sample], regions_of[sample].cram,
+        )  # fmt: skip
+    items = pu.genomic_order(items, {s: regions_of[s].contig_order for s in samples})
+    units = pu.partition_units(items, min(n_units, len(items)), args.fixed_cost_reads)
+    os.makedirs(os.path.join(outdir, "units"))
+    os.makedirs(os.path.join(outdir, "regions"))
+    pu.write_region_tables(os.path.join(outdir, "regions"), samples, regions_of, pu.items_by_sample(items, samples))
+    for number, unit in enumerate(units, start=1):
+        task_files.write_unit(os.path.join(outdir, "units", task_files.unit_file_name(number)), unit)
+    unit_samples = [
+        [task_files.unit_file_name(number), sample]
+        for number, unit in enumerate(units, start=1)
+        for sample in pu.unit_sample_names(unit, samples)
+    ]
+    task_files.write_unit_samples(os.path.join(outdir, task_files.UNIT_SAMPLES_FILE), unit_samples)
+    return pu.chunk_warnings([[i.mode for i in unit].count("chunk") for unit in units], args.split_size)
+
+
+def folder_files(folder):
+    """{relative path: bytes} of every file under folder."""
+    return {
+        os.path.relpath(os.path.join(root, name), folder): pathlib.Path(root, name).read_bytes()
+        for root, _, names in os.walk(folder)
+        for name in names
+    }
+
+
+def two_references(tmp_path, rng):
+    """Two BAMs of TEST_CONTIGS with random reads, the second's chr1 one base longer (another reference: no
+    shared plan), and a third of one contig with 40 times the reads (counted through its index, never in one
+    pass); each indexed."""
+    longer = [(name, length + (name == "chr1")) for name, length in TEST_CONTIGS]
+    return [
+        write_bam(str(tmp_path / "a.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS, 400, rng)),
+        write_bam(str(tmp_path / "b.bam"), longer, random_pairs(TEST_CONTIGS, 300, rng)),
+        write_bam(str(tmp_path / "c.bam"), TEST_CONTIGS, random_pairs(TEST_CONTIGS[:1], 6_000, rng)),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_group_sharing_no_plan_is_streamed_to_the_files_it_held(tmp_path, seed):
+    """Random groups whose samples share no plan (BED regions on two references; per contig, samples counted in
+    one pass or scan and others not), with random knobs (chunks, batches, single calls, 1 to 9 units): the
+    streamed plan writes byte for byte the unit files, regions tables and unit_samples.tsv, and the same
+    warnings, as the planner that held every sample's items."""
+    rng = random.Random(seed)
+    bams = two_references(tmp_path, rng)
+    # Both references in every group of two or more (a group of one is streamed too: every run of one sample).
+    samples = [(f"s{i}", bams[i] if i < 2 else rng.choice(bams)) for i in range(1 if seed == 1 else rng.randint(2, 6))]
+    if seed % 3 == 0:  # per contig
+        bed_args = []
+    else:
+        contigs = [(name, length) for name, length in TEST_CONTIGS if name != "chrEmpty"]
+        lines = ["chr1\t100\t200\n"]  # a contig of other lengths: the samples share no plan
+        for _ in range(rng.randint(1, 400)):
+            name, length = rng.choice(contigs)
+            start = rng.randrange(0, length)
+            lines.append(f"{name}\t{start}\t{min(length + 5, start + rng.choice((1, 50, 2_000, 90_000)))}\n")
+        bed = tmp_path / "panel.bed"
+        bed.write_text("".join(lines))
+        bed_args = ["--bed", str(bed)]
+    knobs = ["--max-units", str(rng.randint(1, 9)), "--split-size", str(rng.choice((0, 1_000, 30_000, 500_000))),
+             "--min-unit-reads", str(rng.choice((10, 500, 1_000_000))),
+             "--batch-max-reads", str(rng.choice((0, 5, 20_000)))]  # fmt: skip
+    samples_tsv = manifest(tmp_path, *samples)
+    streamed = tmp_path / "streamed"
+    arguments = ["--samples", samples_tsv, *bed_args, *knobs, "--outdir", str(streamed)]
+    assert pu.main([*arguments, "--warnings", str(tmp_path / "streamed.warnings")]) == 0
+
+    args = pu.parse_args(arguments)
+    with open(samples_tsv) as handle:
+        group = list(task_files.read_samples(handle, samples_tsv).values())
+    bed_lines = pu.bed_text_lines(pu.read_bed_bytes(str(bed), "panel.bed"), "panel.bed") if bed_args else None
+    cache = {}
+    regions_of = {files.sample: pu.sample_regions(files, None, bed_lines, "panel.bed", cache) for files in group}
+    names = [files.sample for files in group]
+    assert len(names) == 1 or not pu.shared_panel(names, regions_of)  # streamed, not plan_shared
+    files_of = {files.sample: files for files in group}
+    held = tmp_path / "held"
+    warnings = held_plan_files(names, regions_of, args, lambda s: pu.starts_placed(files_of[s], None), str(held))
+    written = folder_files(streamed)
+    assert written.pop(task_files.INDEX_STATISTICS_FILE)
+    assert written == folder_files(held)
+    streamed_warnings = tmp_path / "streamed.warnings"
+    lines = streamed_warnings.read_text().splitlines() if streamed_warnings.exists() else []
+    assert [line for line in lines if line.startswith("--split_size")] == warnings
+    modes = {
+        row["mode"] for name in os.listdir(streamed / "units") for row in read_tsv(open(streamed / "units" / name))
+    }
+    print(seed, sorted(modes), len(os.listdir(streamed / "units")))
+
+
+def unit_rows(folder):
+    """The rows of every unit file in folder/units, unit by unit."""
+    units = []
+    for name in sorted(os.listdir(folder / "units")):
+        with open(folder / "units" / name) as handle:
+            units.append([tuple(row.values()) for row in read_tsv(handle)])
+    return units
+
+
+def test_units_of_a_group_sharing_no_plan_hold_at_most_max_unit_items(tmp_path, monkeypatch):
+    """A counting task holds its unit's items: a unit of more than MAX_UNIT_ITEMS items (here 150) is cut into
+    parts of about equal items, in order, a sample counted in one pass never cut; the items are the same, in
+    the same order, as without the bound, and unit_samples.tsv names each part's samples."""
+    rng = random.Random(7)
+    bams = two_references(tmp_path, rng)
+    bed = tmp_path / "panel.bed"
+    bed.write_text("".join(f"chr{1 + i % 2}\t{i * 300}\t{i * 300 + 100}\n" for i in range(500)))
+    samples = manifest(tmp_path, ("a", bams[0]), ("b", bams[1]), ("c", bams[2]))
+    arguments = ["--samples", samples, "--bed", str(bed), "--max-units", "2", "--min-unit-reads", "10"]
+    assert pu.main([*arguments, "--outdir", str(tmp_path / "unbounded")]) == 0
+    monkeypatch.setattr(pu, "MAX_UNIT_ITEMS", 150)
+    assert pu.main([*arguments, "--outdir", str(tmp_path / "bounded")]) == 0
+    unbounded, bounded = unit_rows(tmp_path / "unbounded"), unit_rows(tmp_path / "bounded")
+    assert len(unbounded) == 2 and sum(map(len, unbounded)) == 1500  # 3 x 500 items, 2 units balanced by reads
+    assert len(bounded) == sum(math.ceil(len(unit) / 150) for unit in unbounded)  # each cut into equal parts
+    assert all(125 <= len(unit) <= 150 for unit in bounded), [len(unit) for unit in bounded]
+    assert sum(bounded, []) == sum(unbounded, [])
+    with open(tmp_path / "bounded" / task_files.UNIT_SAMPLES_FILE) as handle:
+        named = [(row["unit"], row["sample"]) for row in read_tsv(handle)]
+    assert named == [
+        (task_files.unit_file_name(number), sample)
+        for number, unit in enumerate(bounded, start=1)
+        for sample in dict.fromkeys(row[0] for row in unit)
+    ]
+    # Per contig, a sample counted in one pass is one atom: never cut, whatever its items.
+    samples = manifest(tmp_path, *[(f"s{i}", bams[i % 2]) for i in range(4)])
+    monkeypatch.setattr(pu, "MAX_UNIT_ITEMS", 3)
+    assert pu.main(["--samples", samples, "--max-units", "1", "--outdir", str(tmp_path / "contigs")]) == 0
+    assert [{row[6] for row in unit} for unit in unit_rows(tmp_path / "contigs")] == [{"scan"}] * 4
+    assert [len(unit) for unit in unit_rows(tmp_path / "contigs")] == [len(TEST_CONTIGS)] * 4
