@@ -12,9 +12,10 @@ def sampleGroupCount(parameters, config) {
     return Math.max(1, countingTaskBound(parameters, config).intdiv(parameters.units_per_cpu as int))
 }
 
-// More groups for a cohort on a large panel: a group's reducer holds its samples x regions tallies (~32 B each;
-// the planner too, ~0.4 KB each, when the samples' headers differ on the panel's contigs: no shared plan), so a
-// group holds at most --max_group_regions of them. The count
+// More groups for a cohort on a large panel: a group's reducer holds its samples x regions tallies (~16 B each;
+// the planner ~36 B each when the samples share no plan, bin/plan_units.py StreamedPlan), so a group holds at
+// most --max_group_regions of them (8,000,000: every task under 1 GB). Each group plans its panel again: fewer,
+// larger groups pay that once per group, not once per 2,000,000 tallies (the earlier default). The count
 // doubles rather than grows by one, so that adding a sample reshuffles the groups (and -resume recounts
 // them all) only when the cohort crosses a doubling, not at every sample.
 def sampleGroupsFor(int baseGroups, int nSamples, long regionsPerSample, long maxGroupRegions) {
