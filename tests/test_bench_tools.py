@@ -290,8 +290,8 @@ def test_bench_options_scale_and_datasets(tmp_path):
     args = run_bench.parse_args(["--workdir", str(tmp_path), "--scale", "0.001", "--datasets", "hello", "regions1M"])
     assert args.workdir == os.path.join(str(tmp_path), "scale-0.001") and args.scale == 0.001
     assert run_bench.parse_args(["--workdir", str(tmp_path)]).workdir == str(tmp_path)
-    assert run_bench.ALL_DATASETS[:2] == ["tiny", "hello"] and run_bench.ALL_DATASETS[-2:] == ["cohort16-panel",
-                                                                                               "regions1M"]  # fmt: skip
+    assert run_bench.ALL_DATASETS[:2] == ["tiny", "hello"]
+    assert run_bench.ALL_DATASETS[-3:] == ["cohort16-panel", "cohort64-panel", "regions1M"]
     for bad in ("0", "2"):
         with pytest.raises(SystemExit):
             run_bench.parse_args(["--scale", bad])
