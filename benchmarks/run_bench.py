@@ -750,10 +750,10 @@ def ratio_lines(timings):
         if (name, "pipeline") not in t:
             continue
         loop = t[name, "whole-file loop"]
+        target = COHORT_PANEL_TARGETS.get(name, "no target")
         lines.append(featurecounts_ratio_line(
             t, name, tiny, "-p -O, all BAMs in one call",
-            lambda net, loop=loop, target=COHORT_PANEL_TARGETS.get(name, "no target"):
-                f"{target}; / whole-file loop: {net / loop:.2f}", needs_tiny,
+            lambda net, loop=loop, target=target: f"{target}; / whole-file loop: {net / loop:.2f}", needs_tiny,
         ))  # fmt: skip
         lines.append(stage_line(name, facts[name]))
     if (MILLION, "pipeline") in t:
