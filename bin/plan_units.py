@@ -947,8 +947,9 @@ class StreamedPlan(NamedTuple):
     cost, as partition_units cuts it. Made without holding the group's items: streamed_plan plans each sample
     and keeps its expected reads and block overheads (arrays of floats) and the cost of each run of its items
     that must share a unit (unit_atoms); write_streamed_plan plans each sample again, the same items, and
-    writes them to their units. Memory: ~24 bytes a region and sample, and one sample's items at a time (~260
-    bytes a region): a group of 8 samples of two references on a 200,000-region panel held 571 MB of items."""
+    writes them to their units. Memory: ~36 bytes a region and sample (its expected reads, block overhead and
+    cost as doubles, its run's length, the costs summed), and one sample's items at a time (~260 bytes a region):
+    32 samples of two references on a 200,000-region panel, 459 MB (2.0 GB when their items were held)."""
 
     samples: list
     reads: dict  # sample -> array of its regions' expected reads (reads_and_overheads)
