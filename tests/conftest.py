@@ -4,6 +4,7 @@ import glob
 import os
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -147,6 +148,7 @@ def start_pipeline(nextflow_bin):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=interruptible,
         )
         started.append((process, log))
         return process
@@ -157,6 +159,13 @@ def start_pipeline(nextflow_bin):
             os.killpg(process.pid, 9)
             process.wait(timeout=30)
         log.close()
+
+
+def interruptible():
+    """SIGINT as a terminal gives it (Ctrl-C). A test suite started in the background (`make test &`, nohup, a
+    CI runner's job) inherits SIGINT ignored, and a JVM started so keeps ignoring it: a test's SIGINT would then
+    leave the run going on to its end."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def samtools_wrapper(folder, body):
