@@ -47,9 +47,11 @@ from contig_starts import contigs_start_placed
 from input_checks import BGZF_EOF, GZIP_MAGIC, input_problem, is_bgzf, read_head, read_tail
 from task_files import (
     ALL_SAMPLES,
+    BED_HEADER_PREFIXES,
     INDEX_STATISTICS_FILE,
     PASS_MODES,
     UNIT_SAMPLES_FILE,
+    bed_writable,
     read_samples,
     regions_table_name,
     unit_file_name,
@@ -74,9 +76,6 @@ CHUNKS_PER_SHARE = 3
 # Records in one BGZF block (64 KiB uncompressed; ~320-byte records of 150 bp reads): samtools decodes the
 # whole block a region starts in, even for a region of one read.
 BLOCK_READS = 200
-# BED header/comment lines start with these, unless their first field is a contig of the header (bed_regions).
-# samtools skips such lines whatever they hold, so these contigs must never go into a batch BED (plan_items).
-BED_SKIPPED_PREFIXES = ("#", "track", "browser")
 
 
 class InputError(Exception):
@@ -172,7 +171,9 @@ def is_bed_header(line, contig_lengths):
     """Blank, comment and track/browser lines; a line whose first field is a contig of the header is data."""
     if not line.strip():
         return True
-    return line.startswith(BED_SKIPPED_PREFIXES) and line.split("\t", 1)[0] not in contig_lengths
+    # A BED header/comment line, unless its first field is a contig of the header (bed_regions): such contigs
+    # never go into a batch BED (task_files.bed_writable).
+    return line.startswith(BED_HEADER_PREFIXES) and line.split("\t", 1)[0] not in contig_lengths
 
 
 # BED coordinates are ASCII digits only (isascii and isdigit: str.isdigit alone takes '²' and full-width digits,
@@ -502,7 +503,7 @@ def plan_items(
     chosen (plan_shared): each item made once, not made again by scaled_items (0.15 s of 200,000)."""
     items = []
     # Whether a contig's regions may go into a batch BED (batched), asked once per contig, not once per region.
-    batchable = {contig: not contig.startswith(BED_SKIPPED_PREFIXES) for contig in contig_lengths}
+    batchable = {contig: bed_writable(contig) for contig in contig_lengths}
     for region, reads, overhead in zip(regions, region_reads, overheads or itertools.repeat(0.0)):
         region_id, _, contig, start, end, whole = region  # unpacked once: the loop runs once per region
         past = end - contig_lengths[contig]
@@ -524,7 +525,7 @@ def plan_items(
 
 def batched(contig, reads, batch_max_reads):
     """Whether a region's (first) piece of these reads goes into its unit's batch pass."""
-    return reads <= batch_max_reads and not contig.startswith(BED_SKIPPED_PREFIXES)
+    return reads <= batch_max_reads and bed_writable(contig)
 
 
 def pieces_items(region, pieces, overhead, batch_max_reads, sample):

@@ -57,6 +57,19 @@ ALL_SAMPLES = "*"
 #   scan   - a pass over a BAM whose index shows that no contig holds a record `{name}` skips (contig_starts):
 #            samtools idxstats reads the file itself, with no view and no filter, unless the user filters
 PASS_MODES = ("pass", "scan")  # a sample's contigs counted by one pass over its file
+# samtools reads a -L BED line's contig name up to its first whitespace, after any leading whitespace, and
+# skips a line starting with '#' (bed_read in bedidx.c, samtools 1.16.1); the planner reads BED lines starting
+# with these as headers (plan_units.is_bed_header, unless the name is a contig's). A batch BED line of a contig
+# named 'c1 ' or 'chr 5 9' was read as another contig's ('c1'; 'chr' from 5 to 9), or as none: its regions were
+# counted 0, exit 0.
+BED_HEADER_PREFIXES = ("#", "track", "browser")
+BED_NAME_SEPARATORS = frozenset(" \t\n\v\f\r")  # C isspace(), by which bed_read ends a name
+
+
+def bed_writable(contig):
+    """Whether samtools reads a contig's name back from a BED line that holds it: else its regions are never
+    batched (counted by their own `{name}:beg-end` call, which takes any name)."""
+    return not contig.startswith(BED_HEADER_PREFIXES) and BED_NAME_SEPARATORS.isdisjoint(contig)
 
 
 # --- sample manifest: `sample alignments index`, and for the planner the names the user gave, for messages

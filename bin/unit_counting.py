@@ -9,7 +9,7 @@ from typing import NamedTuple, Optional
 
 from count_modes import count_batch, count_pass, count_scan, count_single, placed, same_list_cache
 from samtools_pipes import checked_options, shorten
-from task_files import ALL_SAMPLES, PASS_MODES, Outcome, TaskFileError
+from task_files import ALL_SAMPLES, PASS_MODES, Outcome, TaskFileError, bed_writable
 
 log = logging.getLogger("count_unit")  # the messages are count_unit.py's
 
@@ -62,9 +62,16 @@ def shared_groups(items):
     """(indexes, items) of a sample's items counted by one region-less pass, then of its batch items, and the
     indexes of the items counted alone; made once per list of items (a shared plan's are counted in every
     sample's files)."""
-    # An open-ended piece that is not a whole contig is never planned as a batch item; counted alone if it were.
+    # An open-ended piece that is not a whole contig is never planned as a batch item, nor is an item of a contig
+    # whose name a BED cannot hold (task_files.bed_writable: a plan of an older version, cached by -resume, may
+    # have batched one); counted alone if it were.
     passes = [i for i, item in enumerate(items) if item.mode in PASS_MODES and item.whole_contig]
-    batch = [i for i, item in enumerate(items) if item.mode == "batch" and (item.whole_contig or not item.open_end)]
+    batchable = {contig: bed_writable(contig) for contig in {item.contig for item in items}}
+    batch = [
+        i
+        for i, item in enumerate(items)
+        if item.mode == "batch" and (item.whole_contig or not item.open_end) and batchable[item.contig]
+    ]
     alone = sorted(set(range(len(items))).difference(passes, batch))
     return (passes, [items[i] for i in passes]), (batch, [items[i] for i in batch]), alone
 
