@@ -23,6 +23,7 @@ process CHECK_SAMTOOLS_ARGS {
     // option.
     def quoted = "'" + samtools_args.replace("'", "'\\''") + "'"
     """
+    # bin/ digest (conf/modules.config): ${task.ext.bin_digest ?: 'none'}
     check_samtools_args.py --samtools-args=${quoted}
     printf '%s\\n' ${quoted} > samtools_args.checked
 

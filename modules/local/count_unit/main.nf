@@ -44,6 +44,7 @@ process COUNT_UNIT {
     }
     def manifest = rows.collect { fields -> quote(fields*.toString()*.replaceAll(/[\t\r\n]/, ' ').join('\t')) }.join(' ')
     """
+    # bin/ digest (conf/modules.config): ${task.ext.bin_digest ?: 'none'}
     printf '%s\\n' ${manifest} > samples.tsv
     count_unit.py \\
         --samples samples.tsv \\

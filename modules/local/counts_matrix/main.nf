@@ -31,6 +31,7 @@ process COUNTS_MATRIX {
     def tableFiles = (tables instanceof List ? tables : [tables]).collect { table -> table.toString() }.join(' ')
     def failureFiles = (failures instanceof List ? failures : [failures]).collect { failure -> failure.toString() }.join(' ')
     """
+    # bin/ digest (conf/modules.config): ${task.ext.bin_digest ?: 'none'}
     counts_matrix.py ${args} --warnings warnings.txt --failures ${failureFiles} -- ${tableFiles}
 
     cat <<-END_VERSIONS > versions.yml

@@ -45,6 +45,7 @@ process PLAN_UNITS {
     def bed = regions_bed ? "--bed regions.bed --bed-name=${quote(regions_name)}" : ''
     def fasta = reference ? '--reference reference.fa' : ''
     """
+    # bin/ digest (conf/modules.config): ${task.ext.bin_digest ?: 'none'}
     printf '%s\\n' ${manifest} > samples.tsv
     plan_units.py \\
         --samples samples.tsv \\

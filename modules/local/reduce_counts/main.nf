@@ -25,6 +25,7 @@ process REDUCE_COUNTS {
 
     script:
     """
+    # bin/ digest (conf/modules.config): ${task.ext.bin_digest ?: 'none'}
     reduce_counts.py \\
         --outdir . \\
         results/*.result.tsv \\
