@@ -1020,11 +1020,11 @@ def uncrowded(bounds, atom_items, max_items):
         parts = -(-n_items // max_items)  # ceil
         share, done, part = n_items / max(parts, 1), 0, 1
         for atom in range(begin, end) if parts > 1 else ():
-            if part < parts and done >= share * part:  # the first atom past this part's share starts the next
-                while part < parts and done >= share * part:
-                    part += 1
-                if atom > cuts[-1]:
-                    cuts.append(atom)
+            crossed = part
+            while part < parts and done >= share * part:  # the first atom past a part's share starts the next
+                part += 1
+            if part > crossed and atom > cuts[-1]:
+                cuts.append(atom)
             done += atom_items[atom]
     cuts.append(bounds[-1])
     return cuts
