@@ -656,15 +656,12 @@ def partition_units(items, n_units, fixed_cost_reads):
     the planner keeps items at a third of a unit's share at most (split_region), which bounds the imbalance.
     A sample counted in one pass goes whole to one unit.
     """
-    if not any_pass_items(items):  # a panel: each item alone, no run lists made
-        costs = items_costs(items, fixed_cost_reads)
-        bounds = unit_bounds(costs, n_units)
-        if bounds is not None:  # the units are runs of the items: slices of them
-            return [items[begin:end] for begin, end in zip(bounds, bounds[1:]) if begin < end]
-        units = [[] for _ in range(n_units)]
-        for item, number in zip(items, unit_numbers(costs, n_units)):
-            units[number].append(item)
-        return [unit for unit in units if unit]
+    if not any_pass_items(items):  # a panel: each item alone, no run lists made; the units are slices of them
+        # No bounds: every cost 0, all in the first unit (as unit_numbers places them). A unit holds at most
+        # about MAX_UNIT_ITEMS items (uncrowded): a panel's are counted in each of its samples, one at a time.
+        bounds = unit_bounds(items_costs(items, fixed_cost_reads), n_units) or [0, len(items)]
+        bounds = uncrowded(bounds, array("I", [1]) * len(items), MAX_UNIT_ITEMS)
+        return [items[begin:end] for begin, end in zip(bounds, bounds[1:]) if begin < end]
     atoms = unit_atoms(items, fixed_cost_reads)
     units = [[] for _ in range(n_units)]
     for (run, _), number in zip(atoms, unit_numbers([cost for _, cost in atoms], n_units)):

@@ -1130,3 +1130,26 @@ def test_units_of_a_group_sharing_no_plan_hold_at_most_max_unit_items(tmp_path, 
     assert pu.main(["--samples", samples, "--max-units", "1", "--outdir", str(tmp_path / "contigs")]) == 0
     assert [{row[6] for row in unit} for unit in unit_rows(tmp_path / "contigs")] == [{"scan"}] * 4
     assert [len(unit) for unit in unit_rows(tmp_path / "contigs")] == [len(TEST_CONTIGS)] * 4
+
+
+def test_units_of_a_shared_plan_hold_at_most_max_unit_items(tmp_path, monkeypatch):
+    """Samples that share a panel share its items (ALL_SAMPLES): a unit of more than MAX_UNIT_ITEMS items (here
+    150) is cut into parts of about equal items, in order, every part counted in every sample."""
+    rng = random.Random(8)
+    bams = two_references(tmp_path, rng)  # a.bam and c.bam: one reference, so one plan for both
+    bed = tmp_path / "panel.bed"
+    bed.write_text("".join(f"chr{1 + i % 2}\t{i * 300}\t{i * 300 + 100}\n" for i in range(500)))
+    samples = manifest(tmp_path, ("a", bams[0]), ("c", bams[2]))
+    arguments = ["--samples", samples, "--bed", str(bed), "--max-units", "2", "--min-unit-reads", "10"]
+    assert pu.main([*arguments, "--outdir", str(tmp_path / "unbounded")]) == 0
+    monkeypatch.setattr(pu, "MAX_UNIT_ITEMS", 150)
+    assert pu.main([*arguments, "--outdir", str(tmp_path / "bounded")]) == 0
+    unbounded, bounded = unit_rows(tmp_path / "unbounded"), unit_rows(tmp_path / "bounded")
+    assert {row[0] for unit in unbounded for row in unit} == {task_files.ALL_SAMPLES}  # the shared plan
+    assert len(unbounded) == 2 and sum(map(len, unbounded)) == 500 and max(map(len, unbounded)) > 150
+    assert len(bounded) == sum(math.ceil(len(unit) / 150) for unit in unbounded)
+    assert all(len(unit) <= 150 for unit in bounded) and min(map(len, bounded)) >= 100, list(map(len, bounded))
+    assert sum(bounded, []) == sum(unbounded, [])
+    with open(tmp_path / "bounded" / task_files.UNIT_SAMPLES_FILE) as handle:
+        named = [(row["unit"], row["sample"]) for row in read_tsv(handle)]
+    assert named == [(task_files.unit_file_name(n), s) for n in range(1, len(bounded) + 1) for s in ("a", "c")]
