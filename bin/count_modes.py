@@ -295,14 +295,17 @@ STREAM_MAX_CONTIGS = 64  # a region argument per contig: more would be a long co
 def stream_spans(stretches, densities, alignments):
     """The region arguments `{contig}:beg-end` (one per contig, from its first stretch to its last) by which the
     stretches are cheaper to read in full than through the index (the model above), or None: then -M -L.
-    Only for a BAM (the constants are BAM's) with densities known and few contigs."""
-    if not densities or not is_bam(alignments):
-        return None
+    For a BAM with densities known and few contigs (the constants are BAM's). For a CRAM always: htslib 1.16's
+    multi-region iterator can return a CRAM's records twice (a container holding several contigs' records read
+    again: 30 records for 28, so -M -L counts would double, exit 0; samtools/samtools#1819), while each region
+    argument's own iterator returns a record once, and the spans of a unit's contigs never overlap."""
     spans = {}
     for contig, start, end in stretches:
         first = spans.setdefault(contig, [start, end])
         first[1] = max(first[1], end)
-    if len(spans) > STREAM_MAX_CONTIGS:
+    if not is_bam(alignments):
+        return [interval_region(contig, start, end) for contig, (start, end) in spans.items()]
+    if not densities or len(spans) > STREAM_MAX_CONTIGS:
         return None
     in_stretches = sum(densities.get(contig, 0.0) * (end - start) for contig, start, end in stretches)
     in_spans = sum(densities.get(contig, 0.0) * (end - start) for contig, (start, end) in spans.items())

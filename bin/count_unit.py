@@ -13,8 +13,9 @@ Each item is counted by samtools:
   the first piece of a region (a single) and its chunks add up to exactly the whole region's count;
 - batch: few calls for all batch items of the unit (one index load each): whole contigs by one
   ``samtools view <file> {c1} {c2} ...`` (each contig once, records counted by contig name), the other
-  items by one ``samtools view -M -L <bed>`` pass (the BED's regions merged across gaps expected to hold
-  few records: merged_intervals), records assigned to the items they overlap with
+  items by one ``samtools view -M -L <bed>`` pass, or ``-L <bed>`` over a span per contig (always for a CRAM:
+  count_modes.stream_spans) (the BED's regions merged across gaps expected to hold few records:
+  merged_intervals), records assigned to the items they overlap with
   htslib's own overlap rule (bam_endpos) by a sweep in coordinate order (overlap_counts): its cost grows
   with records + items + overlaps, not records x items, and it holds only the records spanning one base.
   When a pass fails (or its records are out of coordinate order), each of its items is counted alone, so
