@@ -15,6 +15,7 @@ import zlib
 
 import bam_records as br
 import overlap_sweep as sweep
+import pysam
 import pytest
 from conftest import samtools_count
 from make_test_data import Read, write_bam
@@ -478,3 +479,30 @@ def test_a_header_of_thousands_of_contigs_over_many_blocks(tmp_path, monkeypatch
     names, spans = all_spans(data)
     assert names == [name for name, _ in contigs] and spans == [(7, 0, 1), (2999, 5, 15)]
     assert all_spans(data, GzipStream) == (names, spans)
+
+
+@pytest.mark.parametrize(
+    "placed, problem",
+    [([("a", 10), ("b", 5), ("a", 10)], "records of a are not contiguous"),  # a pass returned again
+     ([("a", 10), ("a", 20), ("a", 10)], "records are not in coordinate order"),
+     ([("a", 10), ("a", 10), ("b", 0)], None)],
+)  # fmt: skip
+def test_records_returned_again_are_an_order_error_never_counted_twice(tmp_path, monkeypatch, placed, problem):
+    """samtools 1.16.1's multi-region iterator returned a CRAM's records twice (tests/test_cram_batches.py):
+    records out of coordinate order make the pass an error (counted again in parts), at any chunk size."""
+    header = {"HD": {"VN": "1.6", "SO": "unsorted"}, "SQ": [{"SN": "a", "LN": 100}, {"SN": "b", "LN": 100}]}
+    path = str(tmp_path / "again.bam")
+    with pysam.AlignmentFile(path, "wb", header=header) as out:
+        for i, (contig, pos) in enumerate(placed):
+            read = pysam.AlignedSegment(out.header)
+            read.query_name, read.reference_name, read.reference_start = f"r{i}", contig, pos
+            read.cigarstring, read.query_sequence = "10M", "A" * 10
+            out.write(read)
+    data = subprocess.run(["samtools", "view", "-u", path], capture_output=True, check=True).stdout
+    for read_bytes in (60, 1 << 22):  # a chunk a record, or all records in one
+        monkeypatch.setattr(br, "READ_BYTES", read_bytes)
+        if problem is None:
+            assert br.overlap_counts(io.BytesIO(data), [("a", 0, 15), ("b", 0, 5)]) == [2, 1]
+        else:
+            with pytest.raises(sweep.RecordOrderError, match=problem):
+                br.overlap_counts(io.BytesIO(data), [("a", 0, 15)])
