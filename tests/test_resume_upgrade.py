@@ -12,7 +12,7 @@ import random
 import shutil
 import subprocess
 
-from conftest import ROOT, expected_count_text, read_text
+from conftest import ROOT, NextflowRun, expected_count_text, read_text
 from make_test_data import Read, write_bam
 
 # What a run needs of the pipeline (the tests, docs and benchmarks stay behind).
@@ -59,14 +59,10 @@ def run_copy(nextflow_bin, pipeline, launch_dir, outdir, *args):
 
 
 def trace_statuses(outdir):
-    """{process: {status, ...}} of the newest execution trace."""
-    traces = sorted(f for f in os.listdir(os.path.join(outdir, "pipeline_info")) if f.startswith("execution_trace_"))
-    with open(os.path.join(outdir, "pipeline_info", traces[-1])) as handle:
-        rows = [line.rstrip("\n").split("\t") for line in handle]
-    process, status = rows[0].index("process"), rows[0].index("status")
+    """{process: {status, ...}} of the newest execution trace (NextflowRun.trace_rows)."""
     statuses = {}
-    for row in rows[1:]:
-        statuses.setdefault(row[process].split(":")[-1], set()).add(row[status])
+    for row in NextflowRun(None, outdir, None).trace_rows():
+        statuses.setdefault(row["process"], set()).add(row["status"])
     return statuses
 
 
