@@ -431,10 +431,9 @@ class PassOrder:
     def check(self, ref_ids, pos):
         if not len(ref_ids):
             return
-        firsts = numpy.concatenate(([0], numpy.flatnonzero(ref_ids[1:] != ref_ids[:-1]) + 1))
-        runs = ref_ids[firsts].tolist()  # the chunk's contigs, in the order of their records
-        same = ref_ids[1:] == ref_ids[:-1]
-        backwards = bool(numpy.any(pos[1:][same] < pos[:-1][same]))
+        changes = ref_ids[1:] != ref_ids[:-1]  # where the next record is of another contig
+        runs = ref_ids[numpy.concatenate(([0], numpy.flatnonzero(changes) + 1))].tolist()  # the chunk's contigs
+        backwards = bool(numpy.any((pos[1:] < pos[:-1]) & ~changes))  # back in position within a contig
         continuing = self.last is not None and runs[0] == self.last[0]
         if continuing:
             backwards = backwards or int(pos[0]) < self.last[1]

@@ -325,7 +325,8 @@ def bed_references_warning(group, regions_of, shown=3):
         if id(regions) not in contigs_of:
             contigs_of[id(regions)] = dict.fromkeys(map(CONTIG_OF, regions))
         for contig in contigs_of[id(regions)]:
-            by_contig.setdefault(contig, {}).setdefault(lengths[contig], []).append(files.file_name)
+            # Each file once, in order, however many samples of the group share it (a dict as an ordered set).
+            by_contig.setdefault(contig, {}).setdefault(lengths[contig], {})[files.file_name] = None
     differing = {contig: by_length for contig, by_length in by_contig.items() if len(by_length) > 1}
     if not differing:
         return None

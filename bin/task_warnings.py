@@ -23,8 +23,9 @@ def keep_warnings(path):
 
 
 def lengths_described(by_name, shown=3, more_what=""):
-    """'name' is L1 bp in a, b and L2 bp in c; ... for {name: {length: [where]}}: the first `shown` names, then
-    how many more. Used by the warnings about samples on different references."""
+    """'name' is L1 bp in a, b and L2 bp in c; ... for {name: {length: where}} (where: the files or samples, each
+    once, a list or a dict's keys): the first `shown` names, then how many more. Used by the warnings about
+    samples on different references."""
     described = [
         f"'{name}' is " + " and ".join(f"{length} bp in {', '.join(where)}" for length, where in by_length.items())
         for name, by_length in itertools.islice(by_name.items(), shown)

@@ -898,13 +898,14 @@ def test_bed_ends_past_the_contig_count_as_samtools_in_a_cram(past_end_bam, tmp_
 
 
 def test_a_bed_on_samples_of_different_references_is_named(past_end_bam, tmp_path):
-    """The BED's contigs with other lengths in other files of the group (item 12): one warning naming them."""
+    """The BED's contigs with other lengths in other files of the group (item 12): one warning naming them, each
+    file once, however many samples share it."""
     other = numbered_bam(str(tmp_path / "other.bam"), [("c1", 1200), ("c2", 500), ("c3", 30_000)])
     bed = tmp_path / "regions.bed"
     bed.write_text("c1\t0\t100\nc2\t0\t100\n")
     warnings = tmp_path / "warnings.txt"
-    result = run_script("--samples", manifest(tmp_path, ("p", past_end_bam), ("o", other)), "--bed", str(bed),
-                        "--outdir", str(tmp_path), "--warnings", str(warnings))  # fmt: skip
+    samples = manifest(tmp_path, ("p", past_end_bam), ("o", other), ("p_again", past_end_bam))
+    result = run_script("--samples", samples, "--bed", str(bed), "--outdir", str(tmp_path), "--warnings", str(warnings))
     assert result.returncode == 0, result.stderr
     assert warnings.read_text() == (
         "samples on different references: contigs of the BED have other lengths in other files: 'c1' is 1000 bp "
