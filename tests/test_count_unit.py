@@ -877,9 +877,9 @@ def test_counted_outcomes_are_the_outcomes_of_the_counts():
 @pytest.mark.parametrize("reader", ["bam", "sam"])
 def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tmp_path, monkeypatch, way, reader):
     """1,200 small regions on a shallow BAM: -L gets far fewer, merged stretches (logged by a fake samtools),
-    read through the index (-M) or in full over one span per contig (stream_spans; forced here both ways, and
-    read as BAM or as SAM text), and every region still equals `samtools view -c` with the user's options, with
-    and without them."""
+    read through the index (-M, with a block cache) or in full over one span per contig (stream_spans; forced
+    here both ways, and read as BAM or as SAM text), and every region still equals `samtools view -c` with the
+    user's options, with and without them."""
     monkeypatch.setattr(modes, "STREAM_RECORD_US", 0.0 if way == "stream" else 1e9)
     if reader == "sam":
         monkeypatch.setattr(modes, "bam_records", None)
@@ -916,8 +916,9 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
         regions = [word for word in words if word.startswith("{chr")]
         if way == "stream":  # one span per contig, from its first stretch to its last, after the file
             assert "-M" not in words and words[-2:] == regions and len(regions) == 2, call
-        else:
+        else:  # with htslib's block cache (count_modes.index_options): a BAM
             assert "-M" in words and not regions, call
+            assert f"--input-fmt-option cache_size={modes.INDEX_BLOCK_CACHE_BYTES} -M" in call, call
 
 
 def test_stream_spans_read_a_shallow_file_in_full_and_a_deep_one_through_the_index(tmp_path):
