@@ -719,6 +719,26 @@ def test_bed_ends_past_the_largest_bam_position_are_refused():
     assert str(err.value) == f"t.bed: invalid BED: {problem}"
 
 
+@pytest.mark.parametrize("lines_before", [0, 5000], ids=["line-by-line", "in-a-block"])
+def test_a_bed_name_holding_a_carriage_return_is_refused(tmp_path, lines_before):
+    """A name with a CR inside (not a CRLF line end) was planned and counted, then read back from the regions
+    table as two lines: reduce_counts.py's IndexError traceback after all the counting (fuzz campaign 3). Now one
+    problem of the BED, whether its line is read alone or in a block of usual lines (usual_block_regions); a CRLF
+    line end stays a line end."""
+    lines = [f"chr1\t{i}\t{i + 10}\tr{i}\r\n" for i in range(lines_before)]
+    lines += ["chr1\t0\t100\ta\rb\n", "chr1\t0\t20\tplain\r\n"]
+    with pytest.raises(pu.InputError) as err:
+        pu.bed_regions(lines, LENGTHS, "t.bed")
+    problem = f"line {lines_before + 1}: the name 'a\\rb' holds a carriage return (CR): name it without one"
+    assert str(err.value) == f"t.bed: invalid BED: {problem}"
+    bams = [("s", numbered_bam(str(tmp_path / "s.bam"), [("chr1", 248_956_422)]))]
+    bed = tmp_path / "regions.bed"
+    bed.write_text("".join(lines), newline="")
+    result = run_script("--samples", manifest(tmp_path, *bams), "--bed", str(bed), "--outdir", str(tmp_path / "o"))
+    assert (result.returncode, result.stderr) == (2, f"[ERROR] {bed}: invalid BED: {problem}\n")
+    assert not (tmp_path / "o").exists()
+
+
 def test_many_bed_problems_are_one_bounded_line():
     lines = [f"chr1\t{i}\tx\n" for i in range(5000)]
     with pytest.raises(pu.InputError) as err:
