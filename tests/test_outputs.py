@@ -61,13 +61,50 @@ def test_skip_multiqc_keeps_a_report_and_files_it_did_not_write(run_pipeline, ba
     assert reports == {"execution_dag.html", "execution_report.html", "execution_timeline.html", "execution_trace.txt"}
     recorded = [line.split("\t")[0] for line in read_text(outdir / RECORD).splitlines()[1:]]
     assert recorded == sorted(SAMPLE_FILES | {"counts_matrix.tsv", "pipeline_info/software_versions.yml"})
-    # An outdir of an older version (no record): nothing is removed before work, results are replaced.
+    # An outdir of regioncount 0.1.0 (no record; its versions file names the pipeline): nothing is removed before
+    # work, results are replaced, as that version replaced them.
     os.remove(outdir / RECORD)
     (outdir / "a" / "a_count.txt").write_text("old\n")
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
     assert run.result.returncode == 0, run.log
     assert read_text(outdir / "a" / "a_count.txt") == expected_count_text(a)
     assert read_text(outdir / "multiqc" / "multiqc_report.html") == "another pipeline's report\n"
+
+
+def test_files_regioncount_did_not_write_where_it_publishes_stop_the_run(run_pipeline, bams, tmp_path):
+    """Another pipeline's multiqc/ and the user's own counts_matrix.tsv in --outdir were replaced by the publish
+    step, exit 0 (fuzz campaign 3): now the run stops before any work, naming them, and leaves them as they
+    were; with --skip_multiqc the report is no target, the user's matrix still is."""
+    a, b, sheet = bams
+    outdir = tmp_path / "results"
+    theirs = {
+        "multiqc/multiqc_report.html": "another pipeline's report\n",
+        "multiqc/multiqc_data/multiqc_data.json": "{}\n",
+        "counts_matrix.tsv": "my own matrix\n",
+        "notes.txt": "mine\n",
+    }
+    for relative, text in theirs.items():
+        (outdir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (outdir / relative).write_text(text)
+    expected = (
+        f"--outdir {outdir}: this run would replace 3 file(s) that regioncount did not write "
+        "(pipeline_info/regioncount_outputs.tsv does not list them): counts_matrix.tsv, "
+        "multiqc/multiqc_data/multiqc_data.json, multiqc/multiqc_report.html: move them away or use another --outdir"
+    )
+    run = run_pipeline("--input", sheet, outdir=outdir)
+    assert run.result.returncode == 1 and expected in run.log, run.log
+    assert {relative: read_text(outdir / relative) for relative in theirs} == theirs
+    assert files_under(outdir) == set(theirs)  # no result, no record, no lock
+    assert not glob.glob(os.path.join(run.launch_dir, "work", "*", "*", ".command.sh"))  # before any task
+    run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 1
+    assert "would replace 1 file(s) that regioncount did not write (pipeline_info/regioncount_outputs.tsv does " \
+        "not list them): counts_matrix.tsv: move them away" in run.log, run.log
+    os.remove(outdir / "counts_matrix.tsv")
+    run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 0, run.log
+    assert read_text(outdir / "multiqc" / "multiqc_report.html") == "another pipeline's report\n"
+    assert read_text(outdir / "a" / "a_count.txt") == expected_count_text(a)
 
 
 def test_refused_input_leaves_no_earlier_count_file_and_keeps_changed_files(run_pipeline, bams, tmp_path):

@@ -15,6 +15,7 @@ include {
 } from '../utils_alignment_files'
 include {
     acquireOutdirLock; foreignSampleFolders; publishFile; readOutputsRecord; releaseOutdirLock; removeEarlierResults;
+    unrecordedTargets; unrecordedTargetsProblem;
     writeOutputsRecord; writtenResults
 } from '../utils_outdir'
 include { missingResults; publishProblem; runSummary } from '../utils_run_summary'
@@ -65,6 +66,12 @@ workflow PIPELINE_INITIALISATION {
 
     // One run at a time writes --outdir; this run's samples lose their earlier results before any work.
     def outdirLock = acquireOutdirLock(params.outdir, workflow.runName)
+    // Nothing it did not write is replaced: such files stop the run here, before anything is removed.
+    def unrecorded = unrecordedTargets(params.outdir, sampleIds, !params.skip_multiqc, workflow.manifest.name)
+    if (unrecorded) {
+        releaseOutdirLock(outdirLock)
+        error unrecordedTargetsProblem(params.outdir, unrecorded)
+    }
     def foreignSamples = foreignSampleFolders(params.outdir, sampleIds)
     if (foreignSamples) {
         log.warn "--outdir ${params.outdir} also holds results of samples not in this run: ${foreignSamples.join(', ')}"

@@ -175,6 +175,45 @@ def removeEarlierResults(outdir, sampleIds) {
     return kept
 }
 
+// The files at paths where this run publishes (its samples' results, the matrix, the versions file and, with
+// MultiQC, multiqc/'s report, data and plots) that regioncount did not write: the record does not list them (an
+// nf-core pipeline's multiqc/ in a shared results folder, a file of the user's). Publishing would replace them,
+// so the run stops before any work, naming them. An --outdir without a record whose versions file names this
+// pipeline is one of regioncount 0.1.0, which kept no record: its results are replaced, as that version did.
+// Object stores (s3://) are not listed here (no lock there either).
+def unrecordedTargets(outdir, sampleIds, withMultiqc, pipelineName) {
+    def dir = file(outdir)
+    if (dir.toUri().scheme != 'file' || !java.nio.file.Files.isDirectory(dir)) {
+        return []
+    }
+    def record = readOutputsRecord(outdir)
+    def versions = dir.resolve('pipeline_info/software_versions.yml')
+    if (!record && java.nio.file.Files.isRegularFile(versions) && versions.getText('UTF-8').contains("${pipelineName}:")) {
+        return []
+    }
+    def targets = ['counts_matrix.tsv', 'pipeline_info/software_versions.yml'] +
+        sampleIds.collectMany { id -> ["${id}/${id}_count.txt".toString(), "${id}/${id}.counts.tsv".toString()] }
+    def found = targets.findAll { relative -> fileStamp(dir.resolve(relative)) != null }
+    if (withMultiqc) {
+        ['multiqc/multiqc_report.html', 'multiqc/multiqc_data', 'multiqc/multiqc_report_plots'].each { relative ->
+            def path = dir.resolve(relative)
+            if (java.nio.file.Files.isDirectory(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                path.eachFileRecurse(groovy.io.FileType.FILES) { inside -> found << dir.relativize(inside).toString() }
+            } else if (fileStamp(path) != null) {
+                found << relative
+            }
+        }
+    }
+    return found.findAll { relative -> !record.containsKey(relative) }.sort()
+}
+
+// One line: the files an --outdir holds that this run would replace (unrecordedTargets), the first five named.
+def unrecordedTargetsProblem(outdir, relatives) {
+    def shown = relatives.take(5).join(', ') + (relatives.size() > 5 ? ", ... (${relatives.size()} in all)" : '')
+    return "--outdir ${outdir}: this run would replace ${relatives.size()} file(s) that regioncount did not write " +
+        "(pipeline_info/regioncount_outputs.tsv does not list them): ${shown}: move them away or use another --outdir"
+}
+
 // Sample folders of earlier runs whose samples are not in this one (removed from the samplesheet).
 def foreignSampleFolders(outdir, sampleIds) {
     def dir = file(outdir)
