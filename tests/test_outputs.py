@@ -156,6 +156,11 @@ def test_resume_in_each_publish_mode_keeps_every_result(run_pipeline, bams, tmp_
             assert read_text(outdir / relative) == text
         is_link = os.path.islink(outdir / "a" / "a_count.txt")
         assert is_link == (mode == "symlink" and "--publish_dir_mode" in args)
+        # Every file of the record is there, MultiQC's data too: a rerun removed the files inside a folder
+        # published as a symlink through it, from the cached task's work directory (and left them out after).
+        recorded = [line.split("\t")[0] for line in read_text(outdir / RECORD).splitlines()[1:]]
+        assert sum(path.startswith("multiqc/multiqc_data/") for path in recorded) > 3, recorded
+        assert all(os.path.exists(outdir / path) for path in recorded), recorded
     assert {row["status"] for row in run.trace_rows()} == {"CACHED"}
 
 

@@ -159,7 +159,10 @@ def removeEarlierResults(outdir, sampleIds) {
         def path = dir.resolve(relative)
         def now = fileStamp(path)
         if (now == stamp) {
-            java.nio.file.Files.delete(path)
+            // A file inside a folder published as a link (--publish_dir_mode symlink: multiqc_data) is the task's
+            // own, in the work directory, where -resume finds it again: the link goes, never the file it leads to.
+            def link = linkedFolder(dir, relative)
+            java.nio.file.Files.delete(link ?: path)
         } else if (now != null) {
             changed << relative
         }
@@ -197,7 +200,12 @@ def unrecordedTargets(outdir, sampleIds, withMultiqc, pipelineName) {
     if (withMultiqc) {
         ['multiqc/multiqc_report.html', 'multiqc/multiqc_data', 'multiqc/multiqc_report_plots'].each { relative ->
             def path = dir.resolve(relative)
-            if (java.nio.file.Files.isDirectory(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            if (java.nio.file.Files.isSymbolicLink(path) && java.nio.file.Files.isDirectory(path)) {
+                // Published by --publish_dir_mode symlink: the record lists the files inside it.
+                if (!record.keySet().any { recorded -> recorded.startsWith("${relative}/") }) {
+                    found << relative
+                }
+            } else if (java.nio.file.Files.isDirectory(path)) {
                 path.eachFileRecurse(groovy.io.FileType.FILES) { inside -> found << dir.relativize(inside).toString() }
             } else if (fileStamp(path) != null) {
                 found << relative
@@ -212,6 +220,18 @@ def unrecordedTargetsProblem(outdir, relatives) {
     def shown = relatives.take(5).join(', ') + (relatives.size() > 5 ? ", ... (${relatives.size()} in all)" : '')
     return "--outdir ${outdir}: this run would replace ${relatives.size()} file(s) that regioncount did not write " +
         "(pipeline_info/regioncount_outputs.tsv does not list them): ${shown}: move them away or use another --outdir"
+}
+
+// The first folder of a recorded path under --outdir that is a symbolic link, or null.
+def linkedFolder(dir, String relative) {
+    def folder = dir
+    for (part in (relative.split('/') as List).dropRight(1)) {
+        folder = folder.resolve(part)
+        if (java.nio.file.Files.isSymbolicLink(folder)) {
+            return folder
+        }
+    }
+    return null
 }
 
 // Sample folders of earlier runs whose samples are not in this one (removed from the samplesheet).
