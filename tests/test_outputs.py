@@ -107,6 +107,23 @@ def test_files_regioncount_did_not_write_where_it_publishes_stop_the_run(run_pip
     assert read_text(outdir / "a" / "a_count.txt") == expected_count_text(a)
 
 
+def test_a_sample_folder_the_user_made_a_link_is_kept(run_pipeline, bams, tmp_path):
+    """Earlier results are never removed through a link: a sample folder moved elsewhere and linked back keeps
+    its link and the user's files beside the results; the rerun's results are written through it."""
+    a, b, sheet = bams
+    outdir, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
+    first = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert first.result.returncode == 0, first.log
+    os.rename(outdir / "b", elsewhere)
+    os.symlink(elsewhere, outdir / "b")
+    (elsewhere / "notes.txt").write_text("mine\n")
+    run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 0, run.log
+    assert os.readlink(outdir / "b") == str(elsewhere)
+    assert read_text(elsewhere / "notes.txt") == "mine\n"
+    assert read_text(elsewhere / "b_count.txt") == expected_count_text(b)
+
+
 def test_refused_input_leaves_no_earlier_count_file_and_keeps_changed_files(run_pipeline, bams, tmp_path):
     a, b, sheet = bams
     outdir = tmp_path / "results"

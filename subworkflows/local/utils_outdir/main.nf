@@ -159,10 +159,15 @@ def removeEarlierResults(outdir, sampleIds) {
         def path = dir.resolve(relative)
         def now = fileStamp(path)
         if (now == stamp) {
-            // A file inside a folder published as a link (--publish_dir_mode symlink: multiqc_data) is the task's
-            // own, in the work directory, where -resume finds it again: the link goes, never the file it leads to.
+            // Never through a link: a file inside a folder published as a link (--publish_dir_mode symlink:
+            // multiqc_data) is the task's own, in the work directory, where -resume finds it again, so the link
+            // goes; a folder the user made a link is left as it is, and what it leads to.
             def link = linkedFolder(dir, relative)
-            java.nio.file.Files.delete(link ?: path)
+            if (link == null) {
+                java.nio.file.Files.delete(path)
+            } else if (dir.relativize(link).toString() in publishedFolders()) {
+                java.nio.file.Files.deleteIfExists(link)
+            }
         } else if (now != null) {
             changed << relative
         }
@@ -198,7 +203,7 @@ def unrecordedTargets(outdir, sampleIds, withMultiqc, pipelineName) {
         sampleIds.collectMany { id -> ["${id}/${id}_count.txt".toString(), "${id}/${id}.counts.tsv".toString()] }
     def found = targets.findAll { relative -> fileStamp(dir.resolve(relative)) != null }
     if (withMultiqc) {
-        ['multiqc/multiqc_report.html', 'multiqc/multiqc_data', 'multiqc/multiqc_report_plots'].each { relative ->
+        (['multiqc/multiqc_report.html'] + publishedFolders()).each { relative ->
             def path = dir.resolve(relative)
             if (java.nio.file.Files.isSymbolicLink(path) && java.nio.file.Files.isDirectory(path)) {
                 // Published by --publish_dir_mode symlink: the record lists the files inside it.
@@ -220,6 +225,11 @@ def unrecordedTargetsProblem(outdir, relatives) {
     def shown = relatives.take(5).join(', ') + (relatives.size() > 5 ? ", ... (${relatives.size()} in all)" : '')
     return "--outdir ${outdir}: this run would replace ${relatives.size()} file(s) that regioncount did not write " +
         "(pipeline_info/regioncount_outputs.tsv does not list them): ${shown}: move them away or use another --outdir"
+}
+
+// The folders the pipeline publishes whole (MultiQC's outputs): links to the task's folder in symlink mode.
+def publishedFolders() {
+    return ['multiqc/multiqc_data', 'multiqc/multiqc_report_plots']
 }
 
 // The first folder of a recorded path under --outdir that is a symbolic link, or null.
