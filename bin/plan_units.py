@@ -286,9 +286,9 @@ def usual_block_regions(block, interned, first_id):
     """The Regions (ids from first_id on) of a block of BED lines that are all the usual line of bed_regions'
     loop (a contig of the header, coordinates of ASCII digits alone, start < end <= MAX_BED_COORDINATE, a name
     other than '' or '.' once stripped, holding no CR), each of the same number of fields, 4 or more; None for any
-    other block, which is read line by line. Its fields are split in C, a line break made a field of its own between lines:
-    the lines are regular exactly when every (n_fields + 1)-th field is that break (no line holds one: split
-    lines do not; any other line is left to the loop). 200,000 exons: 0.38 s line by line."""
+    other block, which is read line by line. Its fields are split in C, a line break made a field of its own
+    between lines: the lines are regular exactly when every (n_fields + 1)-th field is that break (no line holds
+    one: split lines do not; any other line is left to the loop). 200,000 exons: 0.38 s line by line."""
     n_fields = block[0].count("\t") + 1
     text = "\t\n\t".join(block)
     if n_fields < 4 or text.count("\n") != len(block) - 1:
