@@ -133,11 +133,15 @@ def ioReason(IOException problem) {
     return problem instanceof java.nio.file.FileSystemException && problem.reason ? problem.reason : problem.message
 }
 
+// The cohort files: they describe every sample of a run, so any rerun replaces them (with MultiQC, also what
+// it writes under multiqc/).
+def cohortFiles() {
+    return ['counts_matrix.tsv', 'pipeline_info/software_versions.yml']
+}
+
 // Whether a recorded path is one of these samples' results or a cohort file.
 def isEarlierResultOf(String relative, sampleIds) {
-    // The cohort files: they describe every sample of a run, so any rerun replaces them.
-    def cohortOutputs = ['counts_matrix.tsv', 'multiqc/', 'pipeline_info/software_versions.yml']
-    return cohortOutputs.any { cohort -> cohort.endsWith('/') ? relative.startsWith(cohort) : relative == cohort } ||
+    return relative in cohortFiles() || relative.startsWith('multiqc/') ||
         sampleIds.any { id -> relative.startsWith("${id}/") }
 }
 
@@ -199,7 +203,7 @@ def unrecordedTargets(outdir, sampleIds, withMultiqc, pipelineName) {
     if (!record && java.nio.file.Files.isRegularFile(versions) && versions.getText('UTF-8').contains("${pipelineName}:")) {
         return []
     }
-    def targets = ['counts_matrix.tsv', 'pipeline_info/software_versions.yml'] +
+    def targets = cohortFiles() +
         sampleIds.collectMany { id -> ["${id}/${id}_count.txt".toString(), "${id}/${id}.counts.tsv".toString()] }
     def found = targets.findAll { relative -> fileStamp(dir.resolve(relative)) != null }
     if (withMultiqc) {
