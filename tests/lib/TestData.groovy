@@ -156,6 +156,55 @@ class TestData {
         }
     }
 
+    // What a tool version report says of the python3 that ran a task: the virtualenv's interpreter, whichever
+    // python3 made it (3.11.7 from pyenv, 3.11.2 from Debian, ...), so no snapshot may hold it. The tools the
+    // pipeline pins (samtools, pysam, MultiQC, Nextflow) stay in the snapshots as they are.
+    static final String LOCAL_PYTHON = '<local python3>'
+
+    /**
+     * A versions file's text with the python3 version masked: a versions.yml or software_versions.yml
+     * ("    python: 3.11.7") or MultiQC's multiqc_software_versions.txt (a table with a python column). Only
+     * a version-like value is masked, so a missing or broken python line still changes the snapshot.
+     */
+    static String maskedVersions(Object path) {
+        def text = new String(Files.readAllBytes(Paths.get(path.toString())), 'UTF-8')
+        if (!path.toString().endsWith('.txt')) {
+            return text.replaceAll(/(?m)^(\s*python: )\d+\.\d+\.\d+\S*$/, '$1' + LOCAL_PYTHON)
+        }
+        def lines = text.split('\n', -1) as List
+        def column = lines[0].split('\t', -1).findIndexOf { it == 'python' }
+        if (column < 0) {
+            return text
+        }
+        return lines.collect { line ->
+            def fields = line.split('\t', -1)
+            if (fields.size() > column && fields[column] ==~ /\d+\.\d+\.\d+\S*/) {
+                fields[column] = LOCAL_PYTHON
+            }
+            fields.join('\t')
+        }.join('\n')
+    }
+
+    /**
+     * A process's outputs (nf-test's process.out) for a snapshot: every versions.yml becomes its text with the
+     * python3 version masked (maskedVersions); every other value is kept (files as nf-test snapshots them).
+     */
+    static Object maskedOutputs(Object outputs) {
+        if (outputs instanceof Map) {
+            // In the order nf-test snapshots them: channels sorted by name, a meta map as written.
+            def copy = outputs instanceof SortedMap ? new TreeMap() : new LinkedHashMap()
+            outputs.each { key, value -> copy[key] = maskedOutputs(value) }
+            return copy
+        }
+        if (outputs instanceof List) {
+            return outputs.collect { maskedOutputs(it) }
+        }
+        if (outputs instanceof String && outputs.endsWith('/versions.yml') && Files.isRegularFile(Paths.get(outputs))) {
+            return maskedVersions(outputs)
+        }
+        return outputs
+    }
+
     static Path text(String where, String content) {
         return write(where, content.getBytes('UTF-8'))
     }
