@@ -121,6 +121,22 @@ def header_regions(contigs):
     return [Region(i, name, name, 0, length, True) for i, (name, length) in enumerate(contigs, start=1)]
 
 
+def line_break_contigs_problem(contigs, file_name, shown=3):
+    """One line naming the header's contigs that hold a line break (CR or LF), or None. Counted per contig, each
+    would be a line of the unit files and count tables, which are read a line at a time: the SAM specification
+    allows no such name, and htslib keeps one from a BAM's binary reference list. A BED cannot name them."""
+    broken = [name for name, _ in contigs if "\r" in name or "\n" in name]
+    if not broken:
+        return None
+    listed = ", ".join(repr(name) for name in broken[:shown])
+    if len(broken) > shown:
+        listed += f" and {len(broken) - shown} more"
+    return (
+        f"{file_name}: the header names {len(broken)} contig(s) holding a line break (CR or LF), which the SAM "
+        f"specification does not allow: {listed}: correct the header (samtools reheader), or give --regions a BED"
+    )
+
+
 def read_bed_bytes(path, shown_name):
     """The bytes of a BED file: plain, gzip or bgzip, told by the magic bytes (not the name)."""
     try:
@@ -858,6 +874,9 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
     contig_lengths = dict(contigs)
     if bed_lines is None:
+        problem = line_break_contigs_problem(contigs, files.file_name)
+        if problem:
+            raise InputError(problem)
         regions = header_regions(contigs)
     else:
         regions = cached_bed_regions({} if bed_cache is None else bed_cache, bed_lines, contig_lengths, bed_name, files)

@@ -12,7 +12,7 @@ import pysam
 import pytest
 import reduce_counts
 import task_files
-from conftest import read_text, read_tsv, samtools_count
+from conftest import assert_refused, read_text, read_tsv, samtools_count
 
 NAMES = ["c1", "c1 ", " c1", "chr", "chr 5 9", "#x", "track1", "a\x0bb"]
 
@@ -137,3 +137,42 @@ def test_the_pipeline_counts_regions_of_contigs_with_spaces_as_samtools_view(run
         lines + f"Total reads: {sum(n for _, n in expected)}\n"
     )
     assert all(n > 0 for _, n in expected)
+
+
+def test_a_contig_named_with_a_line_break_is_refused_per_contig(tmp_path, caplog):
+    """A BAM's binary reference list can hold 'a\\rb' (samtools counts it): per contig it would be a line of the
+    unit files and tables, read a line at a time (a traceback of count_unit.py before). One line, exit 2,
+    no unit written."""
+    bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "a\rb", "c2", "x\ry"], length=2_000)
+    manifest = tmp_path / "samples.tsv"
+    manifest.write_text(f"sample\talignments\tindex\tfile_name\ns0\t{bam}\t{bam}.bai\tt.bam\n")
+    assert plan_units.main(["--samples", str(manifest), "--outdir", str(tmp_path / "plan")]) == 2
+    assert caplog.messages == [
+        "t.bam: the header names 2 contig(s) holding a line break (CR or LF), which the SAM specification does not "
+        "allow: 'a\\rb', 'x\\ry': correct the header (samtools reheader), or give --regions a BED"
+    ]
+    assert not (tmp_path / "plan").exists()
+
+
+def test_the_other_contigs_of_such_a_bam_count_through_a_bed(tmp_path):
+    """With a BED of the other contigs, the BAM is counted: each region = samtools view -c."""
+    bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "a\rb", "c2"], length=2_000)
+    bed = tmp_path / "panel.bed"
+    bed.write_text("c1\t0\t2000\tone\nc2\t100\t900\ttwo\n")
+    rows, failures = run_chain(tmp_path, bam, bed)
+    assert failures == ""
+    assert [(row["region"], int(row["count"])) for row in rows] == [
+        ("one", samtools_count(bam, "{c1}:1-2000")),
+        ("two", samtools_count(bam, "{c2}:101-900")),
+    ]
+    assert all(int(row["count"]) > 0 for row in rows)
+
+
+@pytest.mark.pipeline
+def test_the_pipeline_refuses_such_a_bam_per_contig_in_one_line(run_pipeline, tmp_path):
+    bam = spaced_bam(str(tmp_path / "crname.bam"), ["c1", "a\rb"], length=2_000)
+    assert_refused(
+        run_pipeline("--input", bam, "--skip_multiqc"),
+        "crname.bam: the header names 1 contig(s) holding a line break (CR or LF), which the SAM specification "
+        "does not allow: 'a\\rb': correct the header (samtools reheader), or give --regions a BED",
+    )
