@@ -121,19 +121,23 @@ def header_regions(contigs):
     return [Region(i, name, name, 0, length, True) for i, (name, length) in enumerate(contigs, start=1)]
 
 
-def line_break_contigs_problem(contigs, file_name, shown=3):
-    """One line naming the header's contigs that hold a line break (CR or LF), or None. Counted per contig, each
+def line_break_contigs_problem(contigs, regions, file_name, shown=3):
+    """One line naming the contigs of the regions that hold a line break (CR or LF), or None. Each such region
     would be a line of the unit files and count tables, which are read a line at a time: the SAM specification
-    allows no such name, and htslib keeps one from a BAM's binary reference list. A BED cannot name them."""
-    broken = [name for name, _ in contigs if "\r" in name or "\n" in name]
+    allows no such name, but htslib keeps one from a BAM's binary reference list (and samtools counts it)."""
+    broken = {name for name, _ in contigs if "\r" in name or "\n" in name}
+    if broken:  # seldom: the regions are looked at only then
+        broken = {region.contig for region in regions} & broken
     if not broken:
         return None
-    listed = ", ".join(repr(name) for name in broken[:shown])
-    if len(broken) > shown:
-        listed += f" and {len(broken) - shown} more"
+    ordered = [name for name, _ in contigs if name in broken]
+    listed = ", ".join(repr(name) for name in ordered[:shown])
+    if len(ordered) > shown:
+        listed += f" and {len(ordered) - shown} more"
     return (
-        f"{file_name}: the header names {len(broken)} contig(s) holding a line break (CR or LF), which the SAM "
-        f"specification does not allow: {listed}: correct the header (samtools reheader), or give --regions a BED"
+        f"{file_name}: the header names {len(ordered)} contig(s) to count holding a line break (CR or LF), which "
+        f"the SAM specification does not allow: {listed}: correct the header (samtools reheader), or count other "
+        "contigs (--regions)"
     )
 
 
@@ -874,12 +878,12 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
     contig_lengths = dict(contigs)
     if bed_lines is None:
-        problem = line_break_contigs_problem(contigs, files.file_name)
-        if problem:
-            raise InputError(problem)
         regions = header_regions(contigs)
     else:
         regions = cached_bed_regions({} if bed_cache is None else bed_cache, bed_lines, contig_lengths, bed_name, files)
+    problem = line_break_contigs_problem(contigs, regions, files.file_name)
+    if problem:
+        raise InputError(problem)
     reads_from_index = bool(contig_reads)
     if not contig_reads:
         # No index statistics (CRAM indexes have none): guess reads from length, one per 100 bp.

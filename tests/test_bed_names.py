@@ -141,15 +141,15 @@ def test_the_pipeline_counts_regions_of_contigs_with_spaces_as_samtools_view(run
 
 def test_a_contig_named_with_a_line_break_is_refused_per_contig(tmp_path, caplog):
     """A BAM's binary reference list can hold 'a\\rb' (samtools counts it): per contig it would be a line of the
-    unit files and tables, read a line at a time (a traceback of count_unit.py before). One line, exit 2,
-    no unit written."""
+    unit files and tables, read a line at a time (count_unit.py failed on a 'malformed' unit line before).
+    One line, exit 2, no unit written."""
     bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "a\rb", "c2", "x\ry"], length=2_000)
     manifest = tmp_path / "samples.tsv"
     manifest.write_text(f"sample\talignments\tindex\tfile_name\ns0\t{bam}\t{bam}.bai\tt.bam\n")
     assert plan_units.main(["--samples", str(manifest), "--outdir", str(tmp_path / "plan")]) == 2
     assert caplog.messages == [
-        "t.bam: the header names 2 contig(s) holding a line break (CR or LF), which the SAM specification does not "
-        "allow: 'a\\rb', 'x\\ry': correct the header (samtools reheader), or give --regions a BED"
+        "t.bam: the header names 2 contig(s) to count holding a line break (CR or LF), which the SAM specification "
+        "does not allow: 'a\\rb', 'x\\ry': correct the header (samtools reheader), or count other contigs (--regions)"
     ]
     assert not (tmp_path / "plan").exists()
 
@@ -168,11 +168,28 @@ def test_the_other_contigs_of_such_a_bam_count_through_a_bed(tmp_path):
     assert all(int(row["count"]) > 0 for row in rows)
 
 
+def test_a_bed_line_on_such_a_contig_is_refused(tmp_path, caplog):
+    """A BED line can name it too (its first field, up to a tab): the same line, exit 2."""
+    bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "a\rb"], length=2_000)
+    manifest = tmp_path / "samples.tsv"
+    manifest.write_text(f"sample\talignments\tindex\tfile_name\ns0\t{bam}\t{bam}.bai\tt.bam\n")
+    bed = tmp_path / "panel.bed"
+    bed.write_text("c1\t0\t100\tone\na\rb\t0\t100\tcr\n")
+    arguments = ["--samples", str(manifest), "--bed", str(bed), "--outdir", str(tmp_path / "plan")]
+    assert plan_units.main(arguments) == 2
+    assert caplog.messages == [
+        "t.bam: the header names 1 contig(s) to count holding a line break (CR or LF), which the SAM specification "
+        "does not allow: 'a\\rb': correct the header (samtools reheader), or count other contigs (--regions)"
+    ]
+    assert not (tmp_path / "plan").exists()
+
+
 @pytest.mark.pipeline
 def test_the_pipeline_refuses_such_a_bam_per_contig_in_one_line(run_pipeline, tmp_path):
     bam = spaced_bam(str(tmp_path / "crname.bam"), ["c1", "a\rb"], length=2_000)
     assert_refused(
         run_pipeline("--input", bam, "--skip_multiqc"),
-        "crname.bam: the header names 1 contig(s) holding a line break (CR or LF), which the SAM specification "
-        "does not allow: 'a\\rb': correct the header (samtools reheader), or give --regions a BED",
+        "crname.bam: the header names 1 contig(s) to count holding a line break (CR or LF), which the SAM "
+        "specification does not allow: 'a\\rb': correct the header (samtools reheader), or count other contigs "
+        "(--regions)",
     )
