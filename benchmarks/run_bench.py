@@ -44,7 +44,9 @@ Panels on cohorts and large panels:
 
 Start-up reference:
 - hello: benchmarks/hello/main.nf, four trivial processes one after another, run with the same Nextflow
-  in a fresh launch folder (its output line is checked).
+  in a fresh launch folder (its output line is checked); and again with the pipeline's nextflow.config
+  (`-c`, --outdir as the pipeline is given it): the configuration and the execution reports it turns on
+  (nf-core's report, timeline, trace and DAG), apart from the pipeline's own scripts, checks and tasks.
 
 --scale F multiplies every generated BAM's records and every panel's regions by F (smoke tests, e.g.
 0.001) and keeps its files in WORKDIR/scale-F, apart from the full-size ones; tiny and hello are unscaled.
@@ -60,6 +62,7 @@ import glob
 import os
 import random
 import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -91,6 +94,8 @@ COHORT_PANEL_TARGETS = {"cohort16-panel": "target <= 1.0"}  # the issue's; the l
 HELLO = "hello"
 HELLO_PIPELINE = os.path.join(HERE, "hello", "main.nf")
 HELLO_OUTPUT = "hello WORLD (12 characters)"  # what its last process prints
+HELLO_METHOD = "hello-world"
+HELLO_CONFIGURED = "hello-world + our config"  # with the pipeline's nextflow.config
 MILLION = "regions1M"
 MILLION_SEEDS = (1, 2, 3, 4, 5)  # exome panels concatenated: 5 x 200,000 regions
 MILLION_BAM = ("grch38", 1_000_000)
@@ -136,14 +141,23 @@ class PipelineRun:
 
 def timed(command, **kwargs):
     """(seconds, CompletedProcess) of a command that must succeed."""
+    seconds, _, result = timed_cpu(command, **kwargs)
+    return seconds, result
+
+
+def timed_cpu(command, **kwargs):
+    """(seconds, CPU seconds of the command and its children, CompletedProcess) of a command that must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, **kwargs)
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
         )
-    return seconds, result
+    return seconds, cpu, result
 
 
 def make_bam(path, layout, records, seed):
@@ -177,6 +191,23 @@ def parse_memory(text):
         return 0
     scale = {None: 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}
     return int(float(match.group(1)) * scale[match.group(2)])
+
+
+def parse_duration(text):
+    """Seconds of a Nextflow trace duration ('671ms', '5.3s', '1m 2s', '1h 3m 4s', '-': 0)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.findall(r"([\d.]+)\s*(ms|s|m|h|d)", text or "")
+    return sum(float(value) * units[unit] for value, unit in parts)
+
+
+def cpu_seconds(rows):
+    """{process: CPU seconds} of trace rows (realtime x %cpu), in the order the processes first appear."""
+    cpu = {}
+    for row in rows:
+        process = row["process"].split(":")[-1]
+        share = float(row.get("%cpu", "0").rstrip("%") or 0) / 100 if row.get("%cpu", "-") != "-" else 0.0
+        cpu[process] = cpu.get(process, 0.0) + parse_duration(row.get("realtime")) * share
+    return cpu
 
 
 def format_memory(n):
@@ -240,7 +271,8 @@ def count_file(outdir, sample, suffix="_count.txt"):
 
 def task_facts(run):
     return {"count_tasks": run.processes.count("COUNT_UNIT"), "tasks": len(run.processes), "peak_rss": run.peak_rss,
-            "stages": tasks_per_stage(run.processes), "memory": memory_against_request(run.rows)}  # fmt: skip
+            "stages": tasks_per_stage(run.processes), "memory": memory_against_request(run.rows),
+            "cpu": cpu_seconds(run.rows)}  # fmt: skip
 
 
 def task_note(facts):
@@ -592,17 +624,19 @@ def run_cohort_panel(bench, name):
           f"regions", flush=True)  # fmt: skip
     fc_dir = os.path.join(bench.workdir, f"featurecounts_{name}")
     fc_label, loop_label = "featureCounts reads", f"whole-file loop -@{cpus}"
-    runs, notes = {}, {}
+    runs, notes, fc_cpu, pipeline_cpu = {}, {}, [], []
     for _ in range(1 if name in COHORT_PANELS_ONCE else bench.repeats):
         run = run_pipeline(bench, sheet, name, regions=bed)
         runs.setdefault("pipeline", []).append(run.seconds)
         check_samples_against_oracle(run, regions, truths)
         facts = {**task_facts(run), "cpus": cpus}
+        pipeline_cpu.append(facts["cpu"])
         shutil.rmtree(fc_dir, ignore_errors=True)
         os.makedirs(fc_dir)
         out = os.path.join(fc_dir, "counts.txt")
-        seconds, _ = timed(featurecounts_command(saf, out, bams, cpus, pairs=False), cwd=fc_dir)
+        seconds, cpu, _ = timed_cpu(featurecounts_command(saf, out, bams, cpus, pairs=False), cwd=fc_dir)
         runs.setdefault(fc_label, []).append(seconds)
+        fc_cpu.append(cpu)
         notes[fc_label] = f"{len(bams)} BAMs in one call, {featurecounts_assigned(out + '.summary'):,} assigned"
         seconds, totals = whole_file_loop(bams, cpus)
         runs.setdefault(loop_label, []).append(seconds)
@@ -610,6 +644,9 @@ def run_cohort_panel(bench, name):
     runs["oracle (pysam/region)"] = [oracle_seconds]
     notes["oracle (pysam/region)"] = f"once, {cpus} processes, {len(distinct)} files"
     notes["pipeline"] = f"{task_note(facts)}, all {len(regions):,} regions of all {len(samples)} samples = oracle"
+    # CPU seconds, medians of the runs: the tasks' (per process, from the traces) and featureCounts'.
+    facts["cpu"] = {process: median([cpu.get(process, 0.0) for cpu in pipeline_cpu]) for process in facts["cpu"]}
+    facts["featurecounts_cpu"] = median(fc_cpu)
     return [
         summarise(name, method, seconds, notes.get(method, ""), facts if method == "pipeline" else None)
         for method, seconds in runs.items()
@@ -641,17 +678,23 @@ def run_million(bench, name):
 
 
 def run_hello(bench, name):
-    """The four-process hello-world pipeline, in a fresh launch folder each time (no cache)."""
-    runs = []
+    """The four-process hello-world pipeline, in a fresh launch folder each time (no cache): alone, and with
+    the pipeline's nextflow.config and an --outdir (the reports it turns on are written there), interleaved."""
+    launch = os.path.join(bench.workdir, "run_hello")
+    configured = ["-c", os.path.join(bench.pipeline, "nextflow.config"), "--outdir", os.path.join(launch, "results")]
+    runs = {HELLO_METHOD: [], HELLO_CONFIGURED: []}
     for _ in range(bench.repeats):
-        launch = os.path.join(bench.workdir, "run_hello")
-        shutil.rmtree(launch, ignore_errors=True)
-        os.makedirs(launch)
-        seconds, result = timed(["nextflow", "run", HELLO_PIPELINE, "-ansi-log", "false"], cwd=launch)
-        if HELLO_OUTPUT not in result.stdout:
-            raise RuntimeError(f"hello-world: expected {HELLO_OUTPUT!r} in its output:\n{result.stdout[-2000:]}")
-        runs.append(seconds)
-    return [summarise(name, "hello-world", runs, "4 processes one after another")]
+        for method, options in ((HELLO_METHOD, []), (HELLO_CONFIGURED, configured)):
+            shutil.rmtree(launch, ignore_errors=True)
+            os.makedirs(launch)
+            seconds, result = timed(["nextflow", "run", HELLO_PIPELINE, "-ansi-log", "false", *options], cwd=launch)
+            if HELLO_OUTPUT not in result.stdout:
+                raise RuntimeError(f"{method}: expected {HELLO_OUTPUT!r} in its output:\n{result.stdout[-2000:]}")
+            runs[method].append(seconds)
+    return [
+        summarise(name, HELLO_METHOD, runs[HELLO_METHOD], "4 processes one after another"),
+        summarise(name, HELLO_CONFIGURED, runs[HELLO_CONFIGURED], "-c the pipeline's nextflow.config, --outdir"),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -667,6 +710,16 @@ def stage_line(name, facts):
     over = [process for process, n in facts["stages"].items() if n > limit]
     tail = f"; over: {', '.join(over)}" if over else ""
     return f"tasks per stage, {name}: {stages} (target <= 2 per CPU slot: {limit} on {facts['cpus']} CPUs{tail})"
+
+
+def cpu_line(name, facts):
+    """CPU seconds of the pipeline's tasks by process against featureCounts' (medians): what the counting
+    itself costs beside the other stages, whatever the waits between tasks."""
+    cpu, fc = facts["cpu"], facts["featurecounts_cpu"]
+    stages = ", ".join(f"{process} {seconds:.1f}" for process, seconds in cpu.items())
+    count = cpu.get("COUNT_UNIT", 0.0)
+    return (f"CPU seconds, {name}: tasks {sum(cpu.values()):.1f} ({stages}), featureCounts {fc:.1f}; "
+            f"COUNT_UNIT / featureCounts: {count / fc:.2f}")  # fmt: skip
 
 
 def memory_lines(name, memory):
@@ -702,8 +755,15 @@ def ratio_lines(timings):
     tiny = t.get(("tiny", "pipeline"))
     needs_tiny = "needs the tiny dataset in the same run"
     lines = []
-    if tiny and (HELLO, "hello-world") in t:
-        lines.append(f"pipeline tiny / hello-world: {tiny / t[HELLO, 'hello-world']:.2f} (target <= 2)")
+    if tiny and (HELLO, HELLO_METHOD) in t:
+        lines.append(f"pipeline tiny / hello-world: {tiny / t[HELLO, HELLO_METHOD]:.2f} (target <= 2)")
+        if (HELLO, HELLO_CONFIGURED) in t:
+            configured = t[HELLO, HELLO_CONFIGURED]
+            lines.append(
+                "hello-world with the pipeline's nextflow.config / hello-world: "
+                f"{configured / t[HELLO, HELLO_METHOD]:.2f} (the configuration and the reports it turns on); "
+                f"pipeline tiny / that: {tiny / configured:.2f} (the pipeline's scripts, checks and tasks)"
+            )
     for name in ("grch38_10M", "grch38_30M", "balanced24_10M"):
         if (name, "pipeline") in t and (name, "reference pool") in t:
             ratio = t[name, "pipeline"] / t[name, "reference pool"]
@@ -756,6 +816,8 @@ def ratio_lines(timings):
             lambda net, loop=loop, target=target: f"{target}; / whole-file loop: {net / loop:.2f}", needs_tiny,
         ))  # fmt: skip
         lines.append(stage_line(name, facts[name]))
+        if facts[name].get("featurecounts_cpu"):
+            lines.append(cpu_line(name, facts[name]))
     if (MILLION, "pipeline") in t:
         lines.extend(memory_lines(MILLION, facts[MILLION]["memory"]))
     return lines

@@ -242,12 +242,35 @@ def timing(dataset, method, seconds, **facts):
     return run_bench.Timing(dataset, method, seconds, "", facts)
 
 
+def test_cpu_seconds_of_the_trace_rows_by_process():
+    """Nextflow's trace durations as it prints them, times %cpu; a task without figures counts 0."""
+    assert [run_bench.parse_duration(d) for d in ("671ms", "5.3s", "1m 2s", "1h 3m 4s", "-", "")] == [
+        0.671,
+        5.3,
+        62.0,
+        3784.0,
+        0,
+        0,
+    ]
+    rows = [
+        {"process": "REGIONCOUNT:PLAN_UNITS", "realtime": "2.2s", "%cpu": "91.1%"},
+        {"process": "REGIONCOUNT:COUNT_UNIT", "realtime": "5.1s", "%cpu": "100.0%"},
+        {"process": "REGIONCOUNT:COUNT_UNIT", "realtime": "1m 0s", "%cpu": "50.0%"},
+        {"process": "REGIONCOUNT:REDUCE_COUNTS", "realtime": "-", "%cpu": "-"},
+    ]
+    cpu = run_bench.cpu_seconds(rows)
+    assert list(cpu) == ["PLAN_UNITS", "COUNT_UNIT", "REDUCE_COUNTS"]
+    assert cpu["PLAN_UNITS"] == pytest.approx(2.2 * 0.911) and cpu["COUNT_UNIT"] == pytest.approx(35.1)
+    assert cpu["REDUCE_COUNTS"] == 0.0
+
+
 def test_ratio_lines_of_issue_20():
     stages = {"PLAN_UNITS": 15, "COUNT_UNIT": 16, "REDUCE_COUNTS": 4, "COUNTS_MATRIX": 1}
     memory = run_bench.memory_against_request([trace_row("COUNT_UNIT", "512 MB", "2 GB")])
     timings = [
         timing("tiny", "pipeline", 10.0),
         timing("hello", "hello-world", 4.0),
+        timing("hello", "hello-world + our config", 6.0),
         timing("grch38_10M", "pipeline", 19.0),
         timing("grch38_10M", "reference pool", 20.0),
         timing("grch38_10M", "whole-file pass -@2", 6.0),
@@ -257,13 +280,23 @@ def test_ratio_lines_of_issue_20():
         timing("exome_10M", "pipeline", 18.0, peak_rss=300 << 20),
         timing("exome_10M", "featureCounts pairs", 12.5),
         timing("exome_10M", "featureCounts reads", 10.0),
-        timing("cohort16-panel", "pipeline", 34.0, stages=stages, cpus=2),
+        timing(
+            "cohort16-panel",
+            "pipeline",
+            34.0,
+            stages=stages,
+            cpus=2,
+            featurecounts_cpu=40.0,
+            cpu={"PLAN_UNITS": 4.0, "COUNT_UNIT": 36.0, "REDUCE_COUNTS": 1.0, "COUNTS_MATRIX": 1.5},
+        ),
         timing("cohort16-panel", "featureCounts reads", 24.0),
         timing("cohort16-panel", "whole-file loop -@2", 12.0),
         timing("regions1M", "pipeline", 60.0, memory=memory),
     ]
     assert run_bench.ratio_lines(timings) == [
         "pipeline tiny / hello-world: 2.50 (target <= 2)",
+        "hello-world with the pipeline's nextflow.config / hello-world: 1.50 (the configuration and the reports it "
+        "turns on); pipeline tiny / that: 1.67 (the pipeline's scripts, checks and tasks)",
         "pipeline / reference pool, grch38_10M: 0.95 (target <= 0.8)",
         "pipeline / reference pool, grch38_30M: 0.75 (target <= 0.8)",
         "(pipeline grch38_10M - pipeline tiny) / whole-file pass: 1.50 (target <= 1.3)",
@@ -275,6 +308,8 @@ def test_ratio_lines_of_issue_20():
         "(target <= 1.0; / whole-file loop: 2.00)",
         "tasks per stage, cohort16-panel: PLAN_UNITS 15, COUNT_UNIT 16, REDUCE_COUNTS 4, COUNTS_MATRIX 1 "
         "(target <= 2 per CPU slot: 4 on 2 CPUs; over: PLAN_UNITS, COUNT_UNIT)",
+        "CPU seconds, cohort16-panel: tasks 42.5 (PLAN_UNITS 4.0, COUNT_UNIT 36.0, REDUCE_COUNTS 1.0, "
+        "COUNTS_MATRIX 1.5), featureCounts 40.0; COUNT_UNIT / featureCounts: 0.90",
         "peak RSS / memory request, regions1M: worst 0.25 (COUNT_UNIT, 512 MB of 2.00 GB); tasks over their "
         "request: 0 of 1 (target 0)",
         "largest memory request, regions1M: 2.00 GB (target <= 2 GB)",
