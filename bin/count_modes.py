@@ -280,15 +280,18 @@ def merged_item_by_item(items, densities):
 # from the records each contig's density (index statistics) puts in the stretches and in the spans:
 #   index  = stretches x INDEX_STRETCH_US + records in the stretches x INDEX_RECORD_US
 #   stream = records in the spans x STREAM_RECORD_US
-# Fitted on two units of the bench (benchmarks/; samtools view -c user s, 2 CPUs, this machine):
+# Fitted on two units of the bench (benchmarks/; samtools view -c user s, 2 CPUs, this machine, 2026-12-06), the
+# index pass with its block cache (index_options, below):
 #   unit                                  stretches  in stretches  in spans   index  stream  model index/stream
-#   half of the exome panel, 1M records     3,943      131,228      477,189    0.56    0.43     0.56 / 0.48
-#   a quarter of it, 10M records           13,899      174,990    2,250,583    0.97    2.34     1.78 / 2.25
-# So a shallow file is streamed (each stretch's seek costs more than the few records between stretches) and a
-# deep one read through the index; a wrong pick costs time, never a count.
-INDEX_STRETCH_US = 120.0  # measured without the block cache below, which lowers it: the model errs towards streaming
-INDEX_RECORD_US = 0.65  # a whole-file `samtools view -c` of 1M records: 0.65 s
-STREAM_RECORD_US = 1.0
+#   half of the exome panel, 1M records     3,943      131,244      477,189    0.25    0.37     0.24 / 0.41
+#   a quarter of it, 10M records           13,899      174,990    2,250,583    0.67    2.01     0.67 / 1.91
+# (Without the cache the index passes took 0.41-0.44 and 0.75-0.84 s, and INDEX_STRETCH_US was 120: the shallow
+# unit was streamed, 50% more samtools CPU than through the index with the cache.) A file so shallow that a
+# stretch's seek costs more than the records between stretches is streamed; a wrong pick costs time, never a
+# count.
+INDEX_STRETCH_US = 40.0
+INDEX_RECORD_US = 0.65  # a whole-file `samtools view -c` of 1M records: 0.57-0.65 s
+STREAM_RECORD_US = 0.85
 STREAM_MAX_CONTIGS = 64  # a region argument per contig: more would be a long command line for a small saving
 
 

@@ -98,8 +98,10 @@ def test_files_regioncount_did_not_write_where_it_publishes_stop_the_run(run_pip
     assert not glob.glob(os.path.join(run.launch_dir, "work", "*", "*", ".command.sh"))  # before any task
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
     assert run.result.returncode == 1
-    assert "would replace 1 file(s) that regioncount did not write (pipeline_info/regioncount_outputs.tsv does " \
-        "not list them): counts_matrix.tsv: move them away" in run.log, run.log
+    assert (
+        "would replace 1 file(s) that regioncount did not write (pipeline_info/regioncount_outputs.tsv does "
+        "not list them): counts_matrix.tsv: move them away" in run.log
+    ), run.log
     os.remove(outdir / "counts_matrix.tsv")
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
     assert run.result.returncode == 0, run.log
