@@ -205,7 +205,8 @@ def cpu_seconds(rows):
     cpu = {}
     for row in rows:
         process = row["process"].split(":")[-1]
-        share = float(row.get("%cpu", "0").rstrip("%") or 0) / 100 if row.get("%cpu", "-") != "-" else 0.0
+        percent = row.get("%cpu", "-").rstrip("%")
+        share = float(percent) / 100 if percent not in ("-", "") else 0.0
         cpu[process] = cpu.get(process, 0.0) + parse_duration(row.get("realtime")) * share
     return cpu
 
