@@ -12,8 +12,8 @@ process CHECK_SAMTOOLS_ARGS {
     val samtools_args
 
     output:
-    path 'samtools_args.checked', emit: checked
-    path 'versions.yml'         , emit: versions
+    path('samtools_args.checked', emit: checked)
+    path('versions.yml', emit: versions)
 
     when:
     task.ext.when == null || task.ext.when

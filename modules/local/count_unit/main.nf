@@ -24,8 +24,8 @@ process COUNT_UNIT {
     tuple path(reference, stageAs: 'reference.fa'), path(reference_index, stageAs: 'reference.fa.fai'), path(reference_gzi, stageAs: 'reference.fa.gzi')
 
     output:
-    tuple val(meta), path("${unit.baseName}.result.tsv"), emit: results
-    path 'versions.yml'                                 , emit: versions
+    tuple(val(meta), path("${unit.baseName}.result.tsv"), emit: results)
+    path('versions.yml', emit: versions)
 
     when:
     task.ext.when == null || task.ext.when

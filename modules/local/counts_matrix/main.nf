@@ -12,15 +12,15 @@ process COUNTS_MATRIX {
 
     input:
     // <sample>.counts.tsv files (sample names are checked safe before the run) and the reducers' failure reports.
-    path tables, stageAs: 'tables/*'
-    path failures, stageAs: 'failures/failures_?.txt'
+    path(tables, stageAs: 'tables/*')
+    path(failures, stageAs: 'failures/failures_?.txt')
 
     output:
-    path 'counts_matrix.tsv', emit: matrix
-    path '*_mqc.tsv'        , emit: mqc
-    path 'versions.yml'     , emit: versions
+    path('counts_matrix.tsv', emit: matrix)
+    path('*_mqc.tsv', emit: mqc)
+    path('versions.yml', emit: versions)
     // Warnings of a matrix that was written (samples on different references, NA cells): shown by main.nf.
-    path 'warnings.txt', optional: true, emit: warnings
+    path('warnings.txt', optional: true, emit: warnings)
 
     when:
     task.ext.when == null || task.ext.when

@@ -12,17 +12,17 @@ process MULTIQC {
     container 'quay.io/biocontainers/multiqc:1.35--pyhdfd78af_0'
 
     input:
-    path mqc_files, stageAs: 'inputs/*'
+    path(mqc_files, stageAs: 'inputs/*')
     // The pipeline's collected software_versions.yml, renamed so that MultiQC reads it as software versions.
-    path software_versions, stageAs: 'inputs/regioncount_software_mqc_versions.yml'
-    path config, stageAs: 'multiqc_config.yml'
+    path(software_versions, stageAs: 'inputs/regioncount_software_mqc_versions.yml')
+    path(config, stageAs: 'multiqc_config.yml')
 
     output:
-    path 'multiqc_report.html', emit: report
-    path 'multiqc_data'       , emit: data
+    path('multiqc_report.html', emit: report)
+    path('multiqc_data', emit: data)
     // The plots as PNG, SVG and PDF (export_plots in the config); none where the export is off.
-    path 'multiqc_report_plots', optional: true, emit: plots
-    path 'versions.yml'       , emit: versions
+    path('multiqc_report_plots', optional: true, emit: plots)
+    path('versions.yml', emit: versions)
 
     when:
     task.ext.when == null || task.ext.when

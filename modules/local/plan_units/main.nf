@@ -18,12 +18,12 @@ process PLAN_UNITS {
     val max_units
 
     output:
-    tuple val(group), path('regions/*.regions.tsv')              , emit: regions
+    tuple(val(group), path('regions/*.regions.tsv'), emit: regions)
     // index_statistics.tsv: each sample's records per contig as its index tells them, for the counting tasks.
-    tuple val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), path('index_statistics.tsv'), emit: units
-    path 'versions.yml'                                          , emit: versions
+    tuple(val(group), path('units/unit_*.tsv'), path('unit_samples.tsv'), path('index_statistics.tsv'), emit: units)
+    path('versions.yml', emit: versions)
     // Warnings of a plan that succeeded (BED ends past a contig, a slow plan): main.nf shows them on the console.
-    path 'warnings.txt', optional: true                          , emit: warnings
+    path('warnings.txt', optional: true, emit: warnings)
 
     when:
     task.ext.when == null || task.ext.when

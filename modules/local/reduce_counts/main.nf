@@ -15,10 +15,10 @@ process REDUCE_COUNTS {
 
     output:
     // Per sample: <sample>/<sample>_count.txt and <sample>/<sample>.counts.tsv, for the samples counted in full.
-    path '*/*_count.txt', optional: true  , emit: count_files
-    path '*/*.counts.tsv', optional: true , emit: tables
-    path 'failures.txt'                   , emit: failures
-    path 'versions.yml'                   , emit: versions
+    path('*/*_count.txt', optional: true, emit: count_files)
+    path('*/*.counts.tsv', optional: true, emit: tables)
+    path('failures.txt', emit: failures)
+    path('versions.yml', emit: versions)
 
     when:
     task.ext.when == null || task.ext.when

@@ -13,10 +13,10 @@ process SAMTOOLS_FAIDX {
     tuple path(fasta, stageAs: 'reference.fa'), val(fasta_name)
 
     output:
-    path 'reference.fa.fai', emit: fai
+    path('reference.fa.fai', emit: fai)
     // A bgzipped FASTA also needs its block index.
-    path 'reference.fa.gzi', emit: gzi, optional: true
-    path 'versions.yml'    , emit: versions
+    path('reference.fa.gzi', emit: gzi, optional: true)
+    path('versions.yml', emit: versions)
 
     when:
     task.ext.when == null || task.ext.when

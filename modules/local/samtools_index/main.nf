@@ -15,8 +15,8 @@ process SAMTOOLS_INDEX {
     tuple val(meta), path(alignments, stageAs: 'alignments')
 
     output:
-    tuple val(meta), path('alignments.index'), emit: index
-    path 'versions.yml'                      , emit: versions
+    tuple(val(meta), path('alignments.index'), emit: index)
+    path('versions.yml', emit: versions)
 
     when:
     task.ext.when == null || task.ext.when
