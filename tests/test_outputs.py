@@ -39,6 +39,11 @@ def files_under(folder):
     return found
 
 
+def task_scripts(run):
+    """The task scripts in the run's launch folder (every run of a test shares it)."""
+    return sorted(glob.glob(os.path.join(run.launch_dir, "work", "*", "*", ".command.sh")))
+
+
 SAMPLE_FILES = {"a/a_count.txt", "a/a.counts.tsv", "b/b_count.txt", "b/b.counts.tsv"}
 COHORT_FILES = {"counts_matrix.tsv", "pipeline_info/software_versions.yml", RECORD}
 
@@ -87,8 +92,8 @@ def test_files_regioncount_did_not_write_where_it_publishes_stop_the_run(run_pip
         (outdir / relative).parent.mkdir(parents=True, exist_ok=True)
         (outdir / relative).write_text(text)
     expected = (
-        f"--outdir {outdir}: this run would replace 3 file(s) that regioncount did not write "
-        "(pipeline_info/regioncount_outputs.tsv does not list them): counts_matrix.tsv, "
+        f"--outdir {outdir}: this run would replace 3 file(s) that regioncount did not write or that changed since "
+        "it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): counts_matrix.tsv, "
         "multiqc/multiqc_data/multiqc_data.json, multiqc/multiqc_report.html: move them away or use another --outdir"
     )
     run = run_pipeline("--input", sheet, outdir=outdir)
@@ -99,8 +104,9 @@ def test_files_regioncount_did_not_write_where_it_publishes_stop_the_run(run_pip
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
     assert run.result.returncode == 1
     assert (
-        "would replace 1 file(s) that regioncount did not write (pipeline_info/regioncount_outputs.tsv does "
-        "not list them): counts_matrix.tsv: move them away" in run.log
+        "would replace 1 file(s) that regioncount did not write or that changed since it wrote them "
+        "(pipeline_info/regioncount_outputs.tsv does not list them as they are): counts_matrix.tsv: move them away"
+        in run.log
     ), run.log
     os.remove(outdir / "counts_matrix.tsv")
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
@@ -132,7 +138,8 @@ def test_refused_input_leaves_no_earlier_count_file_and_keeps_changed_files(run_
     first = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
     assert first.result.returncode == 0, first.log
     assert files_under(outdir) == SAMPLE_FILES | COHORT_FILES
-    # A file the user changed since is theirs now: never deleted, named once.
+    # A file the user changed since is theirs now: never deleted, named once, still recorded as regioncount wrote it.
+    recorded_line = next(line for line in read_text(outdir / RECORD).splitlines() if line.startswith("b/b.counts"))
     (outdir / "b" / "b.counts.tsv").write_text("edited by hand\n")
     with open(a, "r+b") as handle:
         handle.truncate(os.path.getsize(a) - 100)
@@ -140,13 +147,58 @@ def test_refused_input_leaves_no_earlier_count_file_and_keeps_changed_files(run_
     assert run.result.returncode == 1
     assert f"{a}: truncated BAM (no BGZF end-of-file marker)" in run.log
     assert (
-        f"--outdir {outdir}: kept 1 file(s) changed since regioncount wrote them (a rerun may replace them): "
-        "b/b.counts.tsv" in run.log
+        f"--outdir {outdir}: kept 1 file(s) changed since regioncount wrote them (a run that would replace them "
+        "stops first): b/b.counts.tsv" in run.log
     )
     assert files_under(outdir) == {"b/b.counts.tsv", RECORD}
     assert read_text(outdir / "b" / "b.counts.tsv") == "edited by hand\n"
-    assert read_text(outdir / RECORD) == "path\tsize\tmtime_ms\n"
+    assert read_text(outdir / RECORD) == f"path\tsize\tmtime_ms\n{recorded_line}\n"
     assert not (outdir / "pipeline_info" / ".regioncount.lock").exists()
+    # The next run would replace it: it stops before any work, naming it as changed (not as another tool's).
+    tasks = task_scripts(run)
+    run = run_pipeline("--input", str(b), "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 1
+    assert (
+        f"--outdir {outdir}: this run would replace 1 file(s) that regioncount did not write or that changed since "
+        "it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): b/b.counts.tsv "
+        "(changed since): move them away or use another --outdir" in run.log
+    ), run.log
+    assert read_text(outdir / "b" / "b.counts.tsv") == "edited by hand\n"
+    assert task_scripts(run) == tasks  # before any task
+
+
+def test_a_result_edited_since_regioncount_wrote_it_stops_the_rerun(run_pipeline, bams, tmp_path):
+    """A count file the user edited after a run was kept at the start of the rerun, named in a warning that said
+    "kept", then replaced by the publish step, exit 0: the edit was lost. Now the rerun stops before any work and
+    removes nothing; once the edited file is moved away, the rerun writes every result."""
+    a, b, sheet = bams
+    outdir = tmp_path / "results"
+    first = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert first.result.returncode == 0, first.log
+    with open(outdir / "a" / "a_count.txt", "a") as handle:
+        handle.write("checked by hand\n")
+    edited = read_text(outdir / "a" / "a_count.txt")
+    before = {relative: read_text(outdir / relative) for relative in files_under(outdir)}
+    tasks = task_scripts(first)
+    run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 1
+    assert (
+        f"--outdir {outdir}: this run would replace 1 file(s) that regioncount did not write or that changed since "
+        "it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): a/a_count.txt "
+        "(changed since): move them away or use another --outdir" in run.log
+    ), run.log
+    assert {relative: read_text(outdir / relative) for relative in files_under(outdir)} == before
+    assert read_text(outdir / "a" / "a_count.txt") == edited
+    assert task_scripts(run) == tasks  # before any task
+    # Another sample's run does not touch it (not a target), nor stops on it.
+    run = run_pipeline("--input", str(b), "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 0, run.log
+    assert read_text(outdir / "a" / "a_count.txt") == edited
+    os.rename(outdir / "a" / "a_count.txt", tmp_path / "a_count.checked.txt")
+    run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
+    assert run.result.returncode == 0, run.log
+    assert read_text(outdir / "a" / "a_count.txt") == expected_count_text(a)
+    assert read_text(tmp_path / "a_count.checked.txt") == edited
 
 
 def test_move_publish_mode_is_refused_with_why(run_pipeline, bams, tmp_path):

@@ -173,12 +173,14 @@ def removeEarlierResults(outdir, sampleIds) {
                 java.nio.file.Files.deleteIfExists(link)
             }
         } else if (now != null) {
+            // Still recorded as regioncount wrote it: a run that would replace it stops (unrecordedTargets).
             changed << relative
+            kept[relative] = stamp
         }
     }
     if (changed) {
         log.warn "--outdir ${outdir}: kept ${changed.size()} file(s) changed since regioncount wrote them " +
-            "(a rerun may replace them): ${changed.take(5).join(', ')}${changed.size() > 5 ? ', ...' : ''}"
+            "(a run that would replace them stops first): ${changed.take(5).join(', ')}${changed.size() > 5 ? ', ...' : ''}"
     }
     def problem = record ? writeOutputsRecord(outdir, kept) : null
     if (problem) {
@@ -188,20 +190,21 @@ def removeEarlierResults(outdir, sampleIds) {
 }
 
 // The files at paths where this run publishes (its samples' results, the matrix, the versions file and, with
-// MultiQC, multiqc/'s report, data and plots) that regioncount did not write: the record does not list them (an
-// nf-core pipeline's multiqc/ in a shared results folder, a file of the user's). Publishing would replace them,
-// so the run stops before any work, naming them. An --outdir without a record whose versions file names this
-// pipeline is one of regioncount 0.1.0, which kept no record: its results are replaced, as that version did.
-// Object stores (s3://) are not listed here (no lock there either).
+// MultiQC, multiqc/'s report, data and plots) that are not as regioncount wrote them: the record does not list
+// them (an nf-core pipeline's multiqc/ in a shared results folder, a file of the user's), or lists another size
+// or time (a result the user edited: theirs now). Publishing would replace them, so the run stops before any
+// work, naming them. Returns path -> whether regioncount wrote it (and it changed since), by path. An --outdir
+// without a record whose versions file names this pipeline is one of regioncount 0.1.0, which kept no record:
+// its results are replaced, as that version did. Object stores (s3://) are not listed here (no lock there either).
 def unrecordedTargets(outdir, sampleIds, withMultiqc, pipelineName) {
     def dir = file(outdir)
     if (dir.toUri().scheme != 'file' || !java.nio.file.Files.isDirectory(dir)) {
-        return []
+        return [:]
     }
     def record = readOutputsRecord(outdir)
     def versions = dir.resolve('pipeline_info/software_versions.yml')
     if (!record && java.nio.file.Files.isRegularFile(versions) && versions.getText('UTF-8').contains("${pipelineName}:")) {
-        return []
+        return [:]
     }
     def targets = cohortFiles() +
         sampleIds.collectMany { id -> ["${id}/${id}_count.txt".toString(), "${id}/${id}.counts.tsv".toString()] }
@@ -221,14 +224,17 @@ def unrecordedTargets(outdir, sampleIds, withMultiqc, pipelineName) {
             }
         }
     }
-    return found.findAll { relative -> !record.containsKey(relative) }.sort()
+    return found.unique().sort().findAll { relative -> record[relative] != fileStamp(dir.resolve(relative)) }
+        .collectEntries { relative -> [relative, record.containsKey(relative)] }
 }
 
 // One line: the files an --outdir holds that this run would replace (unrecordedTargets), the first five named.
-def unrecordedTargetsProblem(outdir, relatives) {
-    def shown = relatives.take(5).join(', ') + (relatives.size() > 5 ? ", ... (${relatives.size()} in all)" : '')
-    return "--outdir ${outdir}: this run would replace ${relatives.size()} file(s) that regioncount did not write " +
-        "(pipeline_info/regioncount_outputs.tsv does not list them): ${shown}: move them away or use another --outdir"
+def unrecordedTargetsProblem(outdir, targets) {
+    def names = targets.collect { relative, changed -> changed ? "${relative} (changed since)" : relative }
+    def shown = names.take(5).join(', ') + (names.size() > 5 ? ", ... (${names.size()} in all)" : '')
+    return "--outdir ${outdir}: this run would replace ${names.size()} file(s) that regioncount did not write or " +
+        "that changed since it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): " +
+        "${shown}: move them away or use another --outdir"
 }
 
 // The folders the pipeline publishes whole (MultiQC's outputs): links to the task's folder in symlink mode.
