@@ -241,6 +241,11 @@ def test_unsorted_bam_without_index(run_pipeline, tmp_path):
         ("sample,bam\n", "the samplesheet has a header but no samples"),
         ("name,bam\nx,{bam}\n", "missing column sample (header must be sample,bam[,bai], found: name,bam)"),
         ("sample,bam\nx,{bam}\nx,{bam}\n", "line 3: sample 'x' already on line 2 (sample names must be unique)"),
+        (
+            "sample,bam\nNA12878,{bam}\nna12878,{bam}\n",
+            "line 3: sample 'na12878' is 'NA12878' of line 2 in other case (sample names must differ in more than "
+            "case: on a case-insensitive file system, such as macOS', they name one folder)",
+        ),
         ("sample,bam\nx,missing.bam\n", "line 2: file not found: missing.bam (relative to the launch folder {launch})"),
         (
             f"sample,bam\n{'s' * 101},{{bam}}\n",
@@ -248,7 +253,7 @@ def test_unsorted_bam_without_index(run_pipeline, tmp_path):
             "(it names the sample's files, e.g. <sample>.counts.tsv)",
         ),
     ],
-    ids=["empty", "header-only", "missing-column", "duplicate", "missing-file", "long-name"],
+    ids=["empty", "header-only", "missing-column", "duplicate", "duplicate-in-other-case", "missing-file", "long-name"],
 )
 def test_samplesheet_problems(run_pipeline, bam, tmp_path, sheet, message):
     path = tmp_path / "sheet.csv"

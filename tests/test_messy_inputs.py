@@ -183,6 +183,19 @@ def test_file_names_that_become_one_sample_name_are_both_named(run_pipeline, bam
     )
 
 
+def test_file_names_that_differ_only_in_case_are_both_named(run_pipeline, bam, tmp_path):
+    """On a case-insensitive file system (macOS) 'S1/S1_count.txt' and 's1/s1_count.txt' are one file: one
+    sample's published results would replace the other's. Refused on every file system, naming both."""
+    for name in ("S1.bam", "s1.bam"):
+        shutil.copy(bam, tmp_path / name)
+    assert_refused(
+        run_pipeline("--input", str(tmp_path / "*.bam")),
+        f"{tmp_path}/s1.bam: sample name 's1' is also that of {tmp_path}/S1.bam in other case ('S1': on a "
+        "case-insensitive file system, such as macOS', one folder) (a file's name without .bam/.cram, other "
+        "characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name the samples in a samplesheet",
+    )
+
+
 def path_without(tmp_path, *tools):
     """A PATH of links to every program of /usr/bin and /bin but `tools`, and Nextflow's folder."""
     folder = tmp_path / "path"

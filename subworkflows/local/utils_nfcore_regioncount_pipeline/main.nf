@@ -204,16 +204,18 @@ def describeInputs(rows, fasta) {
         input.unchecked = input.remote || answers == null
     }
     def problems = []
-    def firstFileOf = [:]  // sample name -> the input that first had it
+    def firstFileOf = [:]  // sample name in lower case -> the input that first had it (see samplesheetRows)
     def inputs = found.collect { input ->
         def problem = input.problem ?: input.answer.problem
-        if (!problem && firstFileOf.containsKey(input.id)) {
+        def earlier = firstFileOf[input.id.toLowerCase()]
+        if (!problem && earlier) {
             // Only file-named samples meet here (a samplesheet's duplicates are refused by line): name both.
-            problem = "${input.shown}: sample name '${input.id}' is also that of ${firstFileOf[input.id]} (a file's name without .bam/.cram, " +
+            def otherCase = earlier.id == input.id ? '' : " in other case ('${earlier.id}': on a case-insensitive file system, such as macOS', one folder)"
+            problem = "${input.shown}: sample name '${input.id}' is also that of ${earlier.shown}${otherCase} (a file's name without .bam/.cram, " +
                 "other characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name the samples in a samplesheet"
         }
         if (!problem) {
-            firstFileOf[input.id] = input.shown
+            firstFileOf[input.id.toLowerCase()] = input
         }
         problem = problem ?: input.answer.reference_problem ?: input.answer.index_problem
         if (problem) {

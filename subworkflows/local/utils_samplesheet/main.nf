@@ -131,7 +131,9 @@ def samplesheetRows(sheet, char separator = ',' as char) {
     }
     def problems = []
     def rows = []
-    def firstLineOf = contract.unique.collectEntries { column -> [column, [:]] }  // column -> value -> line
+    // column -> value in lower case -> [line, value]: names that differ only in case are one folder on a
+    // case-insensitive file system (macOS, Windows), where one sample's results would replace the other's.
+    def firstLineOf = contract.unique.collectEntries { column -> [column, [:]] }
     records.drop(1).each { lineNumber, fields ->
         if (fields.size() != header.size()) {
             problems << "line ${lineNumber}: expected ${header.size()} ${separated} fields, got ${fields.size()}"
@@ -143,12 +145,16 @@ def samplesheetRows(sheet, char separator = ',' as char) {
             problems << nameProblem
             return
         }
-        def repeated = contract.unique.find { column -> firstLineOf[column].containsKey(row[column]) }
+        def repeated = contract.unique.find { column -> firstLineOf[column].containsKey(row[column].toLowerCase()) }
         if (repeated) {
-            problems << "line ${lineNumber}: ${repeated} '${row[repeated]}' already on line ${firstLineOf[repeated][row[repeated]]} (${repeated} names must be unique)"
+            def (line, earlier) = firstLineOf[repeated][row[repeated].toLowerCase()]
+            problems << (earlier == row[repeated]
+                ? "line ${lineNumber}: ${repeated} '${row[repeated]}' already on line ${line} (${repeated} names must be unique)"
+                : "line ${lineNumber}: ${repeated} '${row[repeated]}' is '${earlier}' of line ${line} in other case (${repeated} " +
+                  "names must differ in more than case: on a case-insensitive file system, such as macOS', they name one folder)")
             return
         }
-        contract.unique.each { column -> firstLineOf[column][row[column]] = lineNumber }
+        contract.unique.each { column -> firstLineOf[column][row[column].toLowerCase()] = [lineNumber, row[column]] }
         def empty = contract.required.find { column -> !row[column] }
         if (empty) {
             problems << "line ${lineNumber}: no ${empty} given for sample '${row.sample}'"
