@@ -172,27 +172,28 @@ def test_cram_with_bgzipped_reference(run_pipeline, bam, reference, tmp_path):
     assert count_text(run, "bgz") == expected_count_text(bam)
 
 
-def test_file_names_that_become_one_sample_name_are_both_named(run_pipeline, bam, tmp_path):
-    for name in ("s 1.bam", "s_1.bam"):
+# On a case-insensitive file system (macOS) 'S1/S1_count.txt' and 's1/s1_count.txt' are one file: one sample's
+# published results would replace the other's. Names that differ only in case are refused on every file system.
+@pytest.mark.parametrize(
+    "names, pattern, named",
+    [
+        (("s 1.bam", "s_1.bam"), "s*.bam", "{d}/s_1.bam: sample name 's_1' is also that of {d}/s 1.bam"),
+        (
+            ("S1.bam", "s1.bam"),
+            "*.bam",
+            "{d}/s1.bam: sample name 's1' is also that of {d}/S1.bam in other case ('S1': on a case-insensitive "
+            "file system, such as macOS', one folder)",
+        ),
+    ],
+    ids=["same-name", "other-case"],
+)
+def test_file_names_that_become_one_sample_name_are_both_named(run_pipeline, bam, tmp_path, names, pattern, named):
+    for name in names:
         shutil.copy(bam, tmp_path / name)
     assert_refused(
-        run_pipeline("--input", str(tmp_path / "s*.bam")),
-        f"{tmp_path}/s_1.bam: sample name 's_1' is also that of {tmp_path}/s 1.bam (a file's name without "
-        ".bam/.cram, other characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name "
-        "the samples in a samplesheet",
-    )
-
-
-def test_file_names_that_differ_only_in_case_are_both_named(run_pipeline, bam, tmp_path):
-    """On a case-insensitive file system (macOS) 'S1/S1_count.txt' and 's1/s1_count.txt' are one file: one
-    sample's published results would replace the other's. Refused on every file system, naming both."""
-    for name in ("S1.bam", "s1.bam"):
-        shutil.copy(bam, tmp_path / name)
-    assert_refused(
-        run_pipeline("--input", str(tmp_path / "*.bam")),
-        f"{tmp_path}/s1.bam: sample name 's1' is also that of {tmp_path}/S1.bam in other case ('S1': on a "
-        "case-insensitive file system, such as macOS', one folder) (a file's name without .bam/.cram, other "
-        "characters than letters, digits, '.', '_' and '-' made '_'): rename one, or name the samples in a samplesheet",
+        run_pipeline("--input", str(tmp_path / pattern)),
+        named.format(d=tmp_path) + " (a file's name without .bam/.cram, other characters than letters, digits, '.', "
+        "'_' and '-' made '_'): rename one, or name the samples in a samplesheet",
     )
 
 

@@ -44,6 +44,17 @@ def task_scripts(run):
     return sorted(glob.glob(os.path.join(run.launch_dir, "work", "*", "*", ".command.sh")))
 
 
+def assert_stopped_on_changed_file(run, outdir, relative, tasks_before):
+    """The run stopped before any task, naming the one result changed since regioncount wrote it."""
+    assert run.result.returncode == 1
+    assert (
+        f"--outdir {outdir}: this run would replace 1 file(s) that regioncount did not write or that changed since "
+        f"it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): {relative} "
+        "(changed since): move them away or use another --outdir" in run.log
+    ), run.log
+    assert task_scripts(run) == tasks_before
+
+
 SAMPLE_FILES = {"a/a_count.txt", "a/a.counts.tsv", "b/b_count.txt", "b/b.counts.tsv"}
 COHORT_FILES = {"counts_matrix.tsv", "pipeline_info/software_versions.yml", RECORD}
 
@@ -157,14 +168,8 @@ def test_refused_input_leaves_no_earlier_count_file_and_keeps_changed_files(run_
     # The next run would replace it: it stops before any work, naming it as changed (not as another tool's).
     tasks = task_scripts(run)
     run = run_pipeline("--input", str(b), "--skip_multiqc", outdir=outdir)
-    assert run.result.returncode == 1
-    assert (
-        f"--outdir {outdir}: this run would replace 1 file(s) that regioncount did not write or that changed since "
-        "it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): b/b.counts.tsv "
-        "(changed since): move them away or use another --outdir" in run.log
-    ), run.log
+    assert_stopped_on_changed_file(run, outdir, "b/b.counts.tsv", tasks)
     assert read_text(outdir / "b" / "b.counts.tsv") == "edited by hand\n"
-    assert task_scripts(run) == tasks  # before any task
 
 
 def test_a_result_edited_since_regioncount_wrote_it_stops_the_rerun(run_pipeline, bams, tmp_path):
@@ -181,15 +186,8 @@ def test_a_result_edited_since_regioncount_wrote_it_stops_the_rerun(run_pipeline
     before = {relative: read_text(outdir / relative) for relative in files_under(outdir)}
     tasks = task_scripts(first)
     run = run_pipeline("--input", sheet, "--skip_multiqc", outdir=outdir)
-    assert run.result.returncode == 1
-    assert (
-        f"--outdir {outdir}: this run would replace 1 file(s) that regioncount did not write or that changed since "
-        "it wrote them (pipeline_info/regioncount_outputs.tsv does not list them as they are): a/a_count.txt "
-        "(changed since): move them away or use another --outdir" in run.log
-    ), run.log
+    assert_stopped_on_changed_file(run, outdir, "a/a_count.txt", tasks)
     assert {relative: read_text(outdir / relative) for relative in files_under(outdir)} == before
-    assert read_text(outdir / "a" / "a_count.txt") == edited
-    assert task_scripts(run) == tasks  # before any task
     # Another sample's run does not touch it (not a target), nor stops on it.
     run = run_pipeline("--input", str(b), "--skip_multiqc", outdir=outdir)
     assert run.result.returncode == 0, run.log
