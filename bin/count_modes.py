@@ -132,7 +132,18 @@ def count_whole_contigs(items, samtools, common, user_expression, target, workdi
 #   10M records                    7.13    7.59    7.26    7.51    8.01     10.14
 # 16 gains on shallow files and costs deep ones nothing beyond noise (+-0.3 s): most of such a unit's time is
 # its items' own (reading, merging, writing 200,000 rows), not the records'.
-MERGE_GAP_RECORDS = 16 if bam_records is not None else 8
+# Since the index pass keeps the blocks it read (index_options: htslib's block cache), a stretch that begins in a
+# block already read costs samtools almost nothing, while each record merged in is piped and walked: the same
+# shallow cohort unit (8 samples of 1M records, half the exome panel), samtools view -c -M -L of one sample (user
+# s) and count_unit.py of the 8 (wall s, medians of 5 interleaved, identical results):
+#   MERGE_GAP_RECORDS           0       2       8       16
+#   stretches of one sample     83,240  22,550  7,379   3,943
+#   records in them             8,805   34,190  95,372  130,481
+#   samtools, one sample        0.27-0.29  0.25-0.27  0.24-0.28  0.22-0.25
+#   count_unit.py, 8 samples    -       3.69    4.02    3.90     (a first round: 2 <= 8 < 16 too)
+# and one 10M-record sample's quarter of the panel 1.15 (2) against 1.24 s (16). 2 keeps apart what one record
+# would separate.
+MERGE_GAP_RECORDS = 2 if bam_records is not None else 8
 MERGE_MIN_ITEMS = 1000  # fewer regions cost little: no index statistics asked
 
 
@@ -286,10 +297,14 @@ def merged_item_by_item(items, densities):
 #   half of the exome panel, 1M records     3,943      131,244      477,189    0.25    0.37     0.24 / 0.41
 #   a quarter of it, 10M records           13,899      174,990    2,250,583    0.67    2.01     0.67 / 1.91
 # (Without the cache the index passes took 0.41-0.44 and 0.75-0.84 s, and INDEX_STRETCH_US was 120: the shallow
-# unit was streamed, 50% more samtools CPU than through the index with the cache.) A file so shallow that a
-# stretch's seek costs more than the records between stretches is streamed; a wrong pick costs time, never a
-# count.
-INDEX_STRETCH_US = 40.0
+# unit was streamed, 50% more samtools CPU than through the index with the cache.)
+# That fit (40 us) was the stretches' average cost, most of it the decoding of the blocks they begin in: on a
+# shallow file every block of the span holds a stretch, whichever way it is read. What a stretch adds is its
+# seek into a block the cache already holds: the unit above merged less (MERGE_GAP_RECORDS 16 -> 0: 3,943 ->
+# 83,240 stretches, the same blocks) took 0.22-0.25 -> 0.27-0.29 user s, ~0.6 us a stretch. At 40 us the model
+# streamed that unit at 9,856 stretches, 1.4 s slower for its 8 samples (5.0 against 3.6 s). A file so shallow
+# that its stretches outnumber the records between them is streamed; a wrong pick costs time, never a count.
+INDEX_STRETCH_US = 1.0
 INDEX_RECORD_US = 0.65  # a whole-file `samtools view -c` of 1M records: 0.57-0.65 s
 STREAM_RECORD_US = 0.85
 STREAM_MAX_CONTIGS = 64  # a region argument per contig: more would be a long command line for a small saving
