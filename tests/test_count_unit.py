@@ -876,7 +876,7 @@ def test_counted_outcomes_are_the_outcomes_of_the_counts():
 @pytest.mark.parametrize("way", ["index", "stream"])
 @pytest.mark.parametrize("reader", ["bam", "sam"])
 def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tmp_path, monkeypatch, way, reader):
-    """1,200 small regions on a shallow BAM: -L gets far fewer, merged stretches (logged by a fake samtools),
+    """1,200 small regions on a shallow BAM: -L gets fewer, merged stretches (logged by a fake samtools),
     read through the index (-M, with a block cache) or in full over one span per contig (stream_spans; forced
     here both ways, and read as BAM or as SAM text), and every region still equals `samtools view -c` with the
     user's options, with and without them."""
@@ -921,7 +921,7 @@ def test_a_large_panel_is_streamed_in_merged_stretches_and_counts_as_samtools(tm
             assert f"--input-fmt-option cache_size={modes.INDEX_BLOCK_CACHE_BYTES} -M" in call, call
 
 
-def test_stream_spans_read_a_shallow_file_in_full_and_a_deep_one_through_the_index(tmp_path):
+def test_stream_spans_read_a_sparse_file_in_full_and_others_through_the_index(tmp_path):
     """The model's pick on the densities of the two units it was fitted on (count_modes.py), a span per contig
     from its first stretch to its last; for a BAM only with densities; for a CRAM always (samtools 1.16.1's
     multi-region iterator can return a CRAM's records twice: tests/test_cram_batches.py)."""

@@ -8,8 +8,8 @@
  * run's start (measured: launch to the first process 2.90 -> 2.62 s, medians of 5 tiny runs each), the same
  * declarations in parentheses, `path('x.tsv', emit: table)`, none.
  *
- * Run: nextflow run tools/groovy_parse_check.nf --files a.nf,b.config   (make lint runs it on the pipeline)
- * Prints "<file>\tSLL" or "<file>\tLL" per file; exits 1 when any needs LL, naming the files.
+ * Run: nextflow run tools/groovy_parse_check.nf [--files a.nf,b.config]   (make lint: without --files, the
+ * pipeline's own files). Prints "<file>\tSLL" or "<file>\tLL" per file; exits 1 when any needs LL, naming them.
  */
 import groovyjarjarantlr4.v4.runtime.BailErrorStrategy
 import groovyjarjarantlr4.v4.runtime.CharStreams
@@ -34,10 +34,14 @@ def parsesInSllMode(String text) {
     }
 }
 
-def files = params.files ? params.files.toString().tokenize(',') : []
-if (!files) {
-    error "--files: give the files to check, comma-separated"
+// The Groovy files Nextflow compiles at the start of a run of the pipeline (this script's repository), by path.
+def pipelineFiles() {
+    def patterns = ['main.nf', 'workflows/*.nf', 'subworkflows/local/*/main.nf', 'modules/local/*/main.nf',
+                    'nextflow.config', 'conf/*.config', 'benchmarks/hello/main.nf', 'tools/*.nf']
+    return patterns.collectMany { pattern -> files("${projectDir.parent}/${pattern}") }*.toString().sort()
 }
+
+def files = params.files ? params.files.toString().tokenize(',') : pipelineFiles()
 def slow = files.findAll { name ->
     def fast = parsesInSllMode(new File(name).getText('UTF-8'))
     println "${name}\t${fast ? 'SLL' : 'LL'}"
