@@ -141,6 +141,29 @@ def line_break_contigs_problem(contigs, regions, file_name, shown=3):
     )
 
 
+def repeated_contigs_problem(contigs, file_name, shown=3):
+    """One line naming the contigs the header names more than once, or None. The SAM specification wants each
+    @SQ name once; htslib reads such a BAM, but cannot map names to its reference sequences: `samtools view -c
+    FILE REGION` then finds no region of the file, on any contig, and counts 0 or stops ("Duplicate entry"),
+    while a pass by contig number counts each one (the per-contig counts, keyed by name, were wrong, exit 0)."""
+    names = [name for name, _ in contigs]
+    if len(set(names)) == len(names):
+        return None
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    listed = ", ".join(repr(name) for name in repeated[:shown])
+    if len(repeated) > shown:
+        listed += f" and {len(repeated) - shown} more"
+    return (
+        f"{file_name}: the header names {len(repeated)} contig(s) more than once, which the SAM specification does "
+        f"not allow (samtools then finds no region of the file by name): {listed}: correct the header (samtools "
+        "reheader)"
+    )
+
+
 def read_bed_bytes(path, shown_name):
     """The bytes of a BED file: plain, gzip or bgzip, told by the magic bytes (not the name)."""
     try:
@@ -876,6 +899,9 @@ def sample_regions(files, reference, bed_lines, bed_name, bed_cache=None):
     contigs, contig_reads, cram = read_alignment_header(files.alignments, files.index, reference, files.file_name)
     if not contigs:
         raise InputError(f"{files.file_name}: the header has no @SQ lines (no reference sequences to count on)")
+    problem = repeated_contigs_problem(contigs, files.file_name)
+    if problem:
+        raise InputError(problem)
     contig_lengths = dict(contigs)
     if bed_lines is None:
         regions = header_regions(contigs)

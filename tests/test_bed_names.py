@@ -193,3 +193,43 @@ def test_the_pipeline_refuses_such_a_bam_per_contig_in_one_line(run_pipeline, tm
         "specification does not allow: 'a\\rb': correct the header (samtools reheader), or count other contigs "
         "(--regions)",
     )
+
+
+# A header that names a contig twice (found by trying it, 2026-12-06): pysam writes one and htslib reads it, but
+# cannot map names to reference sequences. Per contig the pipeline printed 'Region c1: <count of the first c1>'
+# twice, the second c1's records lost from its count, exit 0.
+REPEATED_LINE = (
+    "t.bam: the header names 1 contig(s) more than once, which the SAM specification does not allow (samtools "
+    "then finds no region of the file by name): 'c1': correct the header (samtools reheader)"
+)
+
+
+def test_samtools_finds_no_region_of_a_header_naming_a_contig_twice(tmp_path):
+    """Why such a file is refused: `samtools view -c` finds no region of it, not even one of another contig."""
+    bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "c2", "c1"], length=2_000)
+    assert int(subprocess.run(["samtools", "view", "-c", bam], capture_output=True, text=True).stdout) > 0
+    result = subprocess.run(["samtools", "view", "-c", bam, "{c2}"], capture_output=True, text=True)
+    assert result.stdout == "0\n"
+    assert 'Duplicate entry "c1"' in result.stderr
+
+
+@pytest.mark.parametrize("bed_text", [None, "c2\t0\t2000\tother\n"], ids=["per-contig", "bed-of-another-contig"])
+def test_a_header_naming_a_contig_twice_is_refused(tmp_path, caplog, bed_text):
+    bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "c2", "c1"], length=2_000)
+    manifest = tmp_path / "samples.tsv"
+    manifest.write_text(f"sample\talignments\tindex\tfile_name\ns0\t{bam}\t{bam}.bai\tt.bam\n")
+    arguments = ["--samples", str(manifest), "--outdir", str(tmp_path / "plan")]
+    if bed_text:
+        (tmp_path / "panel.bed").write_text(bed_text)
+        arguments += ["--bed", str(tmp_path / "panel.bed")]
+    assert plan_units.main(arguments) == 2
+    assert caplog.messages == [REPEATED_LINE]
+    assert not (tmp_path / "plan").exists()
+
+
+@pytest.mark.pipeline
+def test_the_pipeline_refuses_a_header_naming_a_contig_twice(run_pipeline, tmp_path):
+    bam = spaced_bam(str(tmp_path / "t.bam"), ["c1", "c2", "c1"], length=2_000)
+    run = run_pipeline("--input", bam, "--skip_multiqc")
+    assert_refused(run, REPEATED_LINE)
+    assert not os.path.exists(os.path.join(run.outdir, "counts_matrix.tsv"))
