@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy
 from overlap_sweep import RecordOrderError
 
-READ_BYTES = 1 << 22  # uncompressed bytes read at a time: ~12,000 records of 150 bp
+READ_BYTES = 1 << 20  # uncompressed bytes read at a time, ~3,000 records of 150 bp: samtools_pipes.PIPE_BYTES
 BAM_MAGIC = b"BAM\x01"
 INT32 = struct.Struct("<i")
 # The first 20 bytes of a record: block_size refID pos l_read_name mapq bin n_cigar_op flag (the SAM spec, 4.2).
