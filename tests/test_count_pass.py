@@ -241,3 +241,19 @@ def test_every_failure_of_a_scan_is_an_error(placed_bam, tmp_path, idxstats, mes
     assert message in outcomes[0].message
     # In a unit, the failed scan's contigs are counted one by one.
     assert pass_counts(placed_bam, tmp_path, samtools=samtools, mode="scan") == expected_counts(placed_bam)
+
+
+def test_the_pipe_from_samtools_is_widened_where_the_system_lets_it(tmp_path):
+    """stream_counts reads samtools' output through a pipe of PIPE_BYTES (Linux; 64 kB elsewhere, or with a
+    lower /proc/sys/fs/pipe-max-size); anything without a pipe buffer is returned as it is."""
+    import fcntl
+    import os
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as pipe, os.fdopen(write_end, "wb"):
+        assert pipes.widened(pipe) is pipe
+        with open("/proc/sys/fs/pipe-max-size") as handle:
+            expected = pipes.PIPE_BYTES if int(handle.read()) >= pipes.PIPE_BYTES else 65536
+        assert fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ) == expected
+    with open(tmp_path / "plain.txt", "wb") as plain:  # F_SETPIPE_SZ fails on a file: left as it is
+        assert pipes.widened(plain) is plain
