@@ -131,13 +131,10 @@ def line_break_contigs_problem(contigs, regions, file_name, shown=3):
     if not broken:
         return None
     ordered = [name for name, _ in contigs if name in broken]
-    listed = ", ".join(repr(name) for name in ordered[:shown])
-    if len(ordered) > shown:
-        listed += f" and {len(ordered) - shown} more"
     return (
         f"{file_name}: the header names {len(ordered)} contig(s) to count holding a line break (CR or LF), which "
-        f"the SAM specification does not allow: {listed}: correct the header (samtools reheader), or count other "
-        "contigs (--regions)"
+        f"the SAM specification does not allow: {names_listed(ordered, shown)}: correct the header (samtools "
+        "reheader), or count other contigs (--regions)"
     )
 
 
@@ -154,14 +151,17 @@ def repeated_contigs_problem(contigs, file_name, shown=3):
         if name in seen and name not in repeated:
             repeated.append(name)
         seen.add(name)
-    listed = ", ".join(repr(name) for name in repeated[:shown])
-    if len(repeated) > shown:
-        listed += f" and {len(repeated) - shown} more"
     return (
         f"{file_name}: the header names {len(repeated)} contig(s) more than once, which the SAM specification does "
-        f"not allow (samtools then finds no region of the file by name): {listed}: correct the header (samtools "
-        "reheader)"
+        f"not allow (samtools then finds no region of the file by name): {names_listed(repeated, shown)}: correct "
+        "the header (samtools reheader)"
     )
+
+
+def names_listed(names, shown):
+    """The first `shown` names, quoted as Python quotes them (a CR shows as \\r), and how many more."""
+    listed = ", ".join(repr(name) for name in names[:shown])
+    return listed + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def read_bed_bytes(path, shown_name):

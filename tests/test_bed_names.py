@@ -233,3 +233,12 @@ def test_the_pipeline_refuses_a_header_naming_a_contig_twice(run_pipeline, tmp_p
     run = run_pipeline("--input", bam, "--skip_multiqc")
     assert_refused(run, REPEATED_LINE)
     assert not os.path.exists(os.path.join(run.outdir, "counts_matrix.tsv"))
+
+
+def test_the_contigs_named_twice_are_listed_in_header_order_three_at_most():
+    contigs = [(name, 100) for name in ["a", "b", "a", "c", "d", "b", "e", "c", "d", "e", "a"]]
+    assert plan_units.repeated_contigs_problem(contigs, "x.bam") == (
+        "x.bam: the header names 5 contig(s) more than once, which the SAM specification does not allow (samtools "
+        "then finds no region of the file by name): 'a', 'b', 'c' and 2 more: correct the header (samtools reheader)"
+    )
+    assert plan_units.repeated_contigs_problem([("a", 1), ("A", 1)], "x.bam") is None
