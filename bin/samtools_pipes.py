@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 
 import samtools_options
@@ -100,13 +101,17 @@ def read_back(handle):
 # read are counted: a cohort unit of 8 samples (`samtools view -u -M -L`, 109 MB piped) took 3.43-3.55 s, with
 # 1 MB (and bam_records.READ_BYTES 1 MB) 3.23-3.28 s, the same CPU time.
 PIPE_BYTES = 1 << 20
+# fcntl.F_SETPIPE_SZ came with Python 3.10; the samtools container's Python is 3.8: Linux's number (fcntl.h) then.
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031) if sys.platform.startswith("linux") else None
 
 
 def widened(pipe):
     """The pipe, its buffer made PIPE_BYTES where the system lets us (Linux), else as it was."""
+    if F_SETPIPE_SZ is None:
+        return pipe
     try:
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (AttributeError, OSError):  # no F_SETPIPE_SZ (not Linux), or a lower pipe-max-size: 64 kB will do
+        fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:  # a lower pipe-max-size, or not a pipe: the buffer it has will do
         pass
     return pipe
 
