@@ -368,9 +368,41 @@ def test_an_index_that_places_records_after_a_contigs_where_the_file_has_none_do
         write_bam(path, CONTIGS, reads + extra)
         with open(f"{path}.bai", "rb") as handle:
             layout = alignment_index.index_layout(handle.read())
-        with pysam.AlignmentFile(path) as aln:
+        with open(path, "rb") as handle:
+            records = alignment_index.BlockRecords(handle, os.path.getsize(path), [name for name, _ in CONTIGS])
             chr2 = layout.contigs[1]
-            assert alignment_index.contig_problems(aln, chr2, 1, "chr2") is None  # nothing placed after chr2
-            ends[name] = alignment_index.contig_problems(aln, chr2, 1, "chr2", next_tid=2)
+            assert alignment_index.contig_problems(records, chr2, 1, "chr2") is None  # nothing placed after chr2
+            ends[name] = alignment_index.contig_problems(records, chr2, 1, "chr2", next_tid=2)
     but = "follows the records of 'chr2', but the index places records on 'chrM' after them"
     assert ends == {"unplaced": f"an unplaced record {but}", "ends": f"the end of the file {but}"}
+
+
+def test_block_records_read_each_record_as_pysam_over_blocks_of_any_size(tmp_path):
+    """BlockRecords (the index check's reader) against pysam on every record of a BAM written again as blocks of
+    100, 777 and 5,000 bytes with an empty block after every 7th (records cut across blocks, which other
+    writers than htslib make): the same reference id and position at each record's offset, None at the end,
+    NoRecord one byte into each record and where no block begins."""
+    from test_bam_records import reblocked
+
+    path = str(tmp_path / "plain.bam")
+    write_bam(path, CONTIGS, reads_for(3, n_reads=2_000) + [Read(f"u{i}", 0x4, None, -1, None) for i in range(5)])
+    with open(path, "rb") as handle:
+        stream = handle.read()
+    blocky = tmp_path / "blocky.bam"
+    blocky.write_bytes(reblocked(stream, [100, 777, 5000], eof_every=7))
+    expected = []
+    with pysam.AlignmentFile(str(blocky), check_sq=False) as aln:
+        names, offset = aln.references, aln.tell()
+        for record in aln:
+            expected.append((offset, (record.reference_id, record.reference_start)))
+            offset = aln.tell()
+    assert len(expected) == 2_005 and expected[-1][1] == (-1, -1)
+    with open(blocky, "rb") as handle:
+        records = alignment_index.BlockRecords(handle, os.path.getsize(blocky), names)
+        assert [(o, tuple(records.record(o))) for o, _ in expected] == expected
+        assert records.record(offset) is None  # the end of the file
+        inside = [o + 1 for o, _ in expected if (o & 0xFFFF) + 1 < 100]  # one byte in, the block not left
+        for offset_inside in inside + [(expected[5][0] >> 16) + 1 << 16]:  # and a byte after a block's start
+            with pytest.raises(alignment_index.NoRecord, match="no record begins where it points"):
+                records.record(offset_inside)
+        assert len(inside) > 50
