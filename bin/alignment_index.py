@@ -240,9 +240,9 @@ class RecordStart(NamedTuple):
     reference_start: int
 
 
-# BGZF (SAM specification 4.1): a gzip member with the extra subfield BC (BSIZE, the block's size - 1).
-GZIP_HEAD = struct.Struct("<4BI2BH")  # ID1, ID2, CM, FLG, MTIME, XFL, OS, XLEN
-FEXTRA, FTEXT = 0x04, 0x01
+# BGZF (SAM specification 4.1): a gzip member whose extra field is the subfield BC, BSIZE (the block's size - 1).
+BGZF_HEAD = struct.Struct("<4BI2BH2BHH")  # ID1, ID2, CM, FLG, MTIME, XFL, OS, XLEN, SI1, SI2, SLEN, BSIZE
+FEXTRA = 0x04
 # A BAM record's block_size and the fixed fields after it (SAM specification 4.2).
 RECORD_HEAD = struct.Struct(
     "<3iBBHHHi3i"
@@ -309,26 +309,18 @@ class BlockRecords:
         if block_at >= self.file_size:
             return False
         self.handle.seek(block_at)
-        head = self.handle.read(GZIP_HEAD.size)
-        if len(head) < GZIP_HEAD.size:
+        head = self.handle.read(BGZF_HEAD.size)
+        if len(head) < BGZF_HEAD.size:
             raise no_record(offset)
-        id1, id2, method, flags, _, _, _, xlen = GZIP_HEAD.unpack(head)
-        if (id1, id2, method) != (31, 139, 8) or flags & ~FTEXT != FEXTRA:
+        id1, id2, method, flags, _, _, _, xlen, si1, si2, slen, bsize = BGZF_HEAD.unpack(head)
+        # What htslib's bgzf.c (check_header) takes for a BGZF block: BC as the one extra subfield.
+        if (id1, id2, method, xlen, si1, si2, slen) != (31, 139, 8, 6, 66, 67, 2) or not flags & FEXTRA:
             raise no_record(offset)
-        extra = self.handle.read(xlen)
-        block_size, at = None, 0
-        while at + 4 <= len(extra):  # subfields: SI1, SI2, SLEN, data
-            si1, si2, length = extra[at], extra[at + 1], extra[at + 2] | extra[at + 3] << 8
-            if (si1, si2, length) == (66, 67, 2) and at + 6 <= len(extra):
-                block_size = (extra[at + 4] | extra[at + 5] << 8) + 1
-            at += 4 + length
-        if block_size is None or len(extra) < xlen or block_size < GZIP_HEAD.size + xlen + 8:
+        rest = self.handle.read(bsize + 1 - BGZF_HEAD.size)
+        if len(rest) < bsize + 1 - BGZF_HEAD.size or len(rest) < 8:
             raise no_record(offset)
-        rest = self.handle.read(block_size - GZIP_HEAD.size - xlen)
-        if len(rest) < block_size - GZIP_HEAD.size - xlen:
-            raise no_record(offset)
-        self._block_at, self._next_block_at = block_at, block_at + block_size
-        self._size = INT.unpack_from(rest, len(rest) - 4)[0] & 0xFFFFFFFF
+        self._block_at, self._next_block_at = block_at, block_at + bsize + 1
+        self._size = INT.unpack_from(rest, len(rest) - 4)[0] & 0xFFFFFFFF  # ISIZE
         self._inflater, self._data = zlib.decompressobj(-15), b""
         self._rest = rest[:-8]  # the deflate data; the CRC32 and ISIZE after it
         return True

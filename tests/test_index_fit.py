@@ -406,3 +406,25 @@ def test_block_records_read_each_record_as_pysam_over_blocks_of_any_size(tmp_pat
             with pytest.raises(alignment_index.NoRecord, match="no record begins where it points"):
                 records.record(offset_inside)
         assert len(inside) > 50
+
+
+def test_block_records_take_blocks_as_htslib_takes_them(tmp_path):
+    """A gzip member with extra subfields besides BC is no BGZF block to htslib (bgzf.c: XLEN 6, BC alone; pysam
+    cannot even open such a file): none to BlockRecords either. The same bytes in BGZF blocks are read."""
+    from test_bam_records import reblocked
+
+    path = str(tmp_path / "plain.bam")
+    write_bam(path, CONTIGS, reads_for(4, n_reads=50))
+    with open(path, "rb") as handle:
+        stream = handle.read()
+    bgzf, other = tmp_path / "bgzf.bam", tmp_path / "other.bam"
+    bgzf.write_bytes(reblocked(stream, [1 << 15]))
+    other.write_bytes(reblocked(stream, [1 << 15], before=b"XY\x01\x00a"))
+    with pysam.AlignmentFile(str(bgzf), check_sq=False) as aln:
+        first, names = aln.tell(), aln.references  # the same in both: the header ends in the first block
+    with pytest.raises(NotImplementedError, match="seek not implemented"):
+        pysam.AlignmentFile(str(other), check_sq=False)
+    with open(bgzf, "rb") as handle:
+        assert alignment_index.BlockRecords(handle, os.path.getsize(bgzf), names).record(first).reference_id == 0
+    with open(other, "rb") as handle, pytest.raises(alignment_index.NoRecord):
+        alignment_index.BlockRecords(handle, os.path.getsize(other), names).record(first)
