@@ -252,9 +252,8 @@ RECORD_HEAD = struct.Struct(
 class BlockRecords:
     """The records that begin at virtual offsets of a BAM file, read from its BGZF blocks with zlib. A block is
     inflated once, and only as far as the offsets asked of it when they come in file order (zlib's max_length):
-    htslib's seek (pysam) inflates a block whole every time. The 768 offsets the check of a 1M-record panel BAM's
-    index asks (387 blocks): 120-140 ms through pysam, ~70 ms so, of which the blocks' inflation 35-43 ms (73-86
-    ms whole).
+    htslib's seek (pysam) inflates a block whole every time. The check of a 1M-record panel BAM's index (768
+    offsets in 387 blocks): 108-116 ms with pysam's records, 79-85 ms so, ~45 ms of it inflation (~80 whole).
 
     A record is taken as beginning at an offset when htslib would read one there: a BGZF block begins at the
     offset's block address, the offset lies within its data, and a record follows that bam_read1 and sam_read1
@@ -266,7 +265,7 @@ class BlockRecords:
         self.handle, self.file_size, self.names = handle, file_size, names
         self._block_at = -1  # the file offset of the block being inflated, its next block's, and its ISIZE
         self._next_block_at, self._size = -1, 0
-        self._inflater, self._data = None, b""  # its zlib inflater and the bytes inflated so far
+        self._inflater, self._data, self._rest = None, b"", b""  # its inflater, bytes inflated, deflate data left
 
     def record(self, offset):
         """The RecordStart at a virtual offset; None at the end of the file; NoRecord when none begins there."""
