@@ -25,8 +25,9 @@ which reach every part of the file, find it.
 A CRAI lists the byte offset of each container: sampled ones must hold a container header of the slice's
 reference whose CRC32 (CRAM 3) is right.
 
-A BAI or CSI is read as 32-bit words, a view of its bytes (pysam has no call for the bins); records are read with pysam.
-Standard library and pysam.
+A BAI or CSI is read as 32-bit words, a view of its bytes (pysam has no call for the bins); the records at its
+offsets are read from the BAM's BGZF blocks with zlib (BlockRecords: pysam's seek inflates a whole block for
+each), the header with pysam. Standard library and pysam.
 """
 
 import array
@@ -45,9 +46,9 @@ CSI_MAGIC = b"CSI\x01"
 GZIP_MAGIC = b"\x1f\x8b"
 BAI_MIN_SHIFT, BAI_DEPTH = 14, 5  # a BAI is a CSI of 6 levels of 16 kb bins
 INT = struct.Struct("<i")
-# Contigs' pseudo-bins and bins checked, spread over the file: each costs about one BGZF block decoded at most
-# (a seek: ~0.24 ms, zlib's inflate of 64 kB; the 768 lookups of a 1M-record panel BAM make 388 seeks, ~90 of the
-# ~115 ms its records take); a GRCh38 header's 3,366 contigs would cost 0.8 s.
+# Contigs' pseudo-bins and bins checked, spread over the file: each costs about one BGZF block inflated at most,
+# as far as the record (BlockRecords: the 768 lookups of a 1M-record panel BAM fall in 387 blocks, ~45 ms of
+# inflation); all of a GRCh38 header's 3,366 contigs would cost several times that.
 SAMPLED_CONTIGS = 256
 SAMPLED_BINS = 256
 
@@ -243,10 +244,9 @@ class RecordStart(NamedTuple):
 # BGZF (SAM specification 4.1): a gzip member whose extra field is the subfield BC, BSIZE (the block's size - 1).
 BGZF_HEAD = struct.Struct("<4BI2BH2BHH")  # ID1, ID2, CM, FLG, MTIME, XFL, OS, XLEN, SI1, SI2, SLEN, BSIZE
 FEXTRA = 0x04
-# A BAM record's block_size and the fixed fields after it (SAM specification 4.2).
-RECORD_HEAD = struct.Struct(
-    "<3iBBHHHi3i"
-)  # block_size refID pos l_read_name mapq bin n_cigar flag l_seq next_refID next_pos tlen
+# A BAM record's block_size and the fixed fields after it (SAM specification 4.2): block_size, refID, pos,
+# l_read_name, mapq, bin, n_cigar_op, flag, l_seq, next_refID, next_pos, tlen.
+RECORD_HEAD = struct.Struct("<3iBBHHHi3i")
 
 
 class BlockRecords:
