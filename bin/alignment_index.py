@@ -32,6 +32,7 @@ each), the header with pysam. Standard library and pysam.
 
 import array
 import bisect
+import contextlib
 import gzip
 import itertools
 import os
@@ -216,20 +217,6 @@ def bin_interval(bin_number, min_shift, depth):
     return begin, begin + size
 
 
-def record_at(aln, offset):
-    """The record at a virtual offset of an open BAM (pysam), or None when no record begins there. Within the
-    BGZF block being read the records are read on to it: a seek decodes its block again, and the first records
-    of thousands of small contigs share a few hundred blocks."""
-    here = aln.tell()
-    if here >> 16 != offset >> 16 or here > offset:
-        aln.seek(offset)
-        here = offset
-    while here < offset:
-        next(aln)
-        here = aln.tell()
-    return next(aln) if here == offset else None
-
-
 class NoRecord(Exception):
     """No record begins at a virtual offset the index gives."""
 
@@ -342,10 +329,11 @@ def no_record(offset):
     return NoRecord(f"no record begins where it points: {offset_text(offset)}")
 
 
-def next_record_or_none(records, offset):
-    """The record at a virtual offset (a BlockRecords), or None at the end of the file; NoRecord when none
-    begins there."""
-    return records.record(offset)
+@contextlib.contextmanager
+def block_records(path, names):
+    """The BlockRecords of the BAM at path (names: its header's reference names), open for a with block."""
+    with open(path, "rb") as handle:
+        yield BlockRecords(handle, os.fstat(handle.fileno()).st_size, names)
 
 
 def sampled(items, count):
@@ -384,10 +372,10 @@ def contig_problems(records, contig_index, tid, name, next_tid=-1):
     records on, in file order (-1: none; the unplaced records or the end of the file follow)."""
     if contig_index.first < 0:
         return None
-    record = next_record_or_none(records, contig_index.first)
+    record = records.record(contig_index.first)
     if record is None or record.reference_id != tid:
         return f"the first record of '{name}' is not where it points: {offset_text(contig_index.first)}"
-    after = next_record_or_none(records, contig_index.end)
+    after = records.record(contig_index.end)
     if after is not None and 0 <= after.reference_id <= tid:
         return f"the records of '{name}' do not end where it points: {offset_text(contig_index.end)}"
     # The record after them is the next placed contig's first. One of a contig the index places none on (a
@@ -406,7 +394,7 @@ def contig_problems(records, contig_index, tid, name, next_tid=-1):
 def bin_problem(records, index, tid, name, bin_number, begin):
     """Why a bin does not fit the file, or None: the record its first chunk begins at is of the contig, and
     lies in the bin."""
-    record = next_record_or_none(records, begin)
+    record = records.record(begin)
     if record is not None and record.reference_id == tid:
         if record.reference_start < 0:  # unmapped records placed at pos -1 sit in a bin of their own
             return None
@@ -419,9 +407,7 @@ def bin_problem(records, index, tid, name, bin_number, begin):
 def bam_index_mismatch(aln, index_bytes, path):
     """Why an index (its bytes) does not belong to the BAM at path, open (pysam AlignmentFile, for its header), or
     None when it fits. An index that cannot be read at all is left to htslib, which names it."""
-    with open(path, "rb") as handle:
-        file_size = os.fstat(handle.fileno()).st_size
-        records = BlockRecords(handle, file_size, aln.references)
+    with block_records(path, aln.references) as records:
         return index_problem(aln.tell(), index_bytes, records)  # just opened: tell() is where the records begin
 
 
@@ -466,7 +452,7 @@ def unplaced_index_problem(records, first_record_at):
     records are placed, htslib finds no record in any region and `samtools view -c` prints 0, exit 0. Such a
     file's first record, in coordinate order, is placed; the index's own file has none."""
     try:
-        record = next_record_or_none(records, first_record_at)
+        record = records.record(first_record_at)
     except NoRecord as err:
         return str(err)
     if record is not None and record.reference_id >= 0:

@@ -8,15 +8,17 @@ records at pos -1 before all its others: htslib refuses to index a record at pos
 enough; the index says where it is: the metadata pseudo-bin that htslib and Picard write for every contig
 with records holds the virtual offset of its first record (SAM specification, section 5.2 and 5.3).
 
-pysam reads the records; it has no call for the pseudo-bin, so the index is read here with `struct`.
+pysam has no call for the pseudo-bin, so the index is read here with `struct`, and the records at its offsets
+with alignment_index.BlockRecords, as the check that the index belongs to the file reads them.
 Anything unexpected (a CRAM index, an index without pseudo-bins, a record of another contig at an
 offset) answers False: the sample is then counted by the filtered pass, never by a guess.
 """
 
+import os
 import struct
 import zlib
 
-from alignment_index import index_layout, record_at
+from alignment_index import NoRecord, block_records, index_layout
 
 
 def first_record_offsets(index_bytes):
@@ -39,10 +41,11 @@ def contigs_start_placed(aln, index_path):
             offsets = first_record_offsets(handle.read())
         if offsets is None:
             return False
-        for tid, offset in sorted(offsets.items(), key=lambda pair: pair[1]):
-            record = record_at(aln, offset)
-            if record is None or record.reference_id != tid or record.reference_start < 0:
-                return False
-    except (OSError, EOFError, ValueError, StopIteration, struct.error, zlib.error):
+        with block_records(os.fsdecode(aln.filename), aln.references) as records:
+            for tid, offset in sorted(offsets.items(), key=lambda pair: pair[1]):
+                record = records.record(offset)
+                if record is None or record.reference_id != tid or record.reference_start < 0:
+                    return False
+    except (OSError, EOFError, ValueError, NoRecord, struct.error, zlib.error):
         return False
     return True

@@ -143,14 +143,9 @@ def repeated_contigs_problem(contigs, file_name, shown=3):
     @SQ name once; htslib reads such a BAM, but cannot map names to its reference sequences: `samtools view -c
     FILE REGION` then finds no region of the file, on any contig, and counts 0 or stops ("Duplicate entry"),
     while a pass by contig number counts each one (the per-contig counts, keyed by name, were wrong, exit 0)."""
-    names = [name for name, _ in contigs]
-    if len(set(names)) == len(names):
+    repeated = [name for name, n in collections.Counter(name for name, _ in contigs).items() if n > 1]
+    if not repeated:  # in the order of their first @SQ line
         return None
-    seen, repeated = set(), []
-    for name in names:
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
     return (
         f"{file_name}: the header names {len(repeated)} contig(s) more than once, which the SAM specification does "
         f"not allow (samtools then finds no region of the file by name): {names_listed(repeated, shown)}: correct "
