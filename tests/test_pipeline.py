@@ -66,8 +66,8 @@ def test_counts_equal_samtools_for_tricky_names(run_pipeline, tricky_bam, plan):
 
 @pytest.mark.parametrize(
     ("local_cpus", "options", "expected_tasks"),
-    [(3, [], 6), (4, ["--count_cpus", "2", "--units_per_cpu", "1"], 2)],
-    ids=["2-per-cpu", "1-per-2-cpu-task"],
+    [(3, [], 3), (3, ["--units_per_cpu", "2"], 6), (4, ["--count_cpus", "2"], 2)],
+    ids=["1-per-cpu", "2-per-cpu", "1-per-2-cpu-task"],
 )
 def test_local_executor_bounds_tasks_by_its_cpus(
     run_pipeline, tricky_bam, tmp_path, local_cpus, options, expected_tasks

@@ -238,8 +238,8 @@ def test_counting_tasks_ran_as_job_arrays(slurm_run, slurm):
     counting = [row for row in rows if row["process"] == "COUNT_UNIT"]
     others = [row for row in rows if row["process"] != "COUNT_UNIT"]
     assert len(counting) > ARRAY_SIZE, "too few counting tasks to fill more than one array"
-    # Tags are '<group> (<its samples>):unit_NNNN'; the two samples fall in different groups of the four
-    # (--max_units 4 / --units_per_cpu 1), each group gets up to --max_units counting jobs.
+    # Tags are '<group> (<its samples>):unit_NNNN'; the two samples fall in different groups of the two (half of
+    # --max_units 4, whatever --units_per_cpu), each group gets up to --max_units counting jobs.
     per_group = {}
     for row in counting:
         per_group.setdefault(re.search(r"\((.*)\):", row["tag"]).group(1), []).append(row)

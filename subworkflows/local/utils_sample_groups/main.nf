@@ -6,9 +6,13 @@
 // Samples are planned, counted and reduced in groups, so that a cohort costs tasks by its reads, not by its
 // number of samples: a group's small samples share tasks, a big sample still gets up to --max_units units.
 // The group of a sample depends on its name only (CRC32), so adding a sample to a cohort changes one group
-// and -resume recounts that group alone. Groups: the CPU slots of the local executor, or --max_units /
-// --units_per_cpu on a scheduler.
+// and -resume recounts that group alone. Groups: the CPU slots of the local executor; on a scheduler, whose
+// capacity is unknown here, half of --max_units (8 by default): each group plans its panel again, so not one
+// per possible task.
 def sampleGroupCount(parameters, config) {
+    if (!runsLocally(config)) {
+        return Math.max(1, (parameters.max_units as int).intdiv(2))
+    }
     return Math.max(1, countingTaskBound(parameters, config).intdiv(parameters.units_per_cpu as int))
 }
 
@@ -36,8 +40,9 @@ def sampleGroup(String id, int groups) {
 }
 
 // Counting tasks per sample: at most --max_units; on the local executor also at most --units_per_cpu per
-// CPU it may use (per --count_cpus). Each task has a fixed cost (wrapper, trace, start-up), so a laptop
-// is best served by a few tasks per CPU, while a scheduler, whose capacity is unknown here, gets max_units.
+// CPU it may use (per --count_cpus). Each task has a fixed cost (wrapper, trace, start-up, a samtools pass per
+// sample it holds), so a laptop is best served by one task per CPU (the planner balances their reads), while a
+// scheduler, whose capacity is unknown here, gets max_units.
 def countingTaskBound(parameters, config) {
     if (!runsLocally(config)) {
         return parameters.max_units as int
