@@ -321,6 +321,62 @@ def test_ratio_lines_of_issue_20():
     )
 
 
+def test_ratios_subtract_the_tiny_runs_made_alongside():
+    """A dataset with tiny runs of its own rounds subtracts their median, not the tiny dataset's, and says so;
+    a dataset without them (or a bench without the tiny dataset) is as before."""
+    alongside = run_bench.TINY_ALONGSIDE
+    timings = [
+        timing("tiny", "pipeline", 10.0),
+        timing("hello", alongside, 8.0),
+        timing("hello", "hello-world", 4.0),
+        timing("grch38_10M", alongside, 7.0),
+        timing("grch38_10M", "pipeline", 19.0),
+        timing("grch38_10M", "reference pool", 20.0),
+        timing("grch38_10M", "whole-file pass -@2", 6.0),
+        timing("exome_10M", alongside, 9.0),
+        timing("exome_10M", "pipeline", 18.0, peak_rss=300 << 20),
+        timing("exome_10M", "featureCounts pairs", 12.5),
+        timing("exome_10M", "featureCounts reads", 10.0),
+        timing("genes_10M", "pipeline", 18.0, peak_rss=100 << 20),
+        timing("genes_10M", "featureCounts pairs", 12.5),
+        timing("genes_10M", "featureCounts reads", 10.0),
+    ]
+    lines = run_bench.ratio_lines(timings)
+    assert lines[0] == "pipeline tiny / hello-world: 2.00 (target <= 2) [tiny alongside: 8.00 s]"
+    assert "(pipeline grch38_10M - pipeline tiny) / whole-file pass: 2.00 (target <= 1.3) [tiny alongside: 7.00 s]" in (
+        lines
+    )
+    assert (
+        "(pipeline exome_10M - pipeline tiny) / featureCounts -p -O (reads): 0.90 (target <= 0.8; / featureCounts "
+        "pairs: 0.72, earlier target <= 1.0) [tiny alongside: 9.00 s]"
+    ) in lines
+    assert (
+        "(pipeline genes_10M - pipeline tiny) / featureCounts -p -O (reads): 0.80 (target <= 0.8; / featureCounts "
+        "pairs: 0.64, earlier target <= 1.0)"
+    ) in lines
+    without_tiny = run_bench.ratio_lines([t for t in timings if t.dataset != "tiny"])
+    assert not any(line.startswith("pipeline tiny") for line in without_tiny)
+    assert (
+        "(pipeline exome_10M - pipeline tiny) / featureCounts: needs the tiny dataset in the same run" in without_tiny
+    )
+
+
+def test_tiny_alongside_runs_only_when_the_bench_runs_tiny(tmp_path, monkeypatch):
+    """run_tiny_alongside adds one tiny run a call when the bench has the tiny dataset, none otherwise."""
+    ran = []
+    monkeypatch.setattr(run_bench, "ensure_bam", lambda bench, name: f"{name}.bam")
+    monkeypatch.setattr(
+        run_bench,
+        "run_pipeline",
+        lambda bench, path, name: ran.append((path, name)) or run_bench.PipelineRun(5.0, "", [], 0),
+    )
+    runs = {}
+    for flag in (False, True, True):
+        bench = run_bench.Bench(str(tmp_path), 2, [], 1, None, tiny_alongside=flag)
+        run_bench.run_tiny_alongside(bench, runs)
+    assert runs == {run_bench.TINY_ALONGSIDE: [5.0, 5.0]} and ran == [("tiny.bam", "tiny")] * 2
+
+
 def test_bench_options_scale_and_datasets(tmp_path):
     args = run_bench.parse_args(["--workdir", str(tmp_path), "--scale", "0.001", "--datasets", "hello", "regions1M"])
     assert args.workdir == os.path.join(str(tmp_path), "scale-0.001") and args.scale == 0.001
