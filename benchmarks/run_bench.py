@@ -56,7 +56,7 @@ shows the median. When `tiny` is among the datasets, every other dataset whose r
 hello) also runs the pipeline on the tiny BAM once a round, just before its own run ("pipeline tiny
 alongside"), and its ratios subtract the median of those: a machine whose speed drifts by 10-40% over a
 bench then moves both terms of a difference together, not one (the tiny runs at the start of a bench gave
-6.1-8.9 s over one day's runs of the same code). MultiQC is left out of the timed runs (--skip_multiqc): it
+6.6-8.9 s over one day's runs of the same code). MultiQC is left out of the timed runs (--skip_multiqc): it
 renders a report in a fixed ~10 s whatever the data, which says nothing about counting.
 """
 
